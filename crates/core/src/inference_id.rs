@@ -1,0 +1,212 @@
+//! The deterministic inference id.
+//!
+//! The id sent as `X-Amzn-SageMaker-Inference-Id` is derived from the object's identity, so
+//! every delivery of the same S3 event computes the same id and the job table's conditional
+//! write can refuse a second submission. SageMaker allows 1 to 64 printable ASCII characters
+//! with no leading space; ours are `cochl-` plus 40 hex digits (160 bits of SHA-256).
+
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+
+use crate::job::ObjectVersion;
+
+/// Prefix that makes our ids recognisable in SageMaker's logs and notifications.
+pub const INFERENCE_ID_PREFIX: &str = "cochl-";
+
+/// Longest inference id SageMaker accepts.
+pub const MAX_INFERENCE_ID_LEN: usize = 64;
+
+/// An inference id SageMaker accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InferenceId(String);
+
+/// Why a text is not a valid inference id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InferenceIdError {
+    /// Empty, or longer than 64 characters.
+    #[error("inference id must be 1 to 64 characters, got {0}")]
+    Length(usize),
+    /// Contains a character outside printable ASCII, or starts with a space.
+    #[error("inference id {0:?} must be printable ASCII without a leading space")]
+    Characters(String),
+}
+
+impl InferenceId {
+    /// Derives the id of an upload from bucket, key and the upload's version.
+    ///
+    /// Each field is length-prefixed so no two identities share an input to the hash. The
+    /// sequencer enters in its canonical form (trailing zeros trimmed), matching its equality.
+    pub fn for_object(bucket: &str, key: &str, version: &ObjectVersion) -> Self {
+        let mut hasher = Sha256::new();
+        let (content_kind, content) = version.content_part();
+        let order = match &version.sequencer {
+            Some(sequencer) => format!("s:{}", sequencer.as_str().trim_end_matches('0')),
+            None => format!("t:{}", version.event_time_ms),
+        };
+        for field in [bucket, key, content_kind, content, order.as_str()] {
+            hasher.update((field.len() as u64).to_be_bytes());
+            hasher.update(field.as_bytes());
+        }
+        let digest = hasher.finalize();
+        let mut id = String::with_capacity(INFERENCE_ID_PREFIX.len() + 40);
+        id.push_str(INFERENCE_ID_PREFIX);
+        for byte in &digest[..20] {
+            id.push_str(&format!("{byte:02x}"));
+        }
+        InferenceId(id)
+    }
+
+    /// Validates an id received from elsewhere (a notification, the table).
+    pub fn parse(text: &str) -> Result<Self, InferenceIdError> {
+        if text.is_empty() || text.len() > MAX_INFERENCE_ID_LEN {
+            return Err(InferenceIdError::Length(text.chars().count()));
+        }
+        let printable = text.bytes().all(|b| (0x20..0x7f).contains(&b));
+        if !printable || text.starts_with(' ') {
+            return Err(InferenceIdError::Characters(text.to_string()));
+        }
+        Ok(InferenceId(text.to_string()))
+    }
+
+    /// The id as sent to SageMaker.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for InferenceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::Sequencer;
+    use proptest::prelude::*;
+
+    fn version(
+        version_id: Option<&str>,
+        etag: Option<&str>,
+        sequencer: Option<&str>,
+        time: i64,
+    ) -> ObjectVersion {
+        ObjectVersion {
+            version_id: version_id.map(str::to_string),
+            etag: etag.map(str::to_string),
+            sequencer: sequencer.map(|s| Sequencer::parse(s).expect("hex")),
+            event_time_ms: time,
+        }
+    }
+
+    #[test]
+    fn known_value_is_stable() {
+        // Pinned so a change of the derivation (which would resubmit every file) is noticed.
+        let id = InferenceId::for_object(
+            "audio-bucket",
+            "incoming/red flower.wav",
+            &version(
+                None,
+                Some("9b2cf535f27731c974343645a3985328"),
+                Some("0055AED6DCD90281E5"),
+                0,
+            ),
+        );
+        assert_eq!(id.as_str().len(), 46);
+        assert!(id.as_str().starts_with("cochl-"));
+        assert_eq!(id, InferenceId::parse(id.as_str()).expect("valid"));
+        assert_eq!(
+            id.as_str(),
+            "cochl-ead451ffe6a07049ee98b084a2159ac605363867"
+        );
+    }
+
+    #[test]
+    fn every_identity_field_matters() {
+        let base = version(None, Some("e1"), Some("0A"), 5);
+        let id =
+            |bucket: &str, key: &str, v: &ObjectVersion| InferenceId::for_object(bucket, key, v);
+        let reference = id("b", "k", &base);
+        assert_ne!(reference, id("c", "k", &base));
+        assert_ne!(reference, id("b", "k2", &base));
+        assert_ne!(
+            reference,
+            id("b", "k", &version(None, Some("e2"), Some("0A"), 5))
+        );
+        assert_ne!(
+            reference,
+            id("b", "k", &version(None, Some("e1"), Some("0B"), 5))
+        );
+        assert_ne!(
+            reference,
+            id("b", "k", &version(Some("v1"), Some("e1"), Some("0A"), 5))
+        );
+        // Event time only counts when there is no sequencer.
+        assert_eq!(
+            reference,
+            id("b", "k", &version(None, Some("e1"), Some("0A"), 6))
+        );
+        assert_ne!(
+            id("b", "k", &version(None, Some("e1"), None, 5)),
+            id("b", "k", &version(None, Some("e1"), None, 6))
+        );
+        // Field boundaries cannot be shifted.
+        assert_ne!(id("ab", "c", &base), id("a", "bc", &base));
+    }
+
+    #[test]
+    fn padded_sequencers_give_the_same_id() {
+        let a = InferenceId::for_object("b", "k", &version(None, Some("e"), Some("0A"), 1));
+        let b = InferenceId::for_object("b", "k", &version(None, Some("e"), Some("0A000"), 1));
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn parse_enforces_sagemaker_rules() {
+        assert!(InferenceId::parse("a").is_ok());
+        assert!(InferenceId::parse(&"x".repeat(64)).is_ok());
+        assert_eq!(InferenceId::parse(""), Err(InferenceIdError::Length(0)));
+        assert_eq!(
+            InferenceId::parse(&"x".repeat(65)),
+            Err(InferenceIdError::Length(65))
+        );
+        assert!(matches!(
+            InferenceId::parse(" a"),
+            Err(InferenceIdError::Characters(_))
+        ));
+        assert!(matches!(
+            InferenceId::parse("a\tb"),
+            Err(InferenceIdError::Characters(_))
+        ));
+        assert!(matches!(
+            InferenceId::parse("café"),
+            Err(InferenceIdError::Characters(_))
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn ids_are_valid_and_deterministic(
+            bucket in "[a-z0-9.-]{3,63}", key in any::<String>(),
+            version_id in proptest::option::of(".{0,40}"), etag in proptest::option::of("[0-9a-f]{32}"),
+            sequencer in proptest::option::of("[0-9A-F]{1,20}"), time in any::<i64>(),
+        ) {
+            let v = ObjectVersion {
+                version_id, etag,
+                sequencer: sequencer.map(|s| Sequencer::parse(&s).expect("hex")),
+                event_time_ms: time,
+            };
+            let id = InferenceId::for_object(&bucket, &key, &v);
+            prop_assert!(id.as_str().len() <= MAX_INFERENCE_ID_LEN);
+            prop_assert_eq!(InferenceId::parse(id.as_str()), Ok(id.clone()));
+            prop_assert_eq!(InferenceId::for_object(&bucket, &key, &v.clone()), id);
+        }
+
+        #[test]
+        fn parse_never_panics(text in any::<String>()) {
+            let _ = InferenceId::parse(&text);
+        }
+    }
+}

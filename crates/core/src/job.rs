@@ -1,0 +1,456 @@
+//! Job states and the rules that make every function idempotent.
+//!
+//! Every S3 event and every SageMaker notification is delivered at least once and may be
+//! reordered. The job item of a file (one per bucket and key) is the single place that says
+//! which upload of the file is current and how far its analysis got. The functions read it,
+//! ask [`decide_upload`] or [`decide_result`] what to do, and write conditionally, so a
+//! duplicate changes nothing, a stale event changes nothing, and a newer upload of the same
+//! key replaces the older analysis.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::str::FromStr;
+
+use crate::keys::Sequencer;
+
+/// Where a file's analysis stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum JobStatus {
+    /// Accepted and sent (or being sent) to the endpoint; waiting for its notification.
+    Submitted,
+    /// The result was read and its detections recorded.
+    Completed,
+    /// The endpoint reported a failure; the reason is kept.
+    Failed,
+    /// Never sent: the object is not something Cochl can analyse; the reason is kept.
+    Rejected,
+}
+
+impl JobStatus {
+    /// Every status, for validation and listings.
+    pub const ALL: [JobStatus; 4] = [
+        JobStatus::Submitted,
+        JobStatus::Completed,
+        JobStatus::Failed,
+        JobStatus::Rejected,
+    ];
+
+    /// The name stored in the table and shown by the query API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Submitted => "SUBMITTED",
+            JobStatus::Completed => "COMPLETED",
+            JobStatus::Failed => "FAILED",
+            JobStatus::Rejected => "REJECTED",
+        }
+    }
+
+    /// True once nothing more will happen to this upload.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, JobStatus::Submitted)
+    }
+
+    /// Whether the same upload may move from `self` to `next`.
+    ///
+    /// Only a submitted job moves, and only to a terminal state. (A newer upload of the same
+    /// key replaces the job whatever its state; that is [`decide_upload`]'s business.)
+    pub fn can_become(self, next: JobStatus) -> bool {
+        matches!(
+            (self, next),
+            (JobStatus::Submitted, JobStatus::Completed)
+                | (JobStatus::Submitted, JobStatus::Failed)
+        )
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A status name that is not one of the four.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown job status {0:?} (expected SUBMITTED, COMPLETED, FAILED or REJECTED)")]
+pub struct UnknownStatus(pub String);
+
+impl FromStr for JobStatus {
+    type Err = UnknownStatus;
+
+    /// Accepts any case, so `?status=failed` works in the query API.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        JobStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| UnknownStatus(s.to_string()))
+    }
+}
+
+/// Which upload of a key an event is about.
+///
+/// S3 identifies a version by its version id on versioned buckets, otherwise only by ETag
+/// (content) plus the event's `sequencer` (order). moto sends no sequencer, so the event time
+/// stands in for ordering there; duplicates of one event carry the same time, so they still
+/// compare equal.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ObjectVersion {
+    /// `versionId` on a versioned bucket.
+    pub version_id: Option<String>,
+    /// The object's ETag (quotes stripped).
+    pub etag: Option<String>,
+    /// The event's `sequencer`, which orders events for one key.
+    pub sequencer: Option<Sequencer>,
+    /// The event time in milliseconds since the Unix epoch.
+    pub event_time_ms: i64,
+}
+
+impl ObjectVersion {
+    /// True when both describe the same upload (a duplicate event).
+    pub fn same_upload(&self, other: &ObjectVersion) -> bool {
+        self.content_part() == other.content_part() && self.order_cmp(other) == Ordering::Equal
+    }
+
+    /// Orders two uploads of one key: by sequencer when both have one, else by event time,
+    /// and a tie between different uploads is broken by their identity so every reader
+    /// agrees which is newer.
+    pub fn upload_cmp(&self, other: &ObjectVersion) -> Ordering {
+        self.order_cmp(other)
+            .then_with(|| self.content_part().cmp(&other.content_part()))
+    }
+
+    fn order_cmp(&self, other: &ObjectVersion) -> Ordering {
+        match (&self.sequencer, &other.sequencer) {
+            (Some(a), Some(b)) => a.cmp(b),
+            _ => self.event_time_ms.cmp(&other.event_time_ms),
+        }
+    }
+
+    /// The part naming the content: the version id, else the ETag.
+    pub(crate) fn content_part(&self) -> (&'static str, &str) {
+        match (&self.version_id, &self.etag) {
+            (Some(version), _) => ("v", version.as_str()),
+            (None, Some(etag)) => ("e", etag.as_str()),
+            (None, None) => ("-", ""),
+        }
+    }
+}
+
+/// What the job item currently says, as far as the decisions need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobSnapshot {
+    /// Current status.
+    pub status: JobStatus,
+    /// The upload the job belongs to.
+    pub version: ObjectVersion,
+    /// The inference the job waits for or came from (none for a rejection).
+    pub inference_id: Option<String>,
+    /// True once the endpoint answered 202 (the output location is stored).
+    pub accepted: bool,
+}
+
+/// What to do with an S3 event for a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadDecision {
+    /// No job yet: claim it and submit.
+    Claim,
+    /// The event is a newer upload than the job's: replace the job and submit.
+    Supersede,
+    /// Same upload, claimed but the endpoint never accepted it (an earlier attempt failed
+    /// midway): submit again under the same inference id.
+    Retry,
+    /// Same upload, already submitted or finished: nothing to do.
+    Duplicate,
+    /// An older upload than the job's: nothing to do.
+    Stale,
+}
+
+/// Decides what an S3 event for a key means given the key's job, if any.
+pub fn decide_upload(existing: Option<&JobSnapshot>, incoming: &ObjectVersion) -> UploadDecision {
+    let Some(job) = existing else {
+        return UploadDecision::Claim;
+    };
+    if job.version.same_upload(incoming) {
+        return if job.status == JobStatus::Submitted && !job.accepted {
+            UploadDecision::Retry
+        } else {
+            UploadDecision::Duplicate
+        };
+    }
+    match incoming.upload_cmp(&job.version) {
+        Ordering::Greater => UploadDecision::Supersede,
+        Ordering::Less | Ordering::Equal => UploadDecision::Stale,
+    }
+}
+
+/// What to do with a SageMaker notification for an inference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResultDecision {
+    /// The job waits for this inference: record the outcome.
+    Apply,
+    /// The job already holds this inference's outcome: nothing to do.
+    Duplicate,
+    /// The job now belongs to a newer upload: the outcome is history, ignore it.
+    Superseded,
+    /// No job knows this inference: record it as an orphan for inspection.
+    Orphan,
+}
+
+/// Decides what a notification means given the job its input location points to.
+pub fn decide_result(existing: Option<&JobSnapshot>, inference_id: &str) -> ResultDecision {
+    match existing {
+        None => ResultDecision::Orphan,
+        Some(job) if job.inference_id.as_deref() != Some(inference_id) => {
+            ResultDecision::Superseded
+        }
+        Some(job) if job.status.is_terminal() => ResultDecision::Duplicate,
+        Some(_) => ResultDecision::Apply,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn seq(s: &str) -> Option<Sequencer> {
+        Some(Sequencer::parse(s).expect("hex"))
+    }
+
+    fn version(etag: &str, sequencer: Option<Sequencer>, time: i64) -> ObjectVersion {
+        ObjectVersion {
+            version_id: None,
+            etag: Some(etag.to_string()),
+            sequencer,
+            event_time_ms: time,
+        }
+    }
+
+    fn job(status: JobStatus, version: ObjectVersion, accepted: bool) -> JobSnapshot {
+        JobSnapshot {
+            status,
+            version,
+            inference_id: Some("inf-1".into()),
+            accepted,
+        }
+    }
+
+    #[test]
+    fn status_names_round_trip_in_any_case() {
+        for status in JobStatus::ALL {
+            assert_eq!(status.as_str().parse::<JobStatus>(), Ok(status));
+            assert_eq!(
+                status.as_str().to_lowercase().parse::<JobStatus>(),
+                Ok(status)
+            );
+            assert_eq!(status.to_string(), status.as_str());
+        }
+        let err = "DONE".parse::<JobStatus>().unwrap_err();
+        assert!(err.to_string().contains("DONE"));
+    }
+
+    #[test]
+    fn only_submitted_moves_and_only_to_terminal() {
+        use JobStatus::*;
+        let allowed: Vec<(JobStatus, JobStatus)> = JobStatus::ALL
+            .into_iter()
+            .flat_map(|a| JobStatus::ALL.into_iter().map(move |b| (a, b)))
+            .filter(|(a, b)| a.can_become(*b))
+            .collect();
+        assert_eq!(allowed, vec![(Submitted, Completed), (Submitted, Failed)]);
+        assert!(!Submitted.is_terminal());
+        assert!(Completed.is_terminal() && Failed.is_terminal() && Rejected.is_terminal());
+    }
+
+    #[test]
+    fn first_event_claims() {
+        assert_eq!(
+            decide_upload(None, &version("a", seq("01"), 1)),
+            UploadDecision::Claim
+        );
+    }
+
+    #[test]
+    fn duplicate_event_is_a_no_op_in_every_state() {
+        let v = version("a", seq("0055AED6DCD90281E5"), 10);
+        for status in JobStatus::ALL {
+            let existing = job(status, v.clone(), true);
+            assert_eq!(
+                decide_upload(Some(&existing), &v),
+                UploadDecision::Duplicate,
+                "{status}"
+            );
+        }
+        let rejected = JobSnapshot {
+            inference_id: None,
+            accepted: false,
+            ..job(JobStatus::Rejected, v.clone(), false)
+        };
+        assert_eq!(
+            decide_upload(Some(&rejected), &v),
+            UploadDecision::Duplicate
+        );
+    }
+
+    #[test]
+    fn claimed_but_never_accepted_is_retried() {
+        let v = version("a", seq("01"), 10);
+        let existing = job(JobStatus::Submitted, v.clone(), false);
+        assert_eq!(decide_upload(Some(&existing), &v), UploadDecision::Retry);
+    }
+
+    #[test]
+    fn newer_upload_supersedes_and_older_is_stale() {
+        let old = version("a", seq("0055AED6DCD90281E5"), 10);
+        let new = version("b", seq("0055AED6DCD90281F0"), 5);
+        for status in JobStatus::ALL {
+            let existing = job(status, old.clone(), true);
+            assert_eq!(
+                decide_upload(Some(&existing), &new),
+                UploadDecision::Supersede,
+                "sequencer wins over time"
+            );
+            let existing = job(status, new.clone(), true);
+            assert_eq!(decide_upload(Some(&existing), &old), UploadDecision::Stale);
+        }
+    }
+
+    #[test]
+    fn same_content_uploaded_again_is_a_new_upload() {
+        let first = version("same-etag", seq("0A"), 10);
+        let again = version("same-etag", seq("0B"), 20);
+        let existing = job(JobStatus::Completed, first, true);
+        assert_eq!(
+            decide_upload(Some(&existing), &again),
+            UploadDecision::Supersede
+        );
+    }
+
+    #[test]
+    fn without_sequencers_event_time_orders_uploads() {
+        // moto: no sequencer.
+        let old = version("a", None, 1_000);
+        let new = version("b", None, 2_000);
+        let existing = job(JobStatus::Submitted, old.clone(), true);
+        assert_eq!(
+            decide_upload(Some(&existing), &new),
+            UploadDecision::Supersede
+        );
+        let existing = job(JobStatus::Submitted, new, true);
+        assert_eq!(decide_upload(Some(&existing), &old), UploadDecision::Stale);
+    }
+
+    #[test]
+    fn version_id_names_the_upload_on_versioned_buckets() {
+        let a = ObjectVersion {
+            version_id: Some("v1".into()),
+            ..version("x", seq("01"), 1)
+        };
+        let b = ObjectVersion {
+            version_id: Some("v2".into()),
+            ..version("x", seq("02"), 2)
+        };
+        assert!(!a.same_upload(&b));
+        assert!(a.same_upload(&a.clone()));
+        let existing = job(JobStatus::Completed, a, true);
+        assert_eq!(
+            decide_upload(Some(&existing), &b),
+            UploadDecision::Supersede
+        );
+    }
+
+    #[test]
+    fn sequencer_padding_counts_as_equal() {
+        let a = version("e", seq("0A"), 1);
+        let b = version("e", seq("0A00"), 1);
+        assert!(a.same_upload(&b));
+    }
+
+    #[test]
+    fn result_decisions() {
+        let v = version("a", seq("01"), 1);
+        assert_eq!(decide_result(None, "inf-1"), ResultDecision::Orphan);
+        let submitted = job(JobStatus::Submitted, v.clone(), true);
+        assert_eq!(
+            decide_result(Some(&submitted), "inf-1"),
+            ResultDecision::Apply
+        );
+        let not_yet_accepted = job(JobStatus::Submitted, v.clone(), false);
+        assert_eq!(
+            decide_result(Some(&not_yet_accepted), "inf-1"),
+            ResultDecision::Apply,
+            "a notification may overtake the 202's bookkeeping"
+        );
+        assert_eq!(
+            decide_result(Some(&submitted), "inf-0"),
+            ResultDecision::Superseded
+        );
+        for status in [JobStatus::Completed, JobStatus::Failed] {
+            let done = job(status, v.clone(), true);
+            assert_eq!(
+                decide_result(Some(&done), "inf-1"),
+                ResultDecision::Duplicate
+            );
+            assert_eq!(
+                decide_result(Some(&done), "inf-0"),
+                ResultDecision::Superseded
+            );
+        }
+        let rejected = JobSnapshot {
+            inference_id: None,
+            ..job(JobStatus::Rejected, v, false)
+        };
+        assert_eq!(
+            decide_result(Some(&rejected), "inf-1"),
+            ResultDecision::Superseded
+        );
+    }
+
+    fn arb_version() -> impl Strategy<Value = ObjectVersion> {
+        (
+            proptest::option::of("v[0-9]"),
+            proptest::option::of("e[0-9]"),
+            proptest::option::of("[0-9A-F]{1,4}"),
+            0i64..5,
+        )
+            .prop_map(
+                |(version_id, etag, sequencer, event_time_ms)| ObjectVersion {
+                    version_id,
+                    etag,
+                    sequencer: sequencer.map(|s| Sequencer::parse(&s).expect("hex")),
+                    event_time_ms,
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn upload_order_is_antisymmetric(a in arb_version(), b in arb_version()) {
+            prop_assert_eq!(a.upload_cmp(&b), b.upload_cmp(&a).reverse());
+        }
+
+        #[test]
+        fn replaying_events_in_any_order_ends_on_the_newest(
+            versions in proptest::collection::vec(arb_version(), 1..8),
+            order in proptest::collection::vec(any::<prop::sample::Index>(), 1..20),
+        ) {
+            // All events share sequencer presence, as events of one bucket do.
+            let versions: Vec<ObjectVersion> = versions.into_iter().map(|v| ObjectVersion { sequencer: None, ..v }).collect();
+            let mut job: Option<JobSnapshot> = None;
+            let mut replay: Vec<&ObjectVersion> = order.iter().map(|i| &versions[i.index(versions.len())]).collect();
+            replay.extend(versions.iter());
+            for v in replay {
+                match decide_upload(job.as_ref(), v) {
+                    UploadDecision::Claim | UploadDecision::Supersede => {
+                        job = Some(JobSnapshot { status: JobStatus::Submitted, version: v.clone(), inference_id: None, accepted: true });
+                    }
+                    UploadDecision::Retry => prop_assert!(false, "accepted jobs are never retried"),
+                    UploadDecision::Duplicate => prop_assert!(job.as_ref().is_some_and(|j| j.version.same_upload(v))),
+                    UploadDecision::Stale => prop_assert_eq!(v.upload_cmp(&job.as_ref().expect("job").version), Ordering::Less),
+                }
+            }
+            let newest = versions.iter().max_by(|a, b| a.upload_cmp(b)).expect("non-empty");
+            let kept = job.expect("some event claimed");
+            prop_assert!(kept.version.same_upload(newest) || kept.version.upload_cmp(newest) == Ordering::Equal);
+        }
+    }
+}
