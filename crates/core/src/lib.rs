@@ -13,3 +13,4 @@ pub mod keys;
 pub mod notification;
 pub mod result;
 pub mod sensitivity;
+pub mod time;

@@ -1,26 +1,15 @@
-//! `devstack`: runs the Cochl pipeline on this machine for demos and tests.
+//! `devstack`: runs the Cochl pipeline on this machine.
 //!
-//! `devstack demo [--json] [--margin N] [FILE...]` merges Cochl result documents into
-//! per-tag detections with the same domain code the on-result function uses, and prints a
-//! table per file (or one JSON document per line with `--json`). Without files it uses the
-//! sample results bundled under `tests/fixtures/results/`.
+//! `devstack demo [--json] [--margin N] [FILE...]` starts the local stack, uploads the
+//! files (the bundled samples by default), waits for each to be analysed, and prints a table
+//! per file, or with `--json` one line per file holding the query API's document.
 
-mod table;
-
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use cochl_core::detections::{merge_windows, MergeOptions};
-use cochl_core::result::CochlResult;
+use devstack::demo::{run_demo, DemoArgs};
 
 const USAGE: &str = "usage: devstack demo [--json] [--margin N] [FILE...]";
-
-/// Parsed command line of `devstack demo`.
-struct DemoArgs {
-    json: bool,
-    margin: u32,
-    files: Vec<PathBuf>,
-}
 
 fn parse_args(args: &[String]) -> Result<DemoArgs> {
     let Some((command, rest)) = args.split_first() else {
@@ -54,63 +43,22 @@ fn parse_args(args: &[String]) -> Result<DemoArgs> {
     Ok(parsed)
 }
 
-fn bundled_results() -> Result<Vec<PathBuf>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let root = root.canonicalize().unwrap_or(root);
-    let dir = root.join("tests/fixtures/results");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-        .map(|path| match std::env::current_dir() {
-            Ok(cwd) => path
-                .strip_prefix(&cwd)
-                .map(Path::to_path_buf)
-                .unwrap_or(path),
-            Err(_) => path,
-        })
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
-fn run_demo(args: DemoArgs) -> Result<()> {
-    let files = if args.files.is_empty() {
-        bundled_results()?
-    } else {
-        args.files
-    };
-    let options = MergeOptions {
-        default_margin: args.margin,
-        ..MergeOptions::default()
-    };
-    for file in files {
-        let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-        let result = CochlResult::parse(&bytes)
-            .with_context(|| format!("{} is not a valid Cochl result", file.display()))?;
-        let detections = merge_windows(&result.data, &options);
-        if args.json {
-            let document = serde_json::json!({
-                "file": file.display().to_string(),
-                "status": "COMPLETED",
-                "length_sec": result.length_sec(),
-                "tags": detections,
-            });
-            println!("{document}");
-        } else {
-            let length = result
-                .length_sec()
-                .map_or("unknown length".to_string(), |l| format!("{l:.2} s"));
-            println!("{}  COMPLETED  {length}", file.display());
-            print!("{}", table::render_detections(&detections));
-        }
+#[tokio::main]
+async fn main() -> Result<()> {
+    // Logs go to a file so the demo's own output stays readable.
+    let log_path = std::env::var("DEVSTACK_LOG").unwrap_or_else(|_| "target/devstack.log".into());
+    if let Ok(log) = std::fs::File::create(&log_path) {
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .with_writer(std::sync::Mutex::new(log))
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "info".into()),
+            )
+            .try_init();
     }
-    Ok(())
-}
-
-fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    run_demo(parse_args(&args)?)
+    run_demo(parse_args(&args)?).await.map(|_| ())
 }
 
 #[cfg(test)]
@@ -128,16 +76,13 @@ mod tests {
             "--json",
             "--margin",
             "2",
-            "a.json b.json",
-            "c.json",
+            "a.wav b.mp3",
+            "c.ogg",
         ]))
         .expect("valid");
         assert!(parsed.json);
         assert_eq!(parsed.margin, 2);
-        assert_eq!(
-            parsed.files,
-            ["a.json", "b.json", "c.json"].map(PathBuf::from)
-        );
+        assert_eq!(parsed.files, ["a.wav", "b.mp3", "c.ogg"].map(PathBuf::from));
     }
 
     #[test]
@@ -147,15 +92,5 @@ mod tests {
         assert!(parse_args(&args(&["demo", "--fast"])).is_err());
         assert!(parse_args(&args(&["demo", "--margin"])).is_err());
         assert!(parse_args(&args(&["demo", "--margin", "-1"])).is_err());
-    }
-
-    #[test]
-    fn bundled_results_are_valid() {
-        let files = bundled_results().expect("fixtures exist");
-        assert!(files.len() >= 2);
-        for file in files {
-            let bytes = std::fs::read(&file).expect("readable");
-            CochlResult::parse(&bytes).expect("bundled results parse");
-        }
     }
 }

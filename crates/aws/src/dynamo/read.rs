@@ -1,0 +1,796 @@
+//! The reads behind the query API: one file with its detections, files with a tag (newest
+//! first, in a time range, above a probability), and jobs by status.
+//!
+//! Listings page with opaque cursors ([`super::cursor`]). Every call makes a bounded number of
+//! requests: DynamoDB applies `Limit` before a `FilterExpression`, so a listing that filters
+//! may need several queries to fill a page; it stops after [`MAX_QUERY_REQUESTS`] and hands
+//! back a cursor for where it stopped, so a page may be short (even empty) while more follow.
+//! Clients page until `next_cursor` is absent.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use cochl_core::detections::TagDetection;
+use cochl_core::job::JobStatus;
+use cochl_core::keys::S3Uri;
+use cochl_core::time::{format_millis, parse_millis};
+
+use super::cursor::{self, CursorKey};
+use super::schema::{
+    self, Item, ItemReader, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK, JOB_SK, PK, SK, STATUS_INDEX,
+    TAG_INDEX, TAG_SK_PREFIX,
+};
+use super::{DynamoStore, StoreError};
+use crate::records::{JobRecord, Page, TagRecord};
+use crate::retry::Backoff;
+
+/// Query requests one listing call may make before it returns what it has and a cursor.
+pub const MAX_QUERY_REQUESTS: u32 = 10;
+
+/// Items a filtered listing asks DynamoDB to evaluate per query (at least; more when the page
+/// needs more). Larger means fewer round trips over filtered-out items.
+pub const FILTERED_QUERY_LIMIT: usize = 100;
+
+/// Largest page a listing returns; larger requests are clamped.
+pub const MAX_PAGE_SIZE: usize = 1000;
+
+/// Query pages read for one file's items before giving up (each up to 1 MB).
+pub const MAX_FILE_PAGES: u32 = 64;
+
+/// BatchGetItem's limit on keys per request.
+const BATCH_GET_LIMIT: usize = 100;
+
+/// Upper end of an `until` bound on an index sort key `<timestamp>#<file hash>`: `$` is the
+/// character after `#`, so every key stamped exactly `until` sorts below `until$`, and every
+/// later timestamp differs from `until` within its fixed 24 characters, so sorts above.
+const UNTIL_SENTINEL: char = '$';
+
+/// What one file holds: its job and the detections of its current analysis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileView {
+    /// The job item.
+    pub job: JobRecord,
+    /// Detections whose inference is the job's current one, parts merged in order, sorted by
+    /// tag name. Tag items left by an older analysis are not included.
+    pub tags: Vec<TagDetection>,
+}
+
+/// One file in the "files with tag X" listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagHit {
+    /// The file.
+    pub file: S3Uri,
+    /// The analysis that found the tag.
+    pub inference_id: String,
+    /// When that analysis completed (the listing's order).
+    pub completed_at: String,
+    /// Highest probability of the tag in the file.
+    pub max_probability: f64,
+    /// Seconds covered by windows with the tag.
+    pub detected_seconds: f64,
+    /// Windows with the tag.
+    pub windows: u32,
+}
+
+/// Why a read failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The cursor was not one this listing handed out (edited, truncated, another listing's,
+    /// or outside the requested time range). The client's mistake.
+    #[error("bad cursor: {0}")]
+    BadCursor(String),
+    /// The table could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a listing call cost, for logs and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListingStats {
+    /// Query requests made (at most [`MAX_QUERY_REQUESTS`]).
+    pub queries: u32,
+    /// Index items DynamoDB evaluated (before its filter).
+    pub evaluated: usize,
+    /// BatchGetItem requests made to check hits against their jobs.
+    pub job_checks: u32,
+    /// Index entries skipped because their file's current analysis is another one.
+    pub stale: usize,
+}
+
+/// Bounds of a listing on the `by-tag` index sort key.
+#[derive(Debug, Clone)]
+struct SortRange {
+    low: Option<String>,
+    high: Option<String>,
+}
+
+impl SortRange {
+    fn new(since: Option<&str>, until: Option<&str>) -> Self {
+        SortRange {
+            low: since.map(str::to_string),
+            high: until.map(|u| format!("{u}{UNTIL_SENTINEL}")),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        matches!((&self.low, &self.high), (Some(low), Some(high)) if low > high)
+    }
+
+    fn contains(&self, sort_key: &str) -> bool {
+        self.low.as_deref().is_none_or(|low| sort_key >= low)
+            && self.high.as_deref().is_none_or(|high| sort_key <= high)
+    }
+}
+
+fn service(operation: &'static str, message: impl Into<String>) -> StoreError {
+    StoreError::Service {
+        operation,
+        message: message.into(),
+    }
+}
+
+fn bad_cursor(reason: impl Into<String>) -> ReadError {
+    ReadError::BadCursor(reason.into())
+}
+
+/// The string attributes `names` of an item (or a `LastEvaluatedKey`) as a cursor key.
+fn key_of(item: &Item, names: [&str; 4]) -> Result<CursorKey, StoreError> {
+    names
+        .iter()
+        .map(|name| match item.get(*name) {
+            Some(AttributeValue::S(value)) => Ok((name.to_string(), value.clone())),
+            _ => Err(service(
+                "Query",
+                format!("key attribute {name} missing or not a string"),
+            )),
+        })
+        .collect()
+}
+
+/// Converts a cursor key back into a DynamoDB start key.
+fn start_key(key: CursorKey) -> Item {
+    key.into_iter()
+        .map(|(name, value)| (name, AttributeValue::S(value)))
+        .collect()
+}
+
+/// True when `sort_key` is `<timestamp as format_millis writes it>#<24 hex digits>`, the
+/// shape of both index sort keys.
+fn is_index_sort_key(sort_key: &str) -> bool {
+    let Some((stamp, hash)) = sort_key.split_once('#') else {
+        return false;
+    };
+    let canonical_stamp = parse_millis(stamp).is_ok_and(|ms| format_millis(ms) == stamp);
+    canonical_stamp
+        && hash.len() == 24
+        && hash
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// True when `sort_key` is the sort key of part 0 of `tag` of some analysis
+/// (`TAG#<inference id>#<tag>#00000`).
+fn is_first_tag_part(sort_key: &str, tag: &str) -> bool {
+    let suffix = format!("#{tag}#{:05}", 0);
+    sort_key
+        .strip_prefix(TAG_SK_PREFIX)
+        .and_then(|rest| rest.strip_suffix(&suffix))
+        .is_some_and(|inference| !inference.is_empty() && !inference.contains('#'))
+}
+
+/// Checks that a decoded cursor key is a start key of exactly this listing.
+fn check_key(
+    key: &CursorKey,
+    index_pk: (&str, &str),
+    index_sk: &str,
+    table_sk: impl Fn(&str) -> bool,
+    range: &SortRange,
+) -> Result<(), ReadError> {
+    let expected: HashSet<&str> = [PK, SK, index_pk.0, index_sk].into_iter().collect();
+    if key.len() != expected.len() || !key.keys().all(|k| expected.contains(k.as_str())) {
+        return Err(bad_cursor("cursor key does not fit this listing"));
+    }
+    let get = |name: &str| key.get(name).map(String::as_str).unwrap_or_default();
+    if get(index_pk.0) != index_pk.1 || !table_sk(get(SK)) {
+        return Err(bad_cursor("cursor belongs to another listing"));
+    }
+    let pk = get(PK);
+    if !pk.starts_with("FILE#") || pk.len() <= "FILE#".len() {
+        return Err(bad_cursor("cursor key does not name a file"));
+    }
+    let sort_key = get(index_sk);
+    if !is_index_sort_key(sort_key) {
+        return Err(bad_cursor("cursor position is malformed"));
+    }
+    if !range.contains(sort_key) {
+        return Err(bad_cursor("cursor lies outside the requested time range"));
+    }
+    Ok(())
+}
+
+/// Decodes one index item of the `by-tag` listing.
+fn hit_from_item(item: &Item) -> Result<TagHit, StoreError> {
+    let r = ItemReader::new(item);
+    Ok(TagHit {
+        file: r.file()?,
+        inference_id: r.s("inference_id")?.to_string(),
+        completed_at: r.s("completed_at")?.to_string(),
+        max_probability: r.n("max_probability")?,
+        detected_seconds: r.n("detected_seconds")?,
+        windows: r.n("windows")?,
+    })
+}
+
+/// Merges the parts of one tag, in part order, into its detection.
+fn merge_parts(mut parts: Vec<TagRecord>) -> Option<TagDetection> {
+    parts.sort_by_key(|part| part.part);
+    let first = parts.first()?;
+    let complete = parts.len() == first.parts as usize
+        && parts
+            .iter()
+            .enumerate()
+            .all(|(i, part)| part.part as usize == i);
+    if !complete {
+        tracing::warn!(
+            file = %first.file,
+            tag = %first.name,
+            found = parts.len(),
+            expected = first.parts,
+            "tag parts incomplete; returning the parts found"
+        );
+    }
+    let mut detection = TagDetection {
+        name: first.name.clone(),
+        max_probability: first.max_probability,
+        detected_seconds: first.detected_seconds,
+        windows: first.windows,
+        segments: Vec::new(),
+    };
+    for part in parts {
+        detection.segments.extend(part.segments);
+    }
+    Some(detection)
+}
+
+impl DynamoStore {
+    /// Reads a file's job and the detections of its current analysis with strongly consistent
+    /// reads of the file's partition (paged, at most [`MAX_FILE_PAGES`] pages).
+    ///
+    /// `None` when the table has no job for the file.
+    pub async fn get_file(&self, file: &S3Uri) -> Result<Option<FileView>, StoreError> {
+        let pk = schema::file_pk(file);
+        let mut items: Vec<Item> = Vec::new();
+        let mut start: Option<Item> = None;
+        for page in 1..=MAX_FILE_PAGES {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| StoreError::service("Query", e))?;
+            items.extend(output.items.unwrap_or_default());
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+            if page == MAX_FILE_PAGES {
+                return Err(service(
+                    "Query",
+                    format!("the items of {file} span more than {MAX_FILE_PAGES} pages"),
+                ));
+            }
+        }
+        let sort_key = |item: &Item| {
+            item.get(SK)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default()
+        };
+        let Some(job_item) = items.iter().find(|item| sort_key(item) == JOB_SK) else {
+            return Ok(None);
+        };
+        let job = schema::job_from_item(job_item)?;
+        let mut by_tag: BTreeMap<String, Vec<TagRecord>> = BTreeMap::new();
+        if let Some(current) = job.inference_id.as_deref() {
+            for item in items
+                .iter()
+                .filter(|item| sort_key(item).starts_with(TAG_SK_PREFIX))
+            {
+                let record = schema::tag_from_item(item)?;
+                if record.inference_id == current {
+                    by_tag.entry(record.name.clone()).or_default().push(record);
+                }
+            }
+        }
+        let tags = by_tag.into_values().filter_map(merge_parts).collect();
+        Ok(Some(FileView { job, tags }))
+    }
+
+    /// Files whose current analysis found `tag`, newest analysis first.
+    ///
+    /// `since` and `until` are inclusive bounds on the completion time, as
+    /// [`cochl_core::time::format_millis`] writes timestamps; `min_probability` keeps files whose
+    /// maximum probability for the tag is at least that. `limit` is clamped to
+    /// 1..=[`MAX_PAGE_SIZE`]. See [`DynamoStore::files_with_tag_counted`].
+    pub async fn files_with_tag(
+        &self,
+        tag: &str,
+        since: Option<&str>,
+        until: Option<&str>,
+        min_probability: Option<f64>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<TagHit>, ReadError> {
+        self.files_with_tag_counted(tag, since, until, min_probability, limit, cursor)
+            .await
+            .map(|(page, _)| page)
+    }
+
+    /// [`DynamoStore::files_with_tag`], also telling what the call cost.
+    ///
+    /// Queries the `by-tag` index newest first; filters on the maximum probability in
+    /// DynamoDB; checks each hit against its file's job (one BatchGetItem per query response)
+    /// so index entries of an analysis that is no longer the file's current, completed one
+    /// are skipped; stops after [`MAX_QUERY_REQUESTS`] queries with a cursor.
+    pub async fn files_with_tag_counted(
+        &self,
+        tag: &str,
+        since: Option<&str>,
+        until: Option<&str>,
+        min_probability: Option<f64>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<(Page<TagHit>, ListingStats), ReadError> {
+        let limit = limit.clamp(1, MAX_PAGE_SIZE);
+        let scope = format!("tag:{tag}");
+        let index_pk = schema::tag_index_pk(tag);
+        let range = SortRange::new(since, until);
+        let mut stats = ListingStats::default();
+        let mut start = match cursor {
+            Some(text) => {
+                let key = cursor::decode(&scope, text).map_err(|e| bad_cursor(e.to_string()))?;
+                check_key(
+                    &key,
+                    (GSI1_PK, &index_pk),
+                    GSI1_SK,
+                    |sk| is_first_tag_part(sk, tag),
+                    &range,
+                )?;
+                Some(start_key(key))
+            }
+            None => None,
+        };
+        let mut hits: Vec<TagHit> = Vec::new();
+        if range.is_empty() {
+            return Ok((
+                Page {
+                    items: hits,
+                    next_cursor: None,
+                },
+                stats,
+            ));
+        }
+        let key_names = [PK, SK, GSI1_PK, GSI1_SK];
+        let projected = [
+            PK,
+            SK,
+            GSI1_PK,
+            GSI1_SK,
+            "bucket",
+            "key",
+            "inference_id",
+            "completed_at",
+            "max_probability",
+            "detected_seconds",
+            "windows",
+        ];
+        let condition = match (&range.low, &range.high) {
+            (Some(_), Some(_)) => "#ipk = :ipk AND #isk BETWEEN :low AND :high",
+            (Some(_), None) => "#ipk = :ipk AND #isk >= :low",
+            (None, Some(_)) => "#ipk = :ipk AND #isk <= :high",
+            (None, None) => "#ipk = :ipk",
+        };
+        while stats.queries < MAX_QUERY_REQUESTS {
+            let remaining = limit - hits.len();
+            let page_limit = match min_probability {
+                Some(_) => (remaining + 1).max(FILTERED_QUERY_LIMIT),
+                None => remaining + 1,
+            };
+            let mut request = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(TAG_INDEX)
+                .scan_index_forward(false)
+                .limit(i32::try_from(page_limit).unwrap_or(i32::MAX))
+                .key_condition_expression(condition)
+                .expression_attribute_names("#ipk", GSI1_PK)
+                .expression_attribute_values(":ipk", AttributeValue::S(index_pk.clone()))
+                .set_exclusive_start_key(start.take());
+            if range.low.is_some() || range.high.is_some() {
+                request = request.expression_attribute_names("#isk", GSI1_SK);
+            }
+            let mut projection = Vec::with_capacity(projected.len());
+            for (i, name) in projected.iter().enumerate() {
+                request = request.expression_attribute_names(format!("#p{i}"), *name);
+                projection.push(format!("#p{i}"));
+            }
+            request = request.projection_expression(projection.join(", "));
+            if let Some(low) = &range.low {
+                request =
+                    request.expression_attribute_values(":low", AttributeValue::S(low.clone()));
+            }
+            if let Some(high) = &range.high {
+                request =
+                    request.expression_attribute_values(":high", AttributeValue::S(high.clone()));
+            }
+            if let Some(min) = min_probability {
+                request = request
+                    .filter_expression("#maxp >= :min")
+                    .expression_attribute_names("#maxp", "max_probability")
+                    .expression_attribute_values(":min", AttributeValue::N(min.to_string()));
+            }
+            let output = request
+                .send()
+                .await
+                .map_err(|e| StoreError::service("Query", e))?;
+            stats.queries += 1;
+            stats.evaluated += usize::try_from(output.scanned_count).unwrap_or(0);
+            let items = output.items.unwrap_or_default();
+            let candidates = items
+                .iter()
+                .map(hit_from_item)
+                .collect::<Result<Vec<_>, _>>()?;
+            let current = self
+                .current_inferences(candidates.iter().map(|hit| &hit.file), &mut stats)
+                .await?;
+            let count = candidates.len();
+            for (i, hit) in candidates.into_iter().enumerate() {
+                let pk = schema::file_pk(&hit.file);
+                if current.get(&pk).map(String::as_str) != Some(hit.inference_id.as_str()) {
+                    stats.stale += 1;
+                    continue;
+                }
+                hits.push(hit);
+                if hits.len() == limit {
+                    let next = if i + 1 < count {
+                        Some(key_of(&items[i], key_names)?)
+                    } else {
+                        output
+                            .last_evaluated_key
+                            .as_ref()
+                            .filter(|key| !key.is_empty())
+                            .map(|key| key_of(key, key_names))
+                            .transpose()?
+                    };
+                    let next_cursor = next.map(|key| cursor::encode(&scope, &key));
+                    return Ok((
+                        Page {
+                            items: hits,
+                            next_cursor,
+                        },
+                        stats,
+                    ));
+                }
+            }
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => {
+                    return Ok((
+                        Page {
+                            items: hits,
+                            next_cursor: None,
+                        },
+                        stats,
+                    ))
+                }
+            }
+        }
+        let next_cursor = start
+            .map(|key| key_of(&key, key_names))
+            .transpose()?
+            .map(|key| cursor::encode(&scope, &key));
+        Ok((
+            Page {
+                items: hits,
+                next_cursor,
+            },
+            stats,
+        ))
+    }
+
+    /// The inference of each file whose job is COMPLETED, read consistently from the job
+    /// items, keyed by the file's partition key.
+    async fn current_inferences<'a>(
+        &self,
+        files: impl Iterator<Item = &'a S3Uri>,
+        stats: &mut ListingStats,
+    ) -> Result<HashMap<String, String>, StoreError> {
+        let mut pks: Vec<String> = files.map(schema::file_pk).collect();
+        pks.sort();
+        pks.dedup();
+        let mut current = HashMap::new();
+        for chunk in pks.chunks(BATCH_GET_LIMIT) {
+            let mut keys = Vec::with_capacity(chunk.len());
+            for pk in chunk {
+                keys.push(HashMap::from([
+                    (PK.to_string(), AttributeValue::S(pk.clone())),
+                    (SK.to_string(), AttributeValue::S(JOB_SK.to_string())),
+                ]));
+            }
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .projection_expression("#pk, #st, #inf")
+                    .expression_attribute_names("#pk", PK)
+                    .expression_attribute_names("#st", "status")
+                    .expression_attribute_names("#inf", "inference_id")
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::service("BatchGetItem", e))?,
+            );
+            let mut backoff = Backoff::new(Duration::from_millis(25), Duration::from_secs(1), 5);
+            while let Some(request) = pending.take() {
+                stats.job_checks += 1;
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::service("BatchGetItem", e))?;
+                let found = output
+                    .responses
+                    .as_ref()
+                    .and_then(|tables| tables.get(&self.table));
+                for item in found.into_iter().flatten() {
+                    let r = ItemReader::new(item);
+                    if r.s("status")? == JobStatus::Completed.as_str() {
+                        if let Some(inference) = r.opt_s("inference_id")? {
+                            current.insert(r.s(PK)?.to_string(), inference.to_string());
+                        }
+                    }
+                }
+                let left = output
+                    .unprocessed_keys
+                    .and_then(|mut tables| tables.remove(&self.table))
+                    .filter(|left| !left.keys.is_empty());
+                if let Some(left) = left {
+                    let Some(delay) = backoff.next_delay() else {
+                        return Err(StoreError::Unprocessed {
+                            remaining: left.keys.len(),
+                            attempts: backoff.attempts(),
+                        });
+                    };
+                    tokio::time::sleep(delay).await;
+                    pending = Some(left);
+                }
+            }
+        }
+        Ok(current)
+    }
+
+    /// Jobs in `status`, most recently changed first. `limit` is clamped to
+    /// 1..=[`MAX_PAGE_SIZE`].
+    pub async fn jobs_by_status(
+        &self,
+        status: JobStatus,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<JobRecord>, ReadError> {
+        self.jobs_by_status_counted(status, limit, cursor)
+            .await
+            .map(|(page, _)| page)
+    }
+
+    /// [`DynamoStore::jobs_by_status`], also telling what the call cost.
+    pub async fn jobs_by_status_counted(
+        &self,
+        status: JobStatus,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<(Page<JobRecord>, ListingStats), ReadError> {
+        let limit = limit.clamp(1, MAX_PAGE_SIZE);
+        let scope = format!("status:{status}");
+        let index_pk = schema::status_index_pk(status);
+        let key_names = [PK, SK, GSI2_PK, GSI2_SK];
+        let mut stats = ListingStats::default();
+        let mut start = match cursor {
+            Some(text) => {
+                let key = cursor::decode(&scope, text).map_err(|e| bad_cursor(e.to_string()))?;
+                let everything = SortRange::new(None, None);
+                check_key(
+                    &key,
+                    (GSI2_PK, &index_pk),
+                    GSI2_SK,
+                    |sk| sk == JOB_SK,
+                    &everything,
+                )?;
+                Some(start_key(key))
+            }
+            None => None,
+        };
+        let mut jobs: Vec<JobRecord> = Vec::new();
+        while stats.queries < MAX_QUERY_REQUESTS {
+            let remaining = limit - jobs.len();
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(STATUS_INDEX)
+                .scan_index_forward(false)
+                .limit(i32::try_from(remaining + 1).unwrap_or(i32::MAX))
+                .key_condition_expression("#ipk = :ipk")
+                .expression_attribute_names("#ipk", GSI2_PK)
+                .expression_attribute_values(":ipk", AttributeValue::S(index_pk.clone()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| StoreError::service("Query", e))?;
+            stats.queries += 1;
+            stats.evaluated += usize::try_from(output.scanned_count).unwrap_or(0);
+            let items = output.items.unwrap_or_default();
+            let count = items.len();
+            for (i, item) in items.iter().enumerate() {
+                jobs.push(schema::job_from_item(item).map_err(StoreError::from)?);
+                if jobs.len() == limit {
+                    let next = if i + 1 < count {
+                        Some(key_of(item, key_names)?)
+                    } else {
+                        output
+                            .last_evaluated_key
+                            .as_ref()
+                            .filter(|key| !key.is_empty())
+                            .map(|key| key_of(key, key_names))
+                            .transpose()?
+                    };
+                    let next_cursor = next.map(|key| cursor::encode(&scope, &key));
+                    return Ok((
+                        Page {
+                            items: jobs,
+                            next_cursor,
+                        },
+                        stats,
+                    ));
+                }
+            }
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => {
+                    return Ok((
+                        Page {
+                            items: jobs,
+                            next_cursor: None,
+                        },
+                        stats,
+                    ))
+                }
+            }
+        }
+        let next_cursor = start
+            .map(|key| key_of(&key, key_names))
+            .transpose()?
+            .map(|key| cursor::encode(&scope, &key));
+        Ok((
+            Page {
+                items: jobs,
+                next_cursor,
+            },
+            stats,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn until_bound_includes_its_millisecond_and_nothing_later() {
+        let range = SortRange::new(
+            Some("2026-01-01T00:00:00.000Z"),
+            Some("2026-01-01T00:00:01.000Z"),
+        );
+        let hash = "0".repeat(24);
+        let hex_max = "f".repeat(24);
+        assert!(range.contains(&format!("2026-01-01T00:00:00.000Z#{hash}")));
+        assert!(range.contains(&format!("2026-01-01T00:00:01.000Z#{hex_max}")));
+        assert!(!range.contains(&format!("2026-01-01T00:00:01.001Z#{hash}")));
+        assert!(!range.contains(&format!("2025-12-31T23:59:59.999Z#{hex_max}")));
+        assert!(!range.is_empty());
+        assert!(SortRange::new(
+            Some("2026-01-02T00:00:00.000Z"),
+            Some("2026-01-01T00:00:00.000Z")
+        )
+        .is_empty());
+        assert!(!SortRange::new(
+            Some("2026-01-01T00:00:00.000Z"),
+            Some("2026-01-01T00:00:00.000Z")
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn index_sort_keys_are_recognised() {
+        let good = format!("2026-01-01T00:00:00.000Z#{}", "ab".repeat(12));
+        assert!(is_index_sort_key(&good));
+        for bad in [
+            "2026-01-01T00:00:00.000Z".to_string(),
+            format!("2026-01-01T00:00:00Z#{}", "ab".repeat(12)),
+            format!("2026-01-01T00:00:00.000Z#{}", "AB".repeat(12)),
+            format!("2026-01-01T00:00:00.000Z#{}", "ab".repeat(11)),
+            format!("2026-13-01T00:00:00.000Z#{}", "ab".repeat(12)),
+        ] {
+            assert!(!is_index_sort_key(&bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn first_tag_parts_are_recognised_for_any_analysis() {
+        assert!(is_first_tag_part(
+            &schema::tag_sk("cochl-1", "Siren", 0),
+            "Siren"
+        ));
+        assert!(!is_first_tag_part(
+            &schema::tag_sk("cochl-1", "Siren", 1),
+            "Siren"
+        ));
+        assert!(!is_first_tag_part(
+            &schema::tag_sk("cochl-1", "Siren", 0),
+            "Speech"
+        ));
+        assert!(!is_first_tag_part(
+            &schema::tag_sk("cochl-1", "Big_Siren", 0),
+            "Siren"
+        ));
+        assert!(!is_first_tag_part("TAG##Siren#00000", "Siren"));
+        assert!(!is_first_tag_part("JOB", "Siren"));
+    }
+
+    fn tag_key(tag: &str, stamp: &str) -> CursorKey {
+        [
+            (PK, "FILE#b/k.wav".to_string()),
+            (SK, schema::tag_sk("cochl-1", tag, 0)),
+            (GSI1_PK, schema::tag_index_pk(tag)),
+            (GSI1_SK, format!("{stamp}#{}", "0".repeat(24))),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    #[test]
+    fn cursor_keys_must_fit_the_listing() {
+        let all = SortRange::new(None, None);
+        let check = |key: &CursorKey, range: &SortRange| {
+            check_key(
+                key,
+                (GSI1_PK, "TAG#Siren"),
+                GSI1_SK,
+                |sk: &str| is_first_tag_part(sk, "Siren"),
+                range,
+            )
+        };
+        let key = tag_key("Siren", "2026-01-01T00:00:00.000Z");
+        assert!(check(&key, &all).is_ok());
+        assert!(check(&tag_key("Speech", "2026-01-01T00:00:00.000Z"), &all).is_err());
+        let later = SortRange::new(Some("2026-01-01T00:00:00.001Z"), None);
+        assert!(matches!(check(&key, &later), Err(ReadError::BadCursor(_))));
+        let mut extra = key.clone();
+        extra.insert("x".into(), "y".into());
+        assert!(check(&extra, &all).is_err());
+        let mut not_file = key.clone();
+        not_file.insert(PK.into(), "ORPHAN#x".into());
+        assert!(check(&not_file, &all).is_err());
+        let mut missing = key;
+        missing.remove(SK);
+        assert!(check(&missing, &all).is_err());
+    }
+}

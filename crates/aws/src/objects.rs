@@ -1,0 +1,137 @@
+//! S3 objects: what submit needs to know about an upload, and reading result documents.
+
+use std::collections::HashMap;
+
+use aws_sdk_s3::Client;
+use cochl_core::keys::S3Uri;
+
+/// What HeadObject tells about an upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectHead {
+    /// Size in bytes.
+    pub size: u64,
+    /// The Content-Type it was uploaded with.
+    pub content_type: Option<String>,
+    /// ETag without quotes.
+    pub etag: Option<String>,
+    /// Version id on versioned buckets.
+    pub version_id: Option<String>,
+    /// User metadata (`x-amz-meta-*`), keys lower case without the prefix.
+    pub metadata: HashMap<String, String>,
+}
+
+/// Why an S3 call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectError {
+    /// The object is larger than the caller accepts.
+    #[error("{uri} is {size} bytes, over the limit of {limit}")]
+    TooLarge {
+        /// The object.
+        uri: S3Uri,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The object does not exist.
+    #[error("{0} does not exist")]
+    NotFound(S3Uri),
+    /// Any other failure, after the SDK's retries.
+    #[error("S3 {operation} {uri}: {message}")]
+    Service {
+        /// The API operation.
+        operation: &'static str,
+        /// The object.
+        uri: S3Uri,
+        /// The error as the SDK reports it.
+        message: String,
+    },
+}
+
+/// Reads objects of the audio bucket.
+#[derive(Debug, Clone)]
+pub struct Objects {
+    client: Client,
+}
+
+/// Strips the quotes S3 puts around ETags.
+fn unquote(etag: &str) -> String {
+    etag.trim_matches('"').to_string()
+}
+
+impl Objects {
+    /// Wraps an S3 client.
+    pub fn new(client: Client) -> Self {
+        Objects { client }
+    }
+
+    /// HeadObject; `Ok(None)` when the object no longer exists.
+    pub async fn head(&self, uri: &S3Uri) -> Result<Option<ObjectHead>, ObjectError> {
+        let result = self
+            .client
+            .head_object()
+            .bucket(uri.bucket())
+            .key(uri.key())
+            .send()
+            .await;
+        match result {
+            Ok(head) => Ok(Some(ObjectHead {
+                size: head.content_length().map_or(0, |n| n.max(0) as u64),
+                content_type: head.content_type().map(str::to_string),
+                etag: head.e_tag().map(unquote),
+                version_id: head.version_id().map(str::to_string),
+                metadata: head
+                    .metadata()
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            })),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+            Err(error) => Err(ObjectError::Service {
+                operation: "HeadObject",
+                uri: uri.clone(),
+                message: crate::error_chain(&error),
+            }),
+        }
+    }
+
+    /// Reads a whole object of at most `limit` bytes.
+    pub async fn get(&self, uri: &S3Uri, limit: u64) -> Result<Vec<u8>, ObjectError> {
+        let service = |message: String| ObjectError::Service {
+            operation: "GetObject",
+            uri: uri.clone(),
+            message,
+        };
+        let result = self
+            .client
+            .get_object()
+            .bucket(uri.bucket())
+            .key(uri.key())
+            .send()
+            .await;
+        let output = match result {
+            Ok(output) => output,
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+                return Err(ObjectError::NotFound(uri.clone()))
+            }
+            Err(error) => return Err(service(crate::error_chain(&error))),
+        };
+        let size = output.content_length().map_or(0, |n| n.max(0) as u64);
+        if size > limit {
+            return Err(ObjectError::TooLarge {
+                uri: uri.clone(),
+                size,
+                limit,
+            });
+        }
+        let bytes = output
+            .body
+            .collect()
+            .await
+            .map_err(|e| service(crate::error_chain(&e)))?;
+        Ok(bytes.to_vec())
+    }
+}

@@ -1,0 +1,308 @@
+//! Every function's configuration, read once per cold start from environment variables.
+//!
+//! Each setting is documented in the README's configuration table; `template.yaml` sets them.
+//! A missing or malformed value stops the cold start with an error naming the variable, so a
+//! misconfigured stack fails loudly on its first event instead of mis-processing files.
+
+use std::time::Duration;
+
+use cochl_core::detections::MergeOptions;
+use cochl_core::sensitivity::SensitivityConfig;
+
+/// DynamoDB table holding jobs and detections (all functions).
+pub const TABLE_NAME: &str = "COCHL_TABLE_NAME";
+/// SageMaker async endpoint name (submit).
+pub const ENDPOINT_NAME: &str = "COCHL_ENDPOINT_NAME";
+/// Key prefix of uploads to analyse; other keys are ignored (submit).
+pub const INPUT_PREFIX: &str = "COCHL_INPUT_PREFIX";
+/// Stack default sensitivity JSON (submit).
+pub const DEFAULT_SENSITIVITY: &str = "COCHL_DEFAULT_SENSITIVITY";
+/// Largest object submitted, in bytes (submit).
+pub const MAX_OBJECT_BYTES: &str = "COCHL_MAX_OBJECT_BYTES";
+/// `X-Amzn-SageMaker-RequestTTLSeconds` (submit).
+pub const REQUEST_TTL_SECONDS: &str = "COCHL_REQUEST_TTL_SECONDS";
+/// `X-Amzn-SageMaker-InvocationTimeoutSeconds` (submit).
+pub const INVOCATION_TIMEOUT_SECONDS: &str = "COCHL_INVOCATION_TIMEOUT_SECONDS";
+/// Attempts per InvokeEndpointAsync call, the first included (submit).
+pub const MAX_ATTEMPTS: &str = "COCHL_MAX_ATTEMPTS";
+/// Records of one event submitted in parallel (submit).
+pub const SUBMIT_CONCURRENCY: &str = "COCHL_SUBMIT_CONCURRENCY";
+/// Topic receiving one detection notification per analysed file (on-result).
+pub const DETECTIONS_TOPIC_ARN: &str = "COCHL_DETECTIONS_TOPIC_ARN";
+/// Missing windows bridged inside one detection (on-result).
+pub const INTERVAL_MARGIN: &str = "COCHL_INTERVAL_MARGIN";
+/// Per-tag interval margins as JSON, e.g. `{"Siren": 2}` (on-result).
+pub const TAG_MARGINS: &str = "COCHL_TAG_MARGINS";
+/// Optional minimum probability for a window to count (on-result).
+pub const MIN_PROBABILITY: &str = "COCHL_MIN_PROBABILITY";
+/// Base URL of the query API, named in trimmed notifications (on-result, optional).
+pub const QUERY_URL: &str = "COCHL_QUERY_URL";
+/// Largest result document read, in bytes (on-result).
+pub const MAX_RESULT_BYTES: &str = "COCHL_MAX_RESULT_BYTES";
+
+/// The async endpoint's payload limit.
+pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 1 << 30;
+
+/// A setting that is missing or malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("environment variable {variable}: {problem}")]
+pub struct SettingsError {
+    /// The variable.
+    pub variable: &'static str,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+/// Reads variables through a lookup function, so tests need not touch the process environment.
+pub struct Env<F: Fn(&str) -> Option<String>>(pub F);
+
+impl Env<fn(&str) -> Option<String>> {
+    /// The process environment.
+    pub fn process() -> Self {
+        Env(|name| std::env::var(name).ok())
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    fn get(&self, variable: &'static str) -> Option<String> {
+        (self.0)(variable).filter(|value| !value.trim().is_empty())
+    }
+
+    fn required(&self, variable: &'static str) -> Result<String, SettingsError> {
+        self.get(variable).ok_or(SettingsError {
+            variable,
+            problem: "is required".into(),
+        })
+    }
+
+    fn number<T>(
+        &self,
+        variable: &'static str,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<Option<T>, SettingsError>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+    {
+        let Some(text) = self.get(variable) else {
+            return Ok(None);
+        };
+        let value: T = text.trim().parse().map_err(|_| SettingsError {
+            variable,
+            problem: format!("{text:?} is not a number"),
+        })?;
+        if !range.contains(&value) {
+            return Err(SettingsError {
+                variable,
+                problem: format!("{value} is outside {}..={}", range.start(), range.end()),
+            });
+        }
+        Ok(Some(value))
+    }
+}
+
+/// Configuration of the submit function.
+#[derive(Debug, Clone)]
+pub struct SubmitSettings {
+    /// The job table.
+    pub table_name: String,
+    /// The SageMaker endpoint.
+    pub endpoint_name: String,
+    /// Only keys under this prefix are analysed.
+    pub input_prefix: String,
+    /// Stack default sensitivity.
+    pub default_sensitivity: SensitivityConfig,
+    /// Objects larger than this are rejected.
+    pub max_object_bytes: u64,
+    /// Queue time limit sent to SageMaker.
+    pub request_ttl_seconds: Option<u32>,
+    /// Processing time limit sent to SageMaker.
+    pub invocation_timeout_seconds: Option<u32>,
+    /// Attempts per InvokeEndpointAsync.
+    pub max_attempts: u32,
+    /// Records submitted in parallel.
+    pub concurrency: usize,
+}
+
+impl SubmitSettings {
+    /// Reads the submit function's variables.
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, SettingsError> {
+        let default_sensitivity = match env.get(DEFAULT_SENSITIVITY) {
+            Some(text) => SensitivityConfig::parse(&text).map_err(|e| SettingsError {
+                variable: DEFAULT_SENSITIVITY,
+                problem: e.to_string(),
+            })?,
+            None => SensitivityConfig::default(),
+        };
+        Ok(SubmitSettings {
+            table_name: env.required(TABLE_NAME)?,
+            endpoint_name: env.required(ENDPOINT_NAME)?,
+            input_prefix: (env.0)(INPUT_PREFIX).unwrap_or_else(|| "incoming/".to_string()),
+            default_sensitivity,
+            max_object_bytes: env
+                .number(MAX_OBJECT_BYTES, 1..=DEFAULT_MAX_OBJECT_BYTES)?
+                .unwrap_or(DEFAULT_MAX_OBJECT_BYTES),
+            request_ttl_seconds: env.number(REQUEST_TTL_SECONDS, 60..=21_600)?,
+            invocation_timeout_seconds: env.number(INVOCATION_TIMEOUT_SECONDS, 1..=3_600)?,
+            max_attempts: env.number(MAX_ATTEMPTS, 1..=20)?.unwrap_or(8),
+            concurrency: env.number(SUBMIT_CONCURRENCY, 1..=64)?.unwrap_or(8),
+        })
+    }
+}
+
+/// Configuration of the on-result function.
+#[derive(Debug, Clone)]
+pub struct ResultSettings {
+    /// The job table.
+    pub table_name: String,
+    /// Where detection notifications go.
+    pub detections_topic_arn: String,
+    /// How windows merge into detections.
+    pub merge: MergeOptions,
+    /// Base URL of the query API, for trimmed notifications.
+    pub query_url: Option<String>,
+    /// Largest result document read.
+    pub max_result_bytes: u64,
+}
+
+impl ResultSettings {
+    /// Reads the on-result function's variables.
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, SettingsError> {
+        let tag_margins = match env.get(TAG_MARGINS) {
+            Some(text) => serde_json::from_str(&text).map_err(|e| SettingsError {
+                variable: TAG_MARGINS,
+                problem: format!("expected a JSON object of tag name to whole number: {e}"),
+            })?,
+            None => Default::default(),
+        };
+        let merge = MergeOptions {
+            default_margin: env.number(INTERVAL_MARGIN, 0..=3600)?.unwrap_or(0),
+            tag_margins,
+            min_probability: env.number(MIN_PROBABILITY, 0.0..=1.0)?,
+        };
+        Ok(ResultSettings {
+            table_name: env.required(TABLE_NAME)?,
+            detections_topic_arn: env.required(DETECTIONS_TOPIC_ARN)?,
+            merge,
+            query_url: env.get(QUERY_URL),
+            max_result_bytes: env
+                .number(MAX_RESULT_BYTES, 1..=4 << 30)?
+                .unwrap_or(512 << 20),
+        })
+    }
+}
+
+/// Configuration of the query function.
+#[derive(Debug, Clone)]
+pub struct QuerySettings {
+    /// The job table.
+    pub table_name: String,
+}
+
+impl QuerySettings {
+    /// Reads the query function's variables.
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, SettingsError> {
+        Ok(QuerySettings {
+            table_name: env.required(TABLE_NAME)?,
+        })
+    }
+}
+
+/// How long the SDK may take to connect and to answer one call, so one hung connection
+/// cannot eat the function's whole time budget.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Env(move |name: &str| map.get(name).cloned())
+    }
+
+    #[test]
+    fn submit_defaults() {
+        let s = SubmitSettings::from_env(&env(&[
+            (TABLE_NAME, "jobs"),
+            (ENDPOINT_NAME, "cochl-sense"),
+        ]))
+        .expect("valid");
+        assert_eq!(s.input_prefix, "incoming/");
+        assert_eq!(s.max_object_bytes, 1 << 30);
+        assert!(s.default_sensitivity.is_empty());
+        assert_eq!(s.request_ttl_seconds, None);
+        assert_eq!(s.max_attempts, 8);
+    }
+
+    #[test]
+    fn submit_reads_everything_and_names_bad_variables() {
+        let s = SubmitSettings::from_env(&env(&[
+            (TABLE_NAME, "jobs"),
+            (ENDPOINT_NAME, "cochl-sense"),
+            (INPUT_PREFIX, ""),
+            (DEFAULT_SENSITIVITY, r#"{"default_sensitivity": 1}"#),
+            (MAX_OBJECT_BYTES, "1000"),
+            (REQUEST_TTL_SECONDS, "600"),
+            (INVOCATION_TIMEOUT_SECONDS, "120"),
+        ]))
+        .expect("valid");
+        assert_eq!(s.input_prefix, "", "an empty prefix means the whole bucket");
+        assert_eq!(s.max_object_bytes, 1000);
+        assert_eq!(s.request_ttl_seconds, Some(600));
+        assert_eq!(s.invocation_timeout_seconds, Some(120));
+        assert!(!s.default_sensitivity.is_empty());
+
+        let missing = SubmitSettings::from_env(&env(&[(TABLE_NAME, "jobs")])).unwrap_err();
+        assert_eq!(missing.variable, ENDPOINT_NAME);
+        for (variable, value) in [
+            (REQUEST_TTL_SECONDS, "59"),
+            (INVOCATION_TIMEOUT_SECONDS, "3601"),
+            (MAX_OBJECT_BYTES, "lots"),
+            (DEFAULT_SENSITIVITY, r#"{"default_sensitivity": 5}"#),
+        ] {
+            let err = SubmitSettings::from_env(&env(&[
+                (TABLE_NAME, "jobs"),
+                (ENDPOINT_NAME, "e"),
+                (variable, value),
+            ]))
+            .unwrap_err();
+            assert_eq!(err.variable, variable, "{err}");
+        }
+    }
+
+    #[test]
+    fn result_settings() {
+        let s = ResultSettings::from_env(&env(&[
+            (TABLE_NAME, "jobs"),
+            (
+                DETECTIONS_TOPIC_ARN,
+                "arn:aws:sns:us-east-1:123456789012:detections",
+            ),
+            (INTERVAL_MARGIN, "1"),
+            (TAG_MARGINS, r#"{"Siren": 3}"#),
+            (MIN_PROBABILITY, "0.4"),
+        ]))
+        .expect("valid");
+        assert_eq!(s.merge.default_margin, 1);
+        assert_eq!(s.merge.margin_for("Siren"), 3);
+        assert_eq!(s.merge.min_probability, Some(0.4));
+        let err = ResultSettings::from_env(&env(&[
+            (TABLE_NAME, "jobs"),
+            (DETECTIONS_TOPIC_ARN, "arn"),
+            (TAG_MARGINS, r#"{"Siren": -1}"#),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.variable, TAG_MARGINS);
+        let err = ResultSettings::from_env(&env(&[
+            (TABLE_NAME, "jobs"),
+            (DETECTIONS_TOPIC_ARN, "arn"),
+            (MIN_PROBABILITY, "1.5"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.variable, MIN_PROBABILITY);
+    }
+}

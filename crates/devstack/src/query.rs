@@ -1,0 +1,50 @@
+//! Reading results back the way users do: through the query function's handler.
+
+use anyhow::{bail, Context, Result};
+use cochl_core::keys::S3Uri;
+use serde_json::Value;
+
+use crate::stack::LocalStack;
+
+/// Percent-encodes a query parameter value (RFC 3986 unreserved characters kept).
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Calls the query handler with `GET <path_and_query>` and returns status and JSON body.
+pub async fn get(stack: &LocalStack, path_and_query: &str) -> Result<(u16, Value)> {
+    let request = lambda_http::http::Request::builder()
+        .method("GET")
+        .uri(format!("https://query.local{path_and_query}"))
+        .body(lambda_http::Body::Empty)
+        .context("building the request")?;
+    let response = match cochl_query::handle(&stack.store, request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    let status = response.status().as_u16();
+    let body: Value = match response.body() {
+        lambda_http::Body::Text(text) => serde_json::from_str(text)?,
+        lambda_http::Body::Binary(bytes) => serde_json::from_slice(bytes)?,
+        lambda_http::Body::Empty => Value::Null,
+        _ => bail!("unexpected response body"),
+    };
+    Ok((status, body))
+}
+
+/// The query API's document for a file (`GET /files?uri=...`).
+pub async fn file_document(stack: &LocalStack, file: &S3Uri) -> Result<Value> {
+    let (status, body) = get(stack, &format!("/files?uri={}", encode(&file.to_string()))).await?;
+    if status != 200 {
+        bail!("GET /files for {file} answered {status}: {body}");
+    }
+    Ok(body)
+}

@@ -1,0 +1,428 @@
+//! The whole pipeline on this machine: moto for S3, SQS, SNS and DynamoDB, the SageMaker
+//! async emulator, and the three functions' handlers, wired as `template.yaml` wires them.
+//!
+//! | AWS (template.yaml) | here |
+//! |---|---|
+//! | S3 notification (prefix `incoming/`) → submit | S3 notification → SQS queue → pump → submit handler |
+//! | SageMaker success/error topics → on-result | topics → SQS queue → pump → on-result handler (SNS envelope wrapped as Lambda's SNS event) |
+//! | Lambda async retries (2) → on-failure SQS destination | pump retries twice, then sends `{event, error}` to a dead-letter queue |
+//! | detections topic | detections topic, with an SQS queue subscribed (raw delivery) for inspection |
+//!
+//! The handlers are the very functions the Lambda binaries run (`cochl_submit::handle`,
+//! `cochl_on_result::handle`); only the delivery differs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use aws_sdk_s3::types::{
+    Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
+    QueueConfiguration, S3KeyFilter,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+use cochl_aws::clients::SdkConfig;
+use cochl_aws::dynamo::{provision, DynamoStore};
+use cochl_aws::records::JobRecord;
+use cochl_aws::settings::{ResultSettings, SubmitSettings};
+use cochl_core::detections::MergeOptions;
+use cochl_core::keys::S3Uri;
+use cochl_core::sensitivity::SensitivityConfig;
+use cochl_emulator::{EmulatorConfig, RunningEmulator, S3Prefix};
+use cochl_on_result::ResultHandler;
+use cochl_submit::Submitter;
+use testkit::{s3_client, sdk_config, unique_name, MotoServer};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::pump::{pump, Delivery};
+
+/// The prefix uploads go under, as in the template's default.
+pub const INPUT_PREFIX: &str = "incoming/";
+
+/// What to start; defaults suit the demo and most tests.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// Prefix of every resource name (made unique per process).
+    pub name_prefix: String,
+    /// The emulator's concurrency limit.
+    pub max_concurrent: usize,
+    /// How windows merge.
+    pub merge: MergeOptions,
+    /// Stack default sensitivity.
+    pub default_sensitivity: SensitivityConfig,
+    /// Largest object submitted.
+    pub max_object_bytes: u64,
+    /// Attempts per InvokeEndpointAsync.
+    pub max_attempts: u32,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        StackOptions {
+            name_prefix: "cochl".into(),
+            max_concurrent: 4,
+            merge: MergeOptions::default(),
+            default_sensitivity: SensitivityConfig::default(),
+            max_object_bytes: 1 << 30,
+            max_attempts: 8,
+        }
+    }
+}
+
+/// Names and addresses of everything the stack created.
+#[derive(Debug, Clone)]
+pub struct Resources {
+    /// The audio bucket.
+    pub bucket: String,
+    /// The job table.
+    pub table: String,
+    /// SageMaker's success topic.
+    pub success_topic: String,
+    /// SageMaker's error topic.
+    pub error_topic: String,
+    /// The users' detections topic.
+    pub detections_topic: String,
+    /// S3 notifications for submit.
+    pub submit_queue: String,
+    /// SageMaker notifications for on-result.
+    pub results_queue: String,
+    /// Submit's on-failure destination.
+    pub submit_dlq: String,
+    /// On-result's on-failure destination.
+    pub results_dlq: String,
+    /// Every detection notification (raw delivery), for inspection.
+    pub detections_queue: String,
+}
+
+/// A running local stack; [`LocalStack::shutdown`] stops it (dropping does too).
+pub struct LocalStack {
+    /// moto, when this stack started its own.
+    _moto: Option<MotoServer>,
+    /// The SDK configuration pointing at moto.
+    pub config: SdkConfig,
+    /// What was created.
+    pub resources: Resources,
+    /// The SageMaker emulator.
+    pub emulator: RunningEmulator,
+    /// The submit function's handler state.
+    pub submitter: Arc<Submitter>,
+    /// The on-result function's handler state.
+    pub results: Arc<ResultHandler>,
+    /// The job table.
+    pub store: DynamoStore,
+    /// S3 client (path-style).
+    pub s3: aws_sdk_s3::Client,
+    /// SQS client.
+    pub sqs: aws_sdk_sqs::Client,
+    /// SNS client.
+    pub sns: aws_sdk_sns::Client,
+    stop: watch::Sender<bool>,
+    pumps: Vec<JoinHandle<()>>,
+}
+
+fn queue_arn(name: &str) -> String {
+    format!("arn:aws:sqs:us-east-1:123456789012:{name}")
+}
+
+async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<String> {
+    let output = sqs
+        .create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::VisibilityTimeout, "60")
+        .send()
+        .await
+        .with_context(|| format!("creating queue {name}"))?;
+    output
+        .queue_url()
+        .map(str::to_string)
+        .context("CreateQueue returned no URL")
+}
+
+async fn create_topic(sns: &aws_sdk_sns::Client, name: &str) -> Result<String> {
+    let output = sns
+        .create_topic()
+        .name(name)
+        .send()
+        .await
+        .with_context(|| format!("creating topic {name}"))?;
+    output
+        .topic_arn()
+        .map(str::to_string)
+        .context("CreateTopic returned no ARN")
+}
+
+/// Subscribes a queue to a topic; `raw` keeps message attributes (for filter tests).
+pub async fn subscribe_queue(
+    sns: &aws_sdk_sns::Client,
+    topic_arn: &str,
+    queue_name: &str,
+    raw: bool,
+    filter_policy: Option<&str>,
+) -> Result<String> {
+    let mut request = sns
+        .subscribe()
+        .topic_arn(topic_arn)
+        .protocol("sqs")
+        .endpoint(queue_arn(queue_name))
+        .attributes("RawMessageDelivery", if raw { "true" } else { "false" });
+    if let Some(policy) = filter_policy {
+        request = request.attributes("FilterPolicy", policy);
+    }
+    let output = request.send().await.context("subscribing a queue")?;
+    Ok(output.subscription_arn().unwrap_or_default().to_string())
+}
+
+impl LocalStack {
+    /// Starts moto (unless `moto_endpoint` is given), creates every resource, starts the
+    /// emulator and the delivery pumps.
+    pub async fn start(options: StackOptions, moto_endpoint: Option<&str>) -> Result<Self> {
+        let (moto, endpoint) = match moto_endpoint {
+            Some(endpoint) => (None, endpoint.to_string()),
+            None => {
+                let moto = MotoServer::start()?;
+                let endpoint = moto.endpoint().to_string();
+                (Some(moto), endpoint)
+            }
+        };
+        let config = sdk_config(&endpoint).await;
+        let s3 = s3_client(&config);
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let sns = aws_sdk_sns::Client::new(&config);
+        let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+
+        let name = |suffix: &str| unique_name(&format!("{}-{suffix}", options.name_prefix));
+        let resources = Resources {
+            bucket: name("audio"),
+            table: name("jobs"),
+            success_topic: create_topic(&sns, &name("sagemaker-success")).await?,
+            error_topic: create_topic(&sns, &name("sagemaker-error")).await?,
+            detections_topic: create_topic(&sns, &name("detections")).await?,
+            submit_queue: name("submit-events"),
+            results_queue: name("result-events"),
+            submit_dlq: name("submit-dlq"),
+            results_dlq: name("results-dlq"),
+            detections_queue: name("detections-all"),
+        };
+        let mut urls = HashMap::new();
+        for queue in [
+            &resources.submit_queue,
+            &resources.results_queue,
+            &resources.submit_dlq,
+            &resources.results_dlq,
+            &resources.detections_queue,
+        ] {
+            urls.insert(queue.clone(), create_queue(&sqs, queue).await?);
+        }
+        s3.create_bucket()
+            .bucket(&resources.bucket)
+            .send()
+            .await
+            .context("creating the bucket")?;
+        let filter = NotificationConfigurationFilter::builder()
+            .key(
+                S3KeyFilter::builder()
+                    .filter_rules(
+                        FilterRule::builder()
+                            .name(FilterRuleName::Prefix)
+                            .value(INPUT_PREFIX)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build();
+        s3.put_bucket_notification_configuration()
+            .bucket(&resources.bucket)
+            .notification_configuration(
+                NotificationConfiguration::builder()
+                    .queue_configurations(
+                        QueueConfiguration::builder()
+                            .queue_arn(queue_arn(&resources.submit_queue))
+                            .events(Event::from("s3:ObjectCreated:*"))
+                            .filter(filter)
+                            .build()
+                            .context("queue configuration")?,
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .context("wiring S3 notifications")?;
+        provision::create_table(&dynamodb, &resources.table).await?;
+        for topic in [&resources.success_topic, &resources.error_topic] {
+            subscribe_queue(&sns, topic, &resources.results_queue, false, None).await?;
+        }
+        subscribe_queue(
+            &sns,
+            &resources.detections_topic,
+            &resources.detections_queue,
+            true,
+            None,
+        )
+        .await?;
+
+        let mut emulator_config = EmulatorConfig::new(
+            S3Prefix::parse(&format!("s3://{}/results", resources.bucket))?,
+            S3Prefix::parse(&format!("s3://{}/failures", resources.bucket))?,
+        );
+        emulator_config.success_topic = Some(resources.success_topic.clone());
+        emulator_config.error_topic = Some(resources.error_topic.clone());
+        emulator_config.max_concurrent = options.max_concurrent;
+        let emulator = cochl_emulator::start(emulator_config, s3.clone(), sns.clone()).await?;
+
+        // The functions: the same handlers the Lambda binaries run, the SageMaker client
+        // pointed at the emulator as AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME would.
+        let sagemaker_config = sdk_config(&emulator.url()).await;
+        let submit_settings = SubmitSettings {
+            table_name: resources.table.clone(),
+            endpoint_name: cochl_emulator::config::DEFAULT_ENDPOINT_NAME.to_string(),
+            input_prefix: INPUT_PREFIX.to_string(),
+            default_sensitivity: options.default_sensitivity.clone(),
+            max_object_bytes: options.max_object_bytes,
+            request_ttl_seconds: None,
+            invocation_timeout_seconds: None,
+            max_attempts: options.max_attempts,
+            concurrency: 8,
+        };
+        let mut submitter = Submitter::from_config(&config, submit_settings.clone());
+        submitter.objects = cochl_aws::objects::Objects::new(s3.clone());
+        submitter.endpoint = cochl_aws::endpoint::AsyncEndpoint::new(
+            cochl_aws::clients::sagemaker(&sagemaker_config),
+            submit_settings.endpoint_name.clone(),
+            submit_settings.max_attempts,
+        );
+        let result_settings = ResultSettings {
+            table_name: resources.table.clone(),
+            detections_topic_arn: resources.detections_topic.clone(),
+            merge: options.merge.clone(),
+            query_url: None,
+            max_result_bytes: 512 << 20,
+        };
+        let mut results = ResultHandler::from_config(&config, result_settings);
+        results.objects = cochl_aws::objects::Objects::new(s3.clone());
+        let submitter = Arc::new(submitter);
+        let results = Arc::new(results);
+
+        let (stop, stopped) = watch::channel(false);
+        let submit_pump = {
+            let submitter = submitter.clone();
+            pump(
+                sqs.clone(),
+                urls[&resources.submit_queue].clone(),
+                urls[&resources.submit_dlq].clone(),
+                Delivery::S3,
+                move |payload| {
+                    let submitter = submitter.clone();
+                    async move {
+                        let deadline = Some(Instant::now() + Duration::from_secs(60));
+                        cochl_submit::handle(&submitter, &payload, deadline)
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| e.to_string())
+                    }
+                },
+                stopped.clone(),
+            )
+        };
+        let results_pump = {
+            let results = results.clone();
+            pump(
+                sqs.clone(),
+                urls[&resources.results_queue].clone(),
+                urls[&resources.results_dlq].clone(),
+                Delivery::SnsToLambda,
+                move |payload| {
+                    let results = results.clone();
+                    async move {
+                        let deadline = Some(Instant::now() + Duration::from_secs(60));
+                        cochl_on_result::handle(&results, &payload, deadline)
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| e.to_string())
+                    }
+                },
+                stopped,
+            )
+        };
+        let store = DynamoStore::new(dynamodb, resources.table.clone());
+        Ok(LocalStack {
+            _moto: moto,
+            config,
+            resources,
+            emulator,
+            submitter,
+            results,
+            store,
+            s3,
+            sqs,
+            sns,
+            stop,
+            pumps: vec![submit_pump, results_pump],
+        })
+    }
+
+    /// The URL of a queue the stack created.
+    pub async fn queue_url(&self, name: &str) -> Result<String> {
+        let output = self
+            .sqs
+            .get_queue_url()
+            .queue_name(name)
+            .send()
+            .await
+            .with_context(|| format!("queue {name}"))?;
+        output
+            .queue_url()
+            .map(str::to_string)
+            .context("no queue URL")
+    }
+
+    /// Uploads a file under the input prefix; the S3 notification starts the flow.
+    pub async fn upload(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: Option<&str>,
+        metadata: &[(&str, &str)],
+    ) -> Result<S3Uri> {
+        let mut request = self
+            .s3
+            .put_object()
+            .bucket(&self.resources.bucket)
+            .key(key)
+            .body(bytes.into())
+            .set_content_type(content_type.map(str::to_string));
+        for (name, value) in metadata {
+            request = request.metadata(*name, *value);
+        }
+        request
+            .send()
+            .await
+            .with_context(|| format!("uploading {key}"))?;
+        Ok(S3Uri::new(&self.resources.bucket, key)?)
+    }
+
+    /// Polls the job of a file until it is terminal (or `deadline` passes).
+    pub async fn wait_terminal(&self, file: &S3Uri, timeout: Duration) -> Result<JobRecord> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(job) = self.store.get_job(file).await? {
+                if job.status.is_terminal() {
+                    return Ok(job);
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("{file} did not reach a terminal state within {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops the pumps and the emulator (moto stops when dropped).
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for pump in self.pumps {
+            let _ = pump.await;
+        }
+        self.emulator.shutdown().await;
+    }
+}

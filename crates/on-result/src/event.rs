@@ -1,0 +1,130 @@
+//! Reading the SNS payload, one record at a time.
+//!
+//! Each record's `Sns.Message` is the SageMaker notification as a JSON string (parsed a
+//! second time by `cochl_core::notification`). A record that cannot be read is reported
+//! with its content and fails the invocation into the dead-letter path; the others are
+//! still processed.
+
+use cochl_core::notification::{parse_notification, AsyncNotification};
+use serde_json::Value;
+
+/// A record as read from the payload.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParsedRecord {
+    /// A SageMaker notification.
+    Notification {
+        /// SNS message id, for the logs.
+        message_id: String,
+        /// The raw message, kept for orphans.
+        raw: String,
+        /// The notification.
+        notification: Box<AsyncNotification>,
+    },
+    /// A record that could not be read.
+    Malformed {
+        /// Position in `Records`.
+        index: usize,
+        /// What is wrong.
+        reason: String,
+        /// The record as received.
+        raw: String,
+    },
+}
+
+/// The payload is not an SNS event at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an SNS event: {0}")]
+pub struct EventError(pub String);
+
+/// Reads the payload.
+pub fn parse_event(payload: &Value) -> Result<Vec<ParsedRecord>, EventError> {
+    let records = payload
+        .get("Records")
+        .and_then(Value::as_array)
+        .ok_or_else(|| EventError("no Records array".to_string()))?;
+    Ok(records
+        .iter()
+        .enumerate()
+        .map(|(index, record)| parse_record(index, record))
+        .collect())
+}
+
+fn parse_record(index: usize, record: &Value) -> ParsedRecord {
+    let malformed = |reason: String| ParsedRecord::Malformed {
+        index,
+        reason,
+        raw: record.to_string(),
+    };
+    let sns = record.get("Sns").or_else(|| record.get("sns"));
+    let Some(message) = sns.and_then(|s| s.get("Message")).and_then(Value::as_str) else {
+        return malformed("no Sns.Message string".to_string());
+    };
+    let message_id = sns
+        .and_then(|s| s.get("MessageId"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    match parse_notification(message) {
+        Ok(notification) => ParsedRecord::Notification {
+            message_id,
+            raw: message.to_string(),
+            notification: Box::new(notification),
+        },
+        Err(error) => malformed(format!("SageMaker notification: {error}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample(name: &str) -> Value {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../events")
+            .join(name);
+        serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("json")
+    }
+
+    #[test]
+    fn reads_both_sample_notifications() {
+        for (name, success) in [("sns-success.json", true), ("sns-failure.json", false)] {
+            let records = parse_event(&sample(name)).expect("event");
+            let ParsedRecord::Notification {
+                notification,
+                message_id,
+                ..
+            } = &records[0]
+            else {
+                panic!("{name}: {records:?}");
+            };
+            assert_eq!(notification.is_success(), success, "{name}");
+            assert!(!message_id.is_empty());
+        }
+    }
+
+    #[test]
+    fn malformed_records_are_reported_individually() {
+        let good = sample("sns-success.json")["Records"][0].clone();
+        let payload = json!({"Records": [
+            {"Sns": {"Message": "not json"}},
+            good,
+            {"Sns": {"Message": "{\"invocationStatus\": \"Completed\"}"}},
+            {"EventSource": "aws:sns"},
+        ]});
+        let records = parse_event(&payload).expect("event");
+        assert!(matches!(
+            &records[0],
+            ParsedRecord::Malformed { index: 0, .. }
+        ));
+        assert!(matches!(&records[1], ParsedRecord::Notification { .. }));
+        assert!(
+            matches!(&records[2], ParsedRecord::Malformed { index: 2, reason, .. } if reason.contains("inferenceId"))
+        );
+        assert!(matches!(
+            &records[3],
+            ParsedRecord::Malformed { index: 3, .. }
+        ));
+        assert!(parse_event(&json!({"nope": 1})).is_err());
+    }
+}

@@ -1,0 +1,18 @@
+//! The query function: an HTTP API over the job table, served by Lambda behind a Function URL
+//! or an API Gateway HTTP API (payload format 2.0), with IAM (SigV4) authentication.
+//!
+//! - `GET /files?uri=s3://bucket/key`: the file's job and what was heard in it.
+//! - `GET /tags/{name}/files`: files whose current analysis found a tag, newest first.
+//! - `GET /jobs?status=...`: jobs in a status, most recently changed first.
+//!
+//! `openapi.json` beside this crate's manifest is the contract; a test holds the handler to it.
+//! The modules follow the request: [`routes`] picks the route, [`params`] checks parameters,
+//! [`handler`] reads the table, [`documents`] shapes the answer, [`errors`] shapes failures.
+
+pub mod documents;
+pub mod errors;
+pub mod handler;
+pub mod params;
+pub mod routes;
+
+pub use handler::handle;

@@ -1,0 +1,429 @@
+//! End-to-end tests on the local stack: moto (S3, SQS, SNS, DynamoDB), the SageMaker async
+//! emulator, and the three functions' handlers wired as in AWS. Every call is a real HTTP
+//! call of the real AWS SDK clients on 127.0.0.1.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use cochl_core::job::JobStatus;
+use cochl_core::keys::S3Uri;
+use devstack::demo::{bundled_samples, content_type_for};
+use devstack::query::file_document;
+use devstack::stack::{subscribe_queue, LocalStack, StackOptions, INPUT_PREFIX};
+use serde_json::{json, Value};
+use testkit::shared_moto;
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+async fn stack(options: StackOptions) -> LocalStack {
+    let moto = shared_moto().expect("moto starts (run `make venv`)");
+    LocalStack::start(options, Some(moto.endpoint()))
+        .await
+        .expect("local stack starts")
+}
+
+/// Receives messages from a queue until `count` arrived or the deadline passed.
+async fn receive(
+    stack: &LocalStack,
+    queue: &str,
+    count: usize,
+    within: Duration,
+) -> Result<Vec<Value>> {
+    let url = stack.queue_url(queue).await?;
+    let deadline = Instant::now() + within;
+    let mut bodies = Vec::new();
+    while bodies.len() < count && Instant::now() < deadline {
+        let output = stack
+            .sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await?;
+        for message in output.messages() {
+            bodies.push(serde_json::from_str(message.body().unwrap_or_default())?);
+            if let Some(receipt) = message.receipt_handle() {
+                stack
+                    .sqs
+                    .delete_message()
+                    .queue_url(&url)
+                    .receipt_handle(receipt)
+                    .send()
+                    .await?;
+            }
+        }
+    }
+    Ok(bodies)
+}
+
+/// Objects under a prefix of the stack's bucket.
+async fn keys_under(stack: &LocalStack, prefix: &str) -> Result<Vec<String>> {
+    let output = stack
+        .s3
+        .list_objects_v2()
+        .bucket(&stack.resources.bucket)
+        .prefix(prefix)
+        .send()
+        .await?;
+    Ok(output
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_string))
+        .collect())
+}
+
+fn tag_names(document: &Value) -> BTreeSet<String> {
+    document["tags"]
+        .as_array()
+        .map(|tags| {
+            tags.iter()
+                .filter_map(|t| t["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_sample_format_is_analysed_recorded_queryable_and_notified() -> Result<()> {
+    let stack = stack(StackOptions::default()).await;
+    let samples = bundled_samples()?;
+    let mut files = Vec::new();
+    for path in &samples {
+        let name = path.file_name().and_then(|n| n.to_str()).context("name")?;
+        let file = stack
+            .upload(
+                &format!("{INPUT_PREFIX}{name}"),
+                std::fs::read(path)?,
+                content_type_for(path).as_deref(),
+                &[],
+            )
+            .await?;
+        files.push((name.to_string(), file));
+    }
+    let mut documents = Vec::new();
+    for (name, file) in &files {
+        let job = stack.wait_terminal(file, DEADLINE).await?;
+        assert_eq!(job.status, JobStatus::Completed, "{name}: {:?}", job.reason);
+        assert!(job.accepted && job.notified, "{name}");
+        let document = file_document(&stack, file).await?;
+        assert_eq!(document["file"], file.to_string());
+        assert_eq!(document["status"], "COMPLETED");
+        assert_eq!(
+            document["inference_id"].as_str(),
+            job.inference_id.as_deref()
+        );
+        assert!(
+            document["length_sec"].as_f64().is_some_and(|l| l > 1.0),
+            "{name}: {document}"
+        );
+        // The job's summary and the per-tag records agree.
+        let summary: BTreeSet<String> = job.tags.iter().map(|t| t.name.clone()).collect();
+        assert_eq!(tag_names(&document), summary, "{name}");
+        for tag in document["tags"].as_array().context("tags")? {
+            let segments = tag["segments"].as_array().context("segments")?;
+            assert!(!segments.is_empty(), "{name}: {tag}");
+            for segment in segments {
+                assert!(segment["end"].as_f64() > segment["start"].as_f64());
+            }
+        }
+        documents.push((name.clone(), document));
+    }
+    let by_name = |wanted: &str| {
+        documents
+            .iter()
+            .find(|(name, _)| name == wanted)
+            .map(|(_, d)| d.clone())
+            .expect("sample analysed")
+    };
+    assert!(tag_names(&by_name("tone-1khz.wav")).contains("Tone"));
+    assert!(tag_names(&by_name("silence.wav")).is_empty());
+    assert!(tag_names(&by_name("tone-440hz-s16le-16k-mono.pcm")).contains("Tone"));
+    assert!(!tag_names(&by_name("street.mp3")).is_empty());
+    assert!(!tag_names(&by_name("knocks.ogg")).is_empty());
+
+    // One detection notification per file, with the filterable attributes.
+    let notifications = receive(
+        &stack,
+        &stack.resources.detections_queue,
+        files.len(),
+        DEADLINE,
+    )
+    .await?;
+    assert_eq!(notifications.len(), files.len());
+    let notified: BTreeSet<String> = notifications
+        .iter()
+        .filter_map(|n| n["file"].as_str().map(str::to_string))
+        .collect();
+    let expected: BTreeSet<String> = files.iter().map(|(_, f)| f.to_string()).collect();
+    assert_eq!(notified, expected);
+    for notification in &notifications {
+        assert_eq!(notification["status"], "COMPLETED");
+        assert_eq!(notification["bucket"], stack.resources.bucket);
+    }
+    stack.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecodable_file_ends_failed_and_notified() -> Result<()> {
+    let stack = stack(StackOptions::default()).await;
+    let file = stack
+        .upload(
+            "incoming/broken.wav",
+            b"this is not a wave file at all".repeat(100),
+            Some("audio/wav"),
+            &[],
+        )
+        .await?;
+    let job = stack.wait_terminal(&file, DEADLINE).await?;
+    assert_eq!(job.status, JobStatus::Failed);
+    assert_eq!(job.reason_code.as_deref(), Some("inference_failed"));
+    assert!(
+        job.reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("ClientError")),
+        "{:?}",
+        job.reason
+    );
+    let failure = job.failure_location.context("failure location kept")?;
+    assert!(failure.key().starts_with("failures/"), "{failure}");
+    let document = file_document(&stack, &file).await?;
+    assert_eq!(document["status"], "FAILED");
+    assert_eq!(document["tags"], json!([]));
+    let notifications = receive(&stack, &stack.resources.detections_queue, 1, DEADLINE).await?;
+    assert_eq!(notifications.len(), 1);
+    assert_eq!(notifications[0]["status"], "FAILED");
+    assert_eq!(notifications[0]["file"], file.to_string());
+    stack.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_rejection_reason_is_recorded() -> Result<()> {
+    let options = StackOptions {
+        max_object_bytes: 64 * 1024,
+        ..StackOptions::default()
+    };
+    let stack = stack(options).await;
+    // (key, bytes, Content-Type, metadata, expected reason code)
+    type Case<'a> = (
+        &'a str,
+        Vec<u8>,
+        Option<&'a str>,
+        Vec<(&'a str, &'a str)>,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "incoming/empty.wav",
+            Vec::new(),
+            Some("audio/wav"),
+            vec![],
+            "empty_object",
+        ),
+        (
+            "incoming/notes.txt",
+            b"hello".to_vec(),
+            Some("text/plain"),
+            vec![],
+            "not_audio",
+        ),
+        (
+            "incoming/noext",
+            b"hello".to_vec(),
+            None,
+            vec![],
+            "not_audio",
+        ),
+        (
+            "incoming/raw.pcm",
+            vec![0; 3200],
+            None,
+            vec![],
+            "raw_pcm_without_parameters",
+        ),
+        (
+            "incoming/bad-params.pcm",
+            vec![0; 3200],
+            Some("audio/x-raw; rate=16000; format=s8; channels=1"),
+            vec![],
+            "invalid_pcm_parameters",
+        ),
+        (
+            "incoming/loud sensitivity.wav",
+            vec![1; 100],
+            Some("audio/wav"),
+            vec![("sensitivity", r#"{"default_sensitivity": 9}"#)],
+            "invalid_sensitivity",
+        ),
+        (
+            "incoming/too big.wav",
+            vec![1; 64 * 1024 + 1],
+            Some("audio/wav"),
+            vec![],
+            "too_large",
+        ),
+    ];
+    let mut files = Vec::new();
+    for (key, bytes, content_type, metadata, code) in &cases {
+        let file = stack
+            .upload(key, bytes.clone(), *content_type, metadata)
+            .await?;
+        files.push((file, *code));
+    }
+    for (file, code) in &files {
+        let job = stack.wait_terminal(file, DEADLINE).await?;
+        assert_eq!(job.status, JobStatus::Rejected, "{file}");
+        assert_eq!(
+            job.reason_code.as_deref(),
+            Some(*code),
+            "{file}: {:?}",
+            job.reason
+        );
+        assert!(job.reason.as_deref().is_some_and(|r| !r.is_empty()));
+        assert_eq!(job.inference_id, None);
+        let document = file_document(&stack, file).await?;
+        assert_eq!(document["status"], "REJECTED");
+        assert_eq!(document["reason_code"], *code);
+    }
+    // Nothing was sent to the endpoint.
+    assert!(keys_under(&stack, "results/").await?.is_empty());
+    assert!(keys_under(&stack, "failures/").await?.is_empty());
+    stack.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filter_policy_subscriber_receives_only_matching_notifications() -> Result<()> {
+    let stack = stack(StackOptions::default()).await;
+    let queue = testkit::unique_name("tone-only");
+    stack.sqs.create_queue().queue_name(&queue).send().await?;
+    subscribe_queue(
+        &stack.sns,
+        &stack.resources.detections_topic,
+        &queue,
+        true,
+        Some(r#"{"tags": ["Tone"]}"#),
+    )
+    .await?;
+    let samples = testkit::workspace_root().join("samples");
+    let tone = stack
+        .upload(
+            "incoming/tone.wav",
+            std::fs::read(samples.join("tone-1khz.wav"))?,
+            Some("audio/wav"),
+            &[],
+        )
+        .await?;
+    let silence = stack
+        .upload(
+            "incoming/quiet.wav",
+            std::fs::read(samples.join("silence.wav"))?,
+            Some("audio/wav"),
+            &[],
+        )
+        .await?;
+    for file in [&tone, &silence] {
+        assert_eq!(
+            stack.wait_terminal(file, DEADLINE).await?.status,
+            JobStatus::Completed
+        );
+    }
+    // Both were published (the unfiltered queue sees two) ...
+    let all = receive(&stack, &stack.resources.detections_queue, 2, DEADLINE).await?;
+    assert_eq!(all.len(), 2);
+    // ... and the filtered subscriber got only the tone, and nothing more arrives.
+    let filtered = receive(&stack, &queue, 2, Duration::from_secs(3)).await?;
+    assert_eq!(filtered.len(), 1, "{filtered:?}");
+    assert_eq!(filtered[0]["file"], tone.to_string());
+    stack.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_s3_and_sns_deliveries_change_nothing() -> Result<()> {
+    let stack = stack(StackOptions::default()).await;
+    // Capture SageMaker's notifications as delivered.
+    let capture = testkit::unique_name("capture");
+    stack.sqs.create_queue().queue_name(&capture).send().await?;
+    subscribe_queue(
+        &stack.sns,
+        &stack.resources.success_topic,
+        &capture,
+        false,
+        None,
+    )
+    .await?;
+
+    let path = testkit::workspace_root().join("samples/tone-1khz.wav");
+    let file = stack
+        .upload(
+            "incoming/dup test.wav",
+            std::fs::read(&path)?,
+            Some("audio/wav"),
+            &[],
+        )
+        .await?;
+    let job = stack.wait_terminal(&file, DEADLINE).await?;
+    assert_eq!(job.status, JobStatus::Completed);
+    let before = file_document(&stack, &file).await?;
+    let notifications = receive(&stack, &stack.resources.detections_queue, 1, DEADLINE).await?;
+    assert_eq!(notifications.len(), 1);
+    let envelopes = receive(&stack, &capture, 1, DEADLINE).await?;
+    assert_eq!(envelopes.len(), 1);
+
+    // Replay the S3 event (same upload: same ETag and event time) and the SNS
+    // notification, each twice, straight into the handlers.
+    let s3_event = json!({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": cochl_core::time::format_millis(job.version.event_time_ms),
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": file.bucket()},
+               "object": {"key": cochl_core::keys::encode_event_key(file.key()),
+                          "eTag": job.version.etag.clone(), "size": 1}}
+    }]});
+    let sns_event = devstack::pump::to_payload(
+        devstack::pump::Delivery::SnsToLambda,
+        &envelopes[0].to_string(),
+    );
+    for _ in 0..2 {
+        let outcomes = cochl_submit::handle(&stack.submitter, &s3_event, None).await?;
+        assert!(
+            matches!(outcomes[0], cochl_submit::RecordOutcome::Duplicate { .. }),
+            "{outcomes:?}"
+        );
+        let outcomes = cochl_on_result::handle(&stack.results, &sns_event, None).await?;
+        assert!(
+            matches!(
+                outcomes[0],
+                cochl_on_result::NotificationOutcome::Duplicate { .. }
+            ),
+            "{outcomes:?}"
+        );
+    }
+    assert_eq!(
+        keys_under(&stack, "results/").await?.len(),
+        1,
+        "exactly one inference"
+    );
+    let after = file_document(&stack, &file).await?;
+    assert_eq!(before, after, "records unchanged");
+    let again = receive(
+        &stack,
+        &stack.resources.detections_queue,
+        1,
+        Duration::from_secs(2),
+    )
+    .await?;
+    assert!(
+        again.is_empty(),
+        "no second detection notification: {again:?}"
+    );
+    let job_after = stack.store.get_job(&file).await?.context("job")?;
+    assert_eq!(job_after.revision, job.revision);
+    let _ = S3Uri::parse(&file.to_string())?;
+    stack.shutdown().await;
+    Ok(())
+}
