@@ -219,9 +219,12 @@ fn detect_tag(name: &str, hits: &[Hit], margin: u32, hop: f64) -> TagDetection {
     }
 }
 
+/// Sets the segment's mean, rounded to 9 decimals so summing floats does not print as
+/// `0.9774059999999999` (never above the segment's maximum).
 fn close_segment(segment: Option<&mut Segment>, sum: f64) {
     if let Some(segment) = segment {
-        segment.mean_probability = sum / f64::from(segment.windows);
+        let mean = sum / f64::from(segment.windows);
+        segment.mean_probability = ((mean * 1e9).round() / 1e9).min(segment.max_probability);
     }
 }
 
@@ -297,7 +300,7 @@ mod tests {
         assert_eq!(siren.detected_seconds, 4.0);
         let segment = &siren.segments[0];
         assert_eq!(segment.max_probability, 0.8);
-        assert!((segment.mean_probability - 0.7).abs() < 1e-12);
+        assert_eq!(segment.mean_probability, 0.7, "rounded, not 0.7000000000000001");
         assert_eq!(segment.windows, 3);
     }
 
