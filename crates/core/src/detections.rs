@@ -300,7 +300,10 @@ mod tests {
         assert_eq!(siren.detected_seconds, 4.0);
         let segment = &siren.segments[0];
         assert_eq!(segment.max_probability, 0.8);
-        assert_eq!(segment.mean_probability, 0.7, "rounded, not 0.7000000000000001");
+        assert_eq!(
+            segment.mean_probability, 0.7,
+            "rounded, not 0.7000000000000001"
+        );
         assert_eq!(segment.windows, 3);
     }
 
