@@ -427,3 +427,114 @@ async fn duplicate_s3_and_sns_deliveries_change_nothing() -> Result<()> {
     stack.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_is_retried_and_an_outage_ends_in_the_dead_letter_queue_then_redrives(
+) -> Result<()> {
+    let options = StackOptions {
+        max_attempts: 3,
+        ..StackOptions::default()
+    };
+    let stack = stack(options).await;
+    let tone = std::fs::read(testkit::workspace_root().join("samples/tone-1khz.wav"))?;
+
+    // Two throttled calls: the submit function's own backoff absorbs them.
+    let (status, _) = stack
+        .emulator_admin("POST", "/_emulator/faults", r#"{"throttle_next": 2}"#)
+        .await?;
+    assert_eq!(status, 200);
+    let file = stack
+        .upload(
+            "incoming/throttled.wav",
+            tone.clone(),
+            Some("audio/wav"),
+            &[],
+        )
+        .await?;
+    assert_eq!(
+        stack.wait_terminal(&file, DEADLINE).await?.status,
+        JobStatus::Completed
+    );
+    let (_, stats) = stack.emulator_admin("GET", "/_emulator/stats", "").await?;
+    assert_eq!(stats["throttled"], 2, "{stats}");
+    assert_eq!(stats["accepted"], 1, "{stats}");
+
+    // A lasting outage: every attempt of every delivery fails; the event is dead-lettered.
+    stack
+        .emulator_admin("POST", "/_emulator/faults", r#"{"unavailable_next": 1000}"#)
+        .await?;
+    let outage = stack
+        .upload("incoming/outage.wav", tone, Some("audio/wav"), &[])
+        .await?;
+    let dead = receive(&stack, &stack.resources.submit_dlq, 1, DEADLINE).await?;
+    assert_eq!(dead.len(), 1);
+    assert!(
+        dead[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("ServiceUnavailable")),
+        "{}",
+        dead[0]
+    );
+    let job = stack.store.get_job(&outage).await?.context("claimed")?;
+    assert_eq!(job.status, JobStatus::Submitted);
+    assert!(!job.accepted, "never accepted, so a redrive resumes it");
+
+    // After the outage, redriving the dead-lettered event completes the file.
+    stack.emulator_admin("POST", "/_emulator/reset", "").await?;
+    let outcomes = cochl_submit::handle(&stack.submitter, &dead[0]["event"], None).await?;
+    assert!(
+        matches!(outcomes[0], cochl_submit::RecordOutcome::Submitted { .. }),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        stack.wait_terminal(&outage, DEADLINE).await?.status,
+        JobStatus::Completed
+    );
+    stack.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_events_are_dead_lettered_with_their_content() -> Result<()> {
+    let stack = stack(StackOptions::default()).await;
+    let submit_queue = stack.queue_url(&stack.resources.submit_queue).await?;
+    let results_queue = stack.queue_url(&stack.resources.results_queue).await?;
+    let bad_s3 = r#"{"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "b"}, "object": {"key": "incoming/%zz"}}}]}"#;
+    stack
+        .sqs
+        .send_message()
+        .queue_url(&submit_queue)
+        .message_body(bad_s3)
+        .send()
+        .await?;
+    let bad_sns = json!({"Type": "Notification", "MessageId": "m-1", "TopicArn": stack.resources.success_topic, "Message": "{not json"});
+    stack
+        .sqs
+        .send_message()
+        .queue_url(&results_queue)
+        .message_body(bad_sns.to_string())
+        .send()
+        .await?;
+
+    let dead = receive(&stack, &stack.resources.submit_dlq, 1, DEADLINE).await?;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        dead[0]["event"]["Records"][0]["s3"]["object"]["key"],
+        "incoming/%zz"
+    );
+    assert!(
+        dead[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("malformed")),
+        "{}",
+        dead[0]
+    );
+    let dead = receive(&stack, &stack.resources.results_dlq, 1, DEADLINE).await?;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        dead[0]["event"]["Records"][0]["Sns"]["Message"],
+        "{not json"
+    );
+    stack.shutdown().await;
+    Ok(())
+}

@@ -417,6 +417,26 @@ impl LocalStack {
         }
     }
 
+    /// Calls the emulator's admin API (`/_emulator/...`): fault injection, scripted results,
+    /// stats. Returns the status and the JSON body.
+    pub async fn emulator_admin(
+        &self,
+        method: &str,
+        path: &str,
+        body: &str,
+    ) -> Result<(u16, serde_json::Value)> {
+        let response = testkit::http::http(
+            &self.emulator.addr().to_string(),
+            method,
+            path,
+            &[("content-type", "application/json")],
+            body.as_bytes(),
+        )
+        .await
+        .with_context(|| format!("{method} {path} on the emulator"))?;
+        Ok((response.status, response.json()))
+    }
+
     /// Stops the pumps and the emulator (moto stops when dropped).
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);

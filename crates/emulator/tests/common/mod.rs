@@ -9,7 +9,6 @@ use aws_sdk_sagemakerruntime::operation::invoke_endpoint_async::InvokeEndpointAs
 use aws_smithy_types::retry::RetryConfig;
 use cochl_core::keys::S3Uri;
 use cochl_emulator::{start, EmulatorConfig, RunningEmulator, S3Prefix};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How long a test waits for a notification before failing.
 pub const NOTIFICATION_DEADLINE: Duration = Duration::from_secs(30);
@@ -356,22 +355,7 @@ pub async fn next_message(sqs: &aws_sdk_sqs::Client, queue: &str) -> String {
     }
 }
 
-/// A raw HTTP/1.1 answer.
-#[derive(Debug)]
-pub struct RawResponse {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl RawResponse {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
+pub use testkit::http::RawResponse;
 
 /// A minimal HTTP/1.1 client for what the SDK cannot send (and the admin API).
 pub async fn http(
@@ -381,40 +365,7 @@ pub async fn http(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> RawResponse {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).await.expect("write");
-    stream.write_all(body).await.expect("write body");
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw))
+    testkit::http::http(addr, method, path, headers, body)
         .await
-        .expect("answer in time")
-        .expect("read");
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("end of headers");
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    RawResponse {
-        status,
-        headers,
-        body: raw[split + 4..].to_vec(),
-    }
+        .expect("HTTP exchange with the emulator")
 }
