@@ -50,3 +50,35 @@ async fn moto_serves_s3_on_loopback_and_stops_when_dropped() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn moto_exits_when_its_parent_goes_away() {
+    // What a crashed or interrupted parent leaves behind is a closed stdin pipe: moto must
+    // notice and exit on its own.
+    let root = testkit::workspace_root();
+    let mut child = std::process::Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("tools/moto/serve.py"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("moto starts (run `make venv` first)");
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("stdout");
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+        .expect("READY line");
+    assert!(line.starts_with("READY "), "{line:?}");
+    drop(child.stdin.take());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(status.success(), "moto exited with {status}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "moto still running after its stdin closed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
