@@ -36,3 +36,49 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+# --- Deploying to AWS (docs/DEPLOY.md) -----------------------------------------------------
+#   make tools-venv        .venv-tools/: pinned cfn-lint, cargo-lambda and zig (tools/deploy/requirements.txt)
+#   make build-lambda      cargo lambda build --release --arm64 -> target/lambda/<binary>/bootstrap
+#   make package           one zip per function in target/lambda/, with its size
+#   make test-template     cfn-lint, the template/code consistency check and its unit tests
+
+TOOLS_VENV ?= .venv-tools
+TOOLS_STAMP := $(TOOLS_VENV)/.installed-$(shell cat tools/deploy/requirements.txt | cksum | cut -d' ' -f1)
+TOOLS_PATH := $(CURDIR)/$(TOOLS_VENV)/bin:$(PATH)
+LAMBDA_TARGET := aarch64-unknown-linux-gnu
+LAMBDA_BINARIES := cochl-submit cochl-on-result cochl-query
+
+.PHONY: tools-venv lint-template check-template test-template build-lambda package
+
+tools-venv: $(TOOLS_STAMP)
+
+$(TOOLS_STAMP): tools/deploy/requirements.txt
+	@test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tools/deploy/requirements.txt
+	@rm -f $(TOOLS_VENV)/.installed-*
+	@touch $@
+
+lint-template: tools-venv
+	$(TOOLS_VENV)/bin/cfn-lint template.yaml
+
+check-template: tools-venv
+	$(TOOLS_VENV)/bin/python tools/template/check_template.py template.yaml
+
+test-template: lint-template check-template
+	$(TOOLS_VENV)/bin/python -m unittest discover -s tools/template -p 'test_*.py'
+
+# cargo-lambda cross-compiles with zig (from the tools venv: `python3 -m ziglang`), so no
+# Docker and no cross linker are needed; only the Rust standard library for the target.
+build-lambda: tools-venv
+	rustup target add $(LAMBDA_TARGET)
+	PATH="$(TOOLS_PATH)" $(CARGO) lambda build --release --arm64 --locked $(addprefix --bin ,$(LAMBDA_BINARIES))
+	@for bin in $(LAMBDA_BINARIES); do ls -l target/lambda/$$bin/bootstrap; done
+
+package: build-lambda
+	@for bin in $(LAMBDA_BINARIES); do \
+	  rm -f target/lambda/$$bin.zip; \
+	  (cd target/lambda/$$bin && $(TOOLS_VENV_PYTHON) -m zipfile -c ../$$bin.zip bootstrap) || exit 1; \
+	  printf '%-18s %9d bytes zipped (%d bytes unzipped)\n' $$bin \
+	    $$(wc -c < target/lambda/$$bin.zip) $$(wc -c < target/lambda/$$bin/bootstrap); \
+	done

@@ -7,6 +7,7 @@
 //! SDK clients once per cold start.
 
 pub mod clients;
+pub mod clock;
 pub mod dynamo;
 pub mod endpoint;
 pub mod logging;

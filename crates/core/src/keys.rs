@@ -180,6 +180,13 @@ pub fn encode_event_key(key: &str) -> String {
     out
 }
 
+/// Form-encodes a query parameter value (`application/x-www-form-urlencoded`, the encoding
+/// S3 uses for event keys), for links to the query API: `s3://b/a b.wav` becomes
+/// `s3%3A%2F%2Fb%2Fa+b.wav`.
+pub fn encode_query_value(value: &str) -> String {
+    encode_event_key(value)
+}
+
 fn hex_value(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),

@@ -6,19 +6,6 @@ use serde_json::Value;
 
 use crate::stack::LocalStack;
 
-/// Percent-encodes a query parameter value (RFC 3986 unreserved characters kept).
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// Calls the query handler with `GET <path_and_query>` and returns status and JSON body.
 pub async fn get(stack: &LocalStack, path_and_query: &str) -> Result<(u16, Value)> {
     let request = lambda_http::http::Request::builder()
@@ -42,7 +29,14 @@ pub async fn get(stack: &LocalStack, path_and_query: &str) -> Result<(u16, Value
 
 /// The query API's document for a file (`GET /files?uri=...`).
 pub async fn file_document(stack: &LocalStack, file: &S3Uri) -> Result<Value> {
-    let (status, body) = get(stack, &format!("/files?uri={}", encode(&file.to_string()))).await?;
+    let (status, body) = get(
+        stack,
+        &format!(
+            "/files?uri={}",
+            cochl_core::keys::encode_query_value(&file.to_string())
+        ),
+    )
+    .await?;
     if status != 200 {
         bail!("GET /files for {file} answered {status}: {body}");
     }

@@ -14,6 +14,7 @@
 
 use std::time::Instant;
 
+use cochl_aws::clock::now;
 use cochl_aws::dynamo::schema::{self, file_pk};
 use cochl_aws::dynamo::{DynamoStore, Expect, StoreError};
 use cochl_aws::notify::Topic;
@@ -25,7 +26,6 @@ use cochl_core::job::{decide_result, JobStatus, ResultDecision};
 use cochl_core::keys::S3Uri;
 use cochl_core::notification::{AsyncNotification, InferenceOutcome};
 use cochl_core::result::CochlResult;
-use cochl_core::time::format_millis;
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 use serde_json::Value;
@@ -199,13 +199,6 @@ async fn handle_record(
         _ => tracing::info!(outcome = ?outcome, "notification handled"),
     }
     outcome
-}
-
-fn now() -> String {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    format_millis(ms)
 }
 
 async fn record_orphan(

@@ -73,23 +73,12 @@ struct BodySegment {
     mean_probability: f64,
 }
 
-/// Percent-encodes a query parameter value (RFC 3986 unreserved characters kept).
-fn encode_query_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(byte as char)
-            }
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
-}
-
 /// Where the full document of a file can be read.
 pub fn details_pointer(file: &S3Uri, query_url: Option<&str>) -> String {
-    let path = format!("/files?uri={}", encode_query_value(&file.to_string()));
+    let path = format!(
+        "/files?uri={}",
+        cochl_core::keys::encode_query_value(&file.to_string())
+    );
     match query_url {
         Some(base) => format!("{}{path}", base.trim_end_matches('/')),
         None => format!("GET {path} on the query API"),
@@ -318,7 +307,7 @@ mod tests {
         assert!(body["tags"][1].get("segments").is_none());
         assert_eq!(
             body["details"],
-            "https://q.example/files?uri=s3%3A%2F%2Faudio%2Fincoming%2Fred%20flower%2B1.wav"
+            "https://q.example/files?uri=s3%3A%2F%2Faudio%2Fincoming%2Fred+flower%2B1.wav"
         );
     }
 

@@ -8,6 +8,7 @@
 
 use std::time::Instant;
 
+use cochl_aws::clock::now;
 use cochl_aws::dynamo::{DynamoStore, Expect, StoreError};
 use cochl_aws::endpoint::{AsyncEndpoint, EndpointError, InvocationRequest};
 use cochl_aws::objects::Objects;
@@ -16,7 +17,6 @@ use cochl_aws::settings::SubmitSettings;
 use cochl_core::inference_id::InferenceId;
 use cochl_core::job::{decide_upload, JobStatus, ObjectVersion, UploadDecision};
 use cochl_core::keys::S3Uri;
-use cochl_core::time::format_millis;
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 use serde_json::Value;
@@ -333,13 +333,6 @@ async fn clean_old_tags(
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())
-}
-
-fn now() -> String {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    format_millis(ms)
 }
 
 /// The job as it is claimed: SUBMITTED (not yet accepted) or REJECTED with its reason.
