@@ -76,9 +76,7 @@ build-lambda: tools-venv
 	@for bin in $(LAMBDA_BINARIES); do ls -l target/lambda/$$bin/bootstrap; done
 
 package: build-lambda
+	PATH="$(TOOLS_PATH)" $(CARGO) lambda build --release --arm64 --locked --output-format zip $(addprefix --bin ,$(LAMBDA_BINARIES))
 	@for bin in $(LAMBDA_BINARIES); do \
-	  rm -f target/lambda/$$bin.zip; \
-	  (cd target/lambda/$$bin && $(TOOLS_VENV_PYTHON) -m zipfile -c ../$$bin.zip bootstrap) || exit 1; \
-	  printf '%-18s %9d bytes zipped (%d bytes unzipped)\n' $$bin \
-	    $$(wc -c < target/lambda/$$bin.zip) $$(wc -c < target/lambda/$$bin/bootstrap); \
+	  printf '%-16s %10d bytes zipped  target/lambda/%s/bootstrap.zip\n' $$bin $$(wc -c < target/lambda/$$bin/bootstrap.zip) $$bin; \
 	done

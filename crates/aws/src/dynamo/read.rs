@@ -149,6 +149,38 @@ fn key_of(item: &Item, names: [&str; 4]) -> Result<CursorKey, StoreError> {
 }
 
 /// Converts a cursor key back into a DynamoDB start key.
+/// The cursor of the page that ends at `items[i]`: that item's key if more items of this
+/// response follow, else where the query itself stopped (if it did not reach the end).
+fn cursor_after(
+    items: &[Item],
+    i: usize,
+    last_evaluated: Option<&Item>,
+    key_names: [&str; 4],
+    scope: &str,
+) -> Result<Option<String>, StoreError> {
+    let key = if i + 1 < items.len() {
+        Some(key_of(&items[i], key_names)?)
+    } else {
+        last_evaluated
+            .filter(|key| !key.is_empty())
+            .map(|key| key_of(key, key_names))
+            .transpose()?
+    };
+    Ok(key.map(|key| cursor::encode(scope, &key)))
+}
+
+/// The cursor to resume a listing that stopped before the end at `start`.
+fn cursor_at(
+    start: Option<Item>,
+    key_names: [&str; 4],
+    scope: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(start
+        .map(|key| key_of(&key, key_names))
+        .transpose()?
+        .map(|key| cursor::encode(scope, &key)))
+}
+
 fn start_key(key: CursorKey) -> Item {
     key.into_iter()
         .map(|(name, value)| (name, AttributeValue::S(value)))
@@ -451,7 +483,6 @@ impl DynamoStore {
             let current = self
                 .current_inferences(candidates.iter().map(|hit| &hit.file), &mut stats)
                 .await?;
-            let count = candidates.len();
             for (i, hit) in candidates.into_iter().enumerate() {
                 let pk = schema::file_pk(&hit.file);
                 if current.get(&pk).map(String::as_str) != Some(hit.inference_id.as_str()) {
@@ -460,17 +491,13 @@ impl DynamoStore {
                 }
                 hits.push(hit);
                 if hits.len() == limit {
-                    let next = if i + 1 < count {
-                        Some(key_of(&items[i], key_names)?)
-                    } else {
-                        output
-                            .last_evaluated_key
-                            .as_ref()
-                            .filter(|key| !key.is_empty())
-                            .map(|key| key_of(key, key_names))
-                            .transpose()?
-                    };
-                    let next_cursor = next.map(|key| cursor::encode(&scope, &key));
+                    let next_cursor = cursor_after(
+                        &items,
+                        i,
+                        output.last_evaluated_key.as_ref(),
+                        key_names,
+                        &scope,
+                    )?;
                     return Ok((
                         Page {
                             items: hits,
@@ -493,10 +520,7 @@ impl DynamoStore {
                 }
             }
         }
-        let next_cursor = start
-            .map(|key| key_of(&key, key_names))
-            .transpose()?
-            .map(|key| cursor::encode(&scope, &key));
+        let next_cursor = cursor_at(start, key_names, &scope)?;
         Ok((
             Page {
                 items: hits,
@@ -637,21 +661,16 @@ impl DynamoStore {
             stats.queries += 1;
             stats.evaluated += usize::try_from(output.scanned_count).unwrap_or(0);
             let items = output.items.unwrap_or_default();
-            let count = items.len();
             for (i, item) in items.iter().enumerate() {
                 jobs.push(schema::job_from_item(item).map_err(StoreError::from)?);
                 if jobs.len() == limit {
-                    let next = if i + 1 < count {
-                        Some(key_of(item, key_names)?)
-                    } else {
-                        output
-                            .last_evaluated_key
-                            .as_ref()
-                            .filter(|key| !key.is_empty())
-                            .map(|key| key_of(key, key_names))
-                            .transpose()?
-                    };
-                    let next_cursor = next.map(|key| cursor::encode(&scope, &key));
+                    let next_cursor = cursor_after(
+                        &items,
+                        i,
+                        output.last_evaluated_key.as_ref(),
+                        key_names,
+                        &scope,
+                    )?;
                     return Ok((
                         Page {
                             items: jobs,
@@ -674,10 +693,7 @@ impl DynamoStore {
                 }
             }
         }
-        let next_cursor = start
-            .map(|key| key_of(&key, key_names))
-            .transpose()?
-            .map(|key| cursor::encode(&scope, &key));
+        let next_cursor = cursor_at(start, key_names, &scope)?;
         Ok((
             Page {
                 items: jobs,
