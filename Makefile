@@ -27,7 +27,7 @@ $(VENV_STAMP): tools/moto/requirements.txt
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-test: venv
+test: venv test-template
 	$(CARGO) test --workspace --locked
 
 lint:
@@ -38,18 +38,21 @@ fmt:
 	$(CARGO) fmt --all
 
 # --- Deploying to AWS (docs/DEPLOY.md) -----------------------------------------------------
-#   make tools-venv        .venv-tools/: pinned cfn-lint, cargo-lambda and zig (tools/deploy/requirements.txt)
+#   make tools-venv        .venv-tools/: pinned cfn-lint, SAM translator, cargo-lambda, zig (tools/deploy/requirements.txt)
+#   make sam-venv          .venv-sam/: the pinned SAM CLI, on its own (tools/deploy/sam-requirements.txt)
 #   make build-lambda      cargo lambda build --release --arm64 -> target/lambda/<binary>/bootstrap
 #   make package           one zip per function in target/lambda/, with its size
 #   make test-template     cfn-lint, the template/code consistency check and its unit tests
 
 TOOLS_VENV ?= .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.installed-$(shell cat tools/deploy/requirements.txt | cksum | cut -d' ' -f1)
+SAM_VENV ?= .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed-$(shell cat tools/deploy/sam-requirements.txt | cksum | cut -d' ' -f1)
 TOOLS_PATH := $(CURDIR)/$(TOOLS_VENV)/bin:$(PATH)
 LAMBDA_TARGET := aarch64-unknown-linux-gnu
 LAMBDA_BINARIES := cochl-submit cochl-on-result cochl-query
 
-.PHONY: tools-venv lint-template check-template test-template build-lambda package
+.PHONY: tools-venv sam-venv lint-template check-template test-template build-lambda package
 
 tools-venv: $(TOOLS_STAMP)
 
@@ -59,8 +62,21 @@ $(TOOLS_STAMP): tools/deploy/requirements.txt
 	@rm -f $(TOOLS_VENV)/.installed-*
 	@touch $@
 
+# SAM CLI in a venv of its own (it pins an older boto3): .venv-sam/bin/sam
+sam-venv: $(SAM_STAMP)
+
+$(SAM_STAMP): tools/deploy/sam-requirements.txt
+	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tools/deploy/sam-requirements.txt
+	@rm -f $(SAM_VENV)/.installed-*
+	@touch $@
+
+# cfn-lint on the SAM template, then on its expansion (SAM's generated resources, circular
+# dependencies): no errors and no warnings.
 lint-template: tools-venv
 	$(TOOLS_VENV)/bin/cfn-lint template.yaml
+	$(TOOLS_VENV)/bin/python tools/template/expand_template.py template.yaml target/template/expanded.json
+	$(TOOLS_VENV)/bin/cfn-lint target/template/expanded.json
 
 check-template: tools-venv
 	$(TOOLS_VENV)/bin/python tools/template/check_template.py template.yaml

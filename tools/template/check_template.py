@@ -1,0 +1,930 @@
+#!/usr/bin/env python3
+"""Checks template.yaml against the Rust code it deploys, and a few security rules.
+
+Run from the repository root (or pass --repo): `python tools/template/check_template.py template.yaml`.
+Exits 1 with one line per problem, 0 with a summary of what was derived from the code.
+
+What is derived from the code, not written down here:
+- the Lambda binaries: crates whose src/main.rs calls `lambda_runtime::run` or `lambda_http::run`,
+  named by their Cargo.toml;
+- the environment variables each binary reads: the `*Settings::from_env` its main.rs calls, and
+  the `pub const NAME: &str = "COCHL_..."` constants that function body names
+  (crates/aws/src/settings.rs);
+- the SDK calls each binary makes: the adapter types of crates/aws/src (structs holding an
+  `aws_sdk_<service>::Client`), the SDK operations each of their methods calls on that client
+  (following calls to other methods of the same type), and the adapter methods each binary's
+  crate calls on fields, parameters and variables of those types;
+- the indexes a DynamoDB query names (`.index_name(CONST)`), whose ARNs the role must name;
+- the table's keys and indexes, from crates/aws/src/dynamo/provision.rs and schema.rs.
+
+What is written down here (SDK_ACTIONS) is the SDK operation -> IAM action table, which is AWS's
+mapping, not the project's: an operation the code calls that is missing from it, and not of the
+plain `<prefix>:<Operation>` form, still shows as a missing permission.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python < 3.11: the two keys read below, by pattern
+    tomllib = None
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+# --------------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------------
+
+#: IAM action prefix of each SDK crate (`aws_sdk_<crate>`).
+SERVICE_PREFIX = {
+    "dynamodb": "dynamodb",
+    "s3": "s3",
+    "sns": "sns",
+    "sqs": "sqs",
+    "sagemakerruntime": "sagemaker",
+}
+
+#: SDK operations whose IAM actions are not just `<prefix>:<Operation>`.
+SDK_ACTIONS: dict[tuple[str, str], tuple[str, ...]] = {
+    # HeadObject is authorised by s3:GetObject. Without s3:ListBucket on the bucket, S3 answers
+    # 403 instead of 404 for a missing key, and the code's "object is gone" branch never runs.
+    ("s3", "HeadObject"): ("s3:GetObject", "s3:ListBucket"),
+}
+
+#: Actions every Lambda function's role needs for its own log group.
+LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
+
+#: Actions whose API takes no resource, so `Resource: "*"` is the only form.
+STAR_RESOURCE_ACTIONS = {
+    "ecr:GetAuthorizationToken",
+    "cloudwatch:PutMetricData",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+}
+
+#: How a function's build is expected to look.
+FUNCTION_SHAPE = {
+    "Runtime": "provided.al2023",
+    "Handler": "bootstrap",
+    "Architectures": ["arm64"],
+}
+
+NO_VALUE = {"Ref": "AWS::NoValue"}
+
+
+# --------------------------------------------------------------------------------------------
+# Rust source reading
+# --------------------------------------------------------------------------------------------
+
+
+def strip_rust(text: str) -> str:
+    """Removes comments and blanks string and char literal contents (keeping the quotes), so
+    braces and words inside them cannot confuse the brace matching and searches below."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        nxt = text[i + 1] if i + 1 < n else ""
+        prev = text[i - 1] if i > 0 else ""
+        if c == "/" and nxt == "/":
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+            continue
+        if c == "/" and nxt == "*":
+            depth, i = 1, i + 2
+            while i < n and depth:
+                if text.startswith("/*", i):
+                    depth, i = depth + 1, i + 2
+                elif text.startswith("*/", i):
+                    depth, i = depth - 1, i + 2
+                else:
+                    i += 1
+            out.append(" ")
+            continue
+        raw = re.match(r'(?:br|r)(#*)"', text[i:]) if not (prev.isalnum() or prev == "_") else None
+        if raw:
+            hashes = raw.group(1)
+            end = text.find('"' + hashes, i + raw.end())
+            i = n if end < 0 else end + 1 + len(hashes)
+            out.append('""')
+            continue
+        if c == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            out.append('""')
+            i = j + 1
+            continue
+        if c == "'":
+            char = re.match(r"'(?:\\(?:x[0-9a-fA-F]{2}|u\{[0-9a-fA-F]+\}|.)|[^\\'])'", text[i:])
+            if char:
+                out.append("' '")
+                i += char.end()
+                continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def matching_brace(text: str, open_at: int) -> int:
+    """Index of the `}` closing the `{` at `open_at` (in stripped source)."""
+    depth = 0
+    for k in range(open_at, len(text)):
+        if text[k] == "{":
+            depth += 1
+        elif text[k] == "}":
+            depth -= 1
+            if depth == 0:
+                return k
+    raise ValueError("unbalanced braces")
+
+
+def strip_tests(text: str) -> str:
+    """Removes `#[cfg(test)]` items (test modules and functions) from stripped source."""
+    while True:
+        m = re.search(r"#\[cfg\(test\)\]", text)
+        if not m:
+            return text
+        brace, semi = text.find("{", m.end()), text.find(";", m.end())
+        if semi >= 0 and (brace < 0 or semi < brace):
+            end = semi
+        else:
+            end = matching_brace(text, brace)
+        text = text[: m.start()] + text[end + 1 :]
+
+
+def normalise_calls(text: str) -> str:
+    """Joins method chains split over lines: `self\\n    .client\\n    .query()` -> `self.client.query()`."""
+    return re.sub(r"\s*\.\s*(?=[A-Za-z_])", ".", text)
+
+
+def read_code(path: Path) -> str:
+    return normalise_calls(strip_tests(strip_rust(path.read_text(encoding="utf-8"))))
+
+
+def blocks(text: str, header: str) -> Iterator[tuple[re.Match[str], str]]:
+    """Yields (match, body) for every `header ... {` block; body excludes the braces."""
+    for m in re.finditer(header, text):
+        open_at = text.find("{", m.end() - 1)
+        close = matching_brace(text, open_at)
+        yield m, text[open_at + 1 : close]
+
+
+def functions_in(body: str) -> dict[str, str]:
+    """`fn name(...) ... { body }` items directly in an impl body."""
+    found: dict[str, str] = {}
+    for m in re.finditer(r"\bfn\s+(\w+)\s*(?:<[^{;]*?>)?\s*\(", body):
+        # The body starts at the first `{` outside parentheses and brackets after the name; a
+        # `;` there first means a declaration without body (`[u8; 4]` sits inside brackets).
+        depth, k = 0, m.end() - 1
+        while k < len(body):
+            c = body[k]
+            if c in "([":
+                depth += 1
+            elif c in ")]":
+                depth -= 1
+            elif depth == 0 and c in "{;":
+                break
+            k += 1
+        if k < len(body) and body[k] == "{":
+            found.setdefault(m.group(1), body[k + 1 : matching_brace(body, k)])
+    return found
+
+
+def pascal(snake: str) -> str:
+    return "".join(part.capitalize() for part in snake.split("_"))
+
+
+# --------------------------------------------------------------------------------------------
+# The code model
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Adapter:
+    """A type of crates/aws holding one SDK client."""
+
+    name: str
+    service: str  # the SDK crate, e.g. "dynamodb"
+    # method -> SDK operations it calls directly, other methods of the type it calls, indexes
+    ops: dict[str, set[str]] = field(default_factory=dict)
+    calls: dict[str, set[str]] = field(default_factory=dict)
+    indexes: dict[str, set[str]] = field(default_factory=dict)
+    opaque: dict[str, str] = field(default_factory=dict)  # method -> why it cannot be analysed
+
+    def closure(self, method: str) -> tuple[set[str], set[str], list[str]]:
+        """SDK operations, indexes and problems of a method and what it calls on self."""
+        seen, todo = set(), [method]
+        ops: set[str] = set()
+        indexes: set[str] = set()
+        problems: list[str] = []
+        while todo:
+            m = todo.pop()
+            if m in seen:
+                continue
+            seen.add(m)
+            ops |= self.ops.get(m, set())
+            indexes |= self.indexes.get(m, set())
+            if m in self.opaque:
+                problems.append(f"{self.name}::{m} {self.opaque[m]}")
+            todo.extend(self.calls.get(m, set()))
+        return ops, indexes, problems
+
+
+@dataclass
+class Binary:
+    """A Lambda binary of the workspace."""
+
+    name: str
+    crate: Path
+    http: bool  # lambda_http
+    settings_type: str | None
+    env: set[str] = field(default_factory=set)
+    uses: set[tuple[str, str]] = field(default_factory=set)  # (adapter, method)
+    sdk_calls: set[tuple[str, str]] = field(default_factory=set)  # (service, Operation)
+    indexes: set[str] = field(default_factory=set)
+
+
+@dataclass
+class TableShape:
+    hash_key: str
+    range_key: str
+    indexes: dict[str, tuple[str, str]]  # name -> (hash, range)
+    attributes: dict[str, str]  # name -> type
+    projection_all: bool
+    pay_per_request: bool
+
+
+@dataclass
+class Code:
+    binaries: dict[str, Binary]
+    adapters: dict[str, Adapter]
+    table: TableShape | None
+    problems: list[str]
+
+
+def parse_constants(text: str) -> dict[str, str]:
+    """`pub const NAME: &str = "value";` (read from raw source: the values are strings)."""
+    return dict(re.findall(r'pub\s+const\s+(\w+)\s*:\s*&(?:\'static\s+)?str\s*=\s*"([^"]*)"\s*;', text))
+
+
+def parse_settings(path: Path) -> tuple[dict[str, set[str]], list[str]]:
+    """Settings type -> the environment variables its `from_env` reads."""
+    raw = path.read_text(encoding="utf-8")
+    constants = {k: v for k, v in parse_constants(raw).items() if re.fullmatch(r"[A-Z][A-Z0-9_]*", v)}
+    code = read_code(path)
+    reads: dict[str, set[str]] = {}
+    problems: list[str] = []
+    for m, body in blocks(code, r"\bimpl\s+(\w+Settings)\s*\{"):
+        fns = functions_in(body)
+        if "from_env" not in fns:
+            continue
+        words = set(re.findall(r"\b[A-Z][A-Z0-9_]*\b", fns["from_env"]))
+        reads[m.group(1)] = {constants[w] for w in words if w in constants}
+    if not reads:
+        problems.append(f"{path}: found no `impl *Settings {{ fn from_env }}`")
+    return reads, problems
+
+
+def parse_adapters(aws_src: Path) -> dict[str, Adapter]:
+    adapters: dict[str, Adapter] = {}
+    files = sorted(aws_src.rglob("*.rs"))
+    codes = {f: read_code(f) for f in files}
+    for f, code in codes.items():
+        services = re.findall(r"\buse\s+aws_sdk_(\w+)::Client\s*;", code)
+        if len(services) != 1:
+            continue
+        for m, body in blocks(code, r"\bpub\s+struct\s+(\w+)\s*\{"):
+            if re.search(r"\bclient\s*:\s*Client\b", body):
+                adapters[m.group(1)] = Adapter(m.group(1), services[0])
+    for f, code in codes.items():
+        for m, body in blocks(code, r"\bimpl(?:\s*<[^>]*>)?\s+(\w+)\s*\{"):
+            adapter = adapters.get(m.group(1))
+            if adapter is None:
+                continue
+            for name, fn_body in functions_in(body).items():
+                direct = set(re.findall(r"\bself\.client(?:\(\))?\.(\w+)\(", fn_body))
+                adapter.ops[name] = {pascal(op) for op in direct}
+                adapter.calls[name] = set(re.findall(r"\bself\.(\w+)\(", fn_body)) | set(
+                    re.findall(r"\bSelf::(\w+)\(", fn_body)
+                )
+                adapter.indexes[name] = set(re.findall(r"\.index_name\((\w+)\)", fn_body))
+                leftover = re.sub(r"\bself\.client(?:\(\))?\.(\w+)\(", "", fn_body)
+                if re.search(r"\bself\.client\b", leftover):
+                    adapter.opaque[name] = (
+                        "hands its SDK client to other code, so its SDK calls cannot be read"
+                    )
+    return adapters
+
+
+def crate_binaries(crates: Path) -> Iterator[tuple[str, Path, bool]]:
+    for cargo in sorted(crates.glob("*/Cargo.toml")):
+        main = cargo.parent / "src" / "main.rs"
+        if not main.exists():
+            continue
+        code = read_code(main)
+        lambda_runtime = "lambda_runtime::run(" in code
+        lambda_http = "lambda_http::run(" in code
+        if not (lambda_runtime or lambda_http):
+            continue
+        manifest = read_manifest(cargo.read_text(encoding="utf-8"))
+        names = [b["name"] for b in manifest.get("bin", []) if b.get("path", "src/main.rs") == "src/main.rs"]
+        yield (names[0] if names else manifest["package"]["name"]), cargo.parent, lambda_http
+
+
+def read_manifest(text: str) -> dict[str, Any]:
+    """The package name and `[[bin]]` tables of a Cargo.toml."""
+    if tomllib is not None:
+        return tomllib.loads(text)
+    tables = re.split(r"^\s*(\[\[?[\w.-]+\]\]?)\s*$", text, flags=re.M)
+    manifest: dict[str, Any] = {"package": {}, "bin": []}
+    for header, body in zip(tables[1::2], tables[2::2]):
+        values = dict(re.findall(r'^\s*([\w-]+)\s*=\s*"([^"]*)"', body, flags=re.M))
+        if header == "[package]":
+            manifest["package"] = values
+        elif header == "[[bin]]":
+            manifest["bin"].append(values)
+    return manifest
+
+
+def adapter_uses(crate: Path, adapters: dict[str, Adapter]) -> tuple[set[tuple[str, str]], list[str]]:
+    """(adapter, method) pairs a crate calls, and problems."""
+    uses: set[tuple[str, str]] = set()
+    problems: list[str] = []
+    code = "\n".join(read_code(f) for f in sorted((crate / "src").rglob("*.rs")))
+    types = "|".join(map(re.escape, adapters)) or r"\A\b"
+    bindings: dict[str, set[str]] = {}
+    for name, ty in re.findall(
+        rf"\b(\w+)\s*:\s*&?\s*(?:'\w+\s+)?(?:mut\s+)?(?:[\w:]+::)?({types})\b", code
+    ):
+        bindings.setdefault(name, set()).add(ty)
+    for name, ty in re.findall(rf"\blet\s+(?:mut\s+)?(\w+)\s*=\s*(?:[\w:]+::)?({types})::new\(", code):
+        bindings.setdefault(name, set()).add(ty)
+    for name, tys in bindings.items():
+        for method in re.findall(rf"\b{re.escape(name)}\.(\w+)\(", code):
+            for ty in tys:
+                if method in adapters[ty].ops:
+                    uses.add((ty, method))
+    constructed = set(re.findall(rf"\b({types})::new\(", code))
+    for ty in sorted(constructed):
+        if not any(t == ty for t, _ in uses):
+            problems.append(
+                f"{crate.name}: builds a {ty} but no call of one of its methods was recognised "
+                "(bind it to a field, parameter or `let` of that type and call methods on it)"
+            )
+    return uses, problems
+
+
+def parse_table(aws_src: Path) -> TableShape | None:
+    provision = aws_src / "dynamo" / "provision.rs"
+    schema = aws_src / "dynamo" / "schema.rs"
+    if not (provision.exists() and schema.exists()):
+        return None
+    names = parse_constants(schema.read_text(encoding="utf-8"))
+    code = read_code(provision)
+    body = next((b for _, b in blocks(code, r"\bfn\s+create_table\b[^{]*\{")), "")
+
+    def resolve(ident: str) -> str:
+        return names.get(ident, ident)
+
+    keys = dict(
+        (kind, resolve(name)) for name, kind in re.findall(r"\.key_schema\(key\((\w+),\s*KeyType::(\w+)\)", body)
+    )
+    indexes = {
+        resolve(n): (resolve(h), resolve(r))
+        for n, h, r in re.findall(r"\.global_secondary_indexes\(index\((\w+),\s*(\w+),\s*(\w+)\)", body)
+    }
+    loop = re.search(r"for\s+\w+\s+in\s+\[([^\]]*)\]\s*\{(.*?)ScalarAttributeType::(\w+)", body, re.S)
+    attributes: dict[str, str] = {}
+    if loop:
+        kind = {"S": "S", "N": "N", "B": "B"}.get(loop.group(3), loop.group(3))
+        attributes = {resolve(x.strip()): kind for x in loop.group(1).split(",") if x.strip()}
+    return TableShape(
+        hash_key=keys.get("Hash", ""),
+        range_key=keys.get("Range", ""),
+        indexes=indexes,
+        attributes=attributes,
+        projection_all="ProjectionType::All" in code,
+        pay_per_request="BillingMode::PayPerRequest" in body,
+    )
+
+
+def load_code(repo: Path) -> Code:
+    crates = repo / "crates"
+    aws_src = crates / "aws" / "src"
+    problems: list[str] = []
+    settings, settings_problems = parse_settings(aws_src / "settings.rs")
+    problems += settings_problems
+    adapters = parse_adapters(aws_src)
+    if not adapters:
+        problems.append(f"{aws_src}: found no adapter type (a struct with `client: Client`)")
+    binaries: dict[str, Binary] = {}
+    for name, crate, http in crate_binaries(crates):
+        main = read_code(crate / "src" / "main.rs")
+        used = re.findall(r"\b(\w+Settings)::from_env\b", main)
+        settings_type = used[0] if used else None
+        binary = Binary(name, crate, http, settings_type)
+        if settings_type is None:
+            problems.append(f"{name}: its main.rs calls no `*Settings::from_env`")
+        elif settings_type not in settings:
+            problems.append(f"{name}: {settings_type}::from_env not found in crates/aws/src/settings.rs")
+        else:
+            binary.env = settings[settings_type]
+        binary.uses, use_problems = adapter_uses(crate, adapters)
+        problems += use_problems
+        for ty, method in sorted(binary.uses):
+            ops, indexes, opaque = adapters[ty].closure(method)
+            problems += [f"{name}: calls {p}" for p in opaque]
+            binary.sdk_calls |= {(adapters[ty].service, op) for op in ops}
+            binary.indexes |= indexes
+        binaries[name] = binary
+    schema_names = parse_constants((aws_src / "dynamo" / "schema.rs").read_text(encoding="utf-8")) if (
+        aws_src / "dynamo" / "schema.rs"
+    ).exists() else {}
+    for b in binaries.values():
+        b.indexes = {schema_names.get(i, i) for i in b.indexes}
+    if not binaries:
+        problems.append(f"{crates}: found no Lambda binary (src/main.rs calling lambda_runtime::run or lambda_http::run)")
+    return Code(binaries, adapters, parse_table(aws_src), problems)
+
+
+def iam_actions(service: str, operation: str) -> tuple[str, ...]:
+    if (service, operation) in SDK_ACTIONS:
+        return SDK_ACTIONS[(service, operation)]
+    return (f"{SERVICE_PREFIX.get(service, service)}:{operation}",)
+
+
+# --------------------------------------------------------------------------------------------
+# Template reading
+# --------------------------------------------------------------------------------------------
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    from cfnlint.decode import cfn_yaml  # the tools venv (make tools-venv)
+
+    return to_plain(cfn_yaml.load(str(path)))
+
+
+def loads_template(text: str) -> dict[str, Any]:
+    from cfnlint.decode import cfn_yaml
+
+    return to_plain(cfn_yaml.loads(text))
+
+
+def to_plain(node: Any) -> Any:
+    """cfn-lint's nodes (with line marks) as plain dicts, lists and strings."""
+    return json.loads(json.dumps(node))
+
+
+def merge_globals(global_value: Any, local: Any) -> Any:
+    """SAM's Globals rule: maps merge (the function wins per key), lists concatenate, other values
+    are replaced by the function's."""
+    if isinstance(global_value, dict) and isinstance(local, dict):
+        merged = dict(global_value)
+        for k, v in local.items():
+            merged[k] = merge_globals(global_value[k], v) if k in global_value else v
+        return merged
+    if isinstance(global_value, list) and isinstance(local, list):
+        return global_value + local
+    return local
+
+
+def branches(value: Any) -> Iterator[Any]:
+    """Every value `value` can take under the template's conditions (both sides of Fn::If),
+    without AWS::NoValue."""
+    if isinstance(value, dict) and list(value) == ["Fn::If"] and len(value["Fn::If"]) == 3:
+        for side in value["Fn::If"][1:]:
+            yield from branches(side)
+    elif value != NO_VALUE:
+        yield value
+
+
+def as_list(value: Any) -> list[Any]:
+    out: list[Any] = []
+    for v in branches(value):
+        for item in v if isinstance(v, list) else [v]:
+            out.extend(branches(item))
+    return out
+
+
+def logical_id(ref: Any) -> str | None:
+    """The logical id a Ref or GetAtt (either form) names."""
+    if isinstance(ref, dict):
+        if "Ref" in ref:
+            return ref["Ref"]
+        if "Fn::GetAtt" in ref:
+            att = ref["Fn::GetAtt"]
+            return att[0] if isinstance(att, list) else str(att).split(".")[0]
+    return None
+
+
+@dataclass
+class Function:
+    logical_id: str
+    props: dict[str, Any]
+    metadata: dict[str, Any]
+
+    @property
+    def binary(self) -> str | None:
+        return (self.metadata.get("BuildProperties") or {}).get("Binary")
+
+
+def template_functions(template: dict[str, Any]) -> list[Function]:
+    globals_ = (template.get("Globals") or {}).get("Function") or {}
+    out = []
+    for lid, res in (template.get("Resources") or {}).items():
+        if res.get("Type") == "AWS::Serverless::Function":
+            props = merge_globals(globals_, res.get("Properties") or {})
+            out.append(Function(lid, props, res.get("Metadata") or {}))
+    return out
+
+
+def statements(document: Any) -> list[dict[str, Any]]:
+    if not isinstance(document, dict):
+        return []
+    return [s for s in as_list(document.get("Statement")) if isinstance(s, dict)]
+
+
+def actions_of(statement: dict[str, Any]) -> list[str]:
+    return [a for a in as_list(statement.get("Action")) if isinstance(a, str)]
+
+
+def role_statements(template: dict[str, Any], role_id: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """Statements of a role's inline policies and of the AWS::IAM::Policy resources attached to it."""
+    resources = template.get("Resources") or {}
+    role = resources.get(role_id) or {}
+    props = role.get("Properties") or {}
+    found: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for policy in as_list(props.get("Policies")):
+        found += statements(policy.get("PolicyDocument") if isinstance(policy, dict) else None)
+    if props.get("ManagedPolicyArns"):
+        problems.append(f"{role_id}: managed policies cannot be checked against the code; use inline statements")
+    for lid, res in resources.items():
+        if res.get("Type") in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            rp = res.get("Properties") or {}
+            if role_id in {logical_id(r) for r in as_list(rp.get("Roles"))}:
+                found += statements(rp.get("PolicyDocument"))
+    return found, problems
+
+
+def all_policy_documents(template: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """(where, policy document) for every IAM and resource policy of the template."""
+    for lid, res in (template.get("Resources") or {}).items():
+        props = res.get("Properties") or {}
+        kind = res.get("Type", "")
+        if kind == "AWS::IAM::Role":
+            for policy in as_list(props.get("Policies")):
+                if isinstance(policy, dict):
+                    yield f"{lid} ({policy.get('PolicyName')})", policy.get("PolicyDocument")
+        elif kind in (
+            "AWS::IAM::Policy",
+            "AWS::IAM::ManagedPolicy",
+            "AWS::S3::BucketPolicy",
+            "AWS::SNS::TopicPolicy",
+            "AWS::SQS::QueuePolicy",
+        ):
+            yield lid, props.get("PolicyDocument")
+        elif kind == "AWS::Serverless::Function":
+            for policy in as_list(props.get("Policies")):
+                if isinstance(policy, dict) and "Statement" in policy:
+                    yield f"{lid} (Policies)", policy
+
+
+# --------------------------------------------------------------------------------------------
+# The checks
+# --------------------------------------------------------------------------------------------
+
+
+def check_binaries(template: dict[str, Any], code: Code) -> list[str]:
+    problems = []
+    functions = template_functions(template)
+    named: dict[str, list[str]] = {}
+    for fn in functions:
+        if not fn.binary:
+            problems.append(f"{fn.logical_id}: no Metadata.BuildProperties.Binary (which workspace binary is it?)")
+            continue
+        named.setdefault(fn.binary, []).append(fn.logical_id)
+    for binary in sorted(code.binaries):
+        if binary not in named:
+            problems.append(f"binary {binary} ({code.binaries[binary].crate.name}) has no function in the template")
+    for binary, ids in sorted(named.items()):
+        if binary not in code.binaries:
+            problems.append(f"{', '.join(ids)}: builds binary {binary}, which no crate of the workspace defines as a Lambda")
+        if len(ids) > 1:
+            problems.append(f"binary {binary} is deployed by more than one function: {', '.join(ids)}")
+    return problems
+
+
+def check_build(template: dict[str, Any]) -> list[str]:
+    problems = []
+    for fn in template_functions(template):
+        if fn.metadata.get("BuildMethod") != "rust-cargolambda":
+            problems.append(f"{fn.logical_id}: Metadata.BuildMethod must be rust-cargolambda")
+        for key, want in FUNCTION_SHAPE.items():
+            if fn.props.get(key) != want:
+                problems.append(f"{fn.logical_id}: {key} is {fn.props.get(key)!r}, expected {want!r}")
+        if (fn.props.get("LoggingConfig") or {}).get("LogFormat") != "JSON":
+            problems.append(f"{fn.logical_id}: LoggingConfig.LogFormat must be JSON")
+    return problems
+
+
+def check_environment(template: dict[str, Any], code: Code) -> list[str]:
+    problems = []
+    every_read = set().union(*(b.env for b in code.binaries.values())) if code.binaries else set()
+    for fn in template_functions(template):
+        binary = code.binaries.get(fn.binary or "")
+        if binary is None:
+            continue
+        variables = ((fn.props.get("Environment") or {}).get("Variables") or {})
+        set_names = set(variables)
+        for name in sorted(binary.env - set_names):
+            problems.append(
+                f"{fn.logical_id} ({binary.name}): environment variable {name} is read by "
+                f"{binary.settings_type}::from_env but not set in the template"
+            )
+        for name in sorted(n for n in set_names - binary.env if n.startswith("COCHL_")):
+            where = "another function" if name in every_read else "no function"
+            problems.append(
+                f"{fn.logical_id} ({binary.name}): sets {name}, which {binary.settings_type}::from_env "
+                f"does not read ({where} reads it)"
+            )
+        if "RUST_LOG" not in set_names:
+            problems.append(f"{fn.logical_id} ({binary.name}): RUST_LOG is not set")
+    return problems
+
+
+def check_permissions(template: dict[str, Any], code: Code) -> list[str]:
+    problems = []
+    for fn in template_functions(template):
+        binary = code.binaries.get(fn.binary or "")
+        if binary is None:
+            continue
+        label = f"{fn.logical_id} ({binary.name})"
+        role_id = logical_id(fn.props.get("Role"))
+        if role_id is None:
+            problems.append(
+                f"{label}: no Role: give it its own AWS::IAM::Role (!GetAtt Role.Arn) so its "
+                "permissions can be checked against its SDK calls"
+            )
+            continue
+        stmts, role_problems = role_statements(template, role_id)
+        problems += [f"{label}: {p}" for p in role_problems]
+        granted: dict[str, list[dict[str, Any]]] = {}
+        for s in stmts:
+            if s.get("Effect") == "Allow":
+                for a in actions_of(s):
+                    granted.setdefault(a, []).append(s)
+        needed: dict[str, str] = {}
+        for service, op in sorted(binary.sdk_calls):
+            for action in iam_actions(service, op):
+                needed.setdefault(action, f"the SDK call {op}")
+        for action in LOG_ACTIONS:
+            needed.setdefault(action, "its log group")
+        on_failure = ((fn.props.get("EventInvokeConfig") or {}).get("DestinationConfig") or {}).get("OnFailure")
+        if isinstance(on_failure, dict):
+            destination = {"SQS": "sqs:SendMessage", "SNS": "sns:Publish", "Lambda": "lambda:InvokeFunction",
+                           "EventBridge": "events:PutEvents"}.get(on_failure.get("Type", ""))
+            if destination:
+                needed.setdefault(destination, "its on-failure destination")
+        for action in sorted(set(needed) - set(granted)):
+            problems.append(f"{label}: its role does not allow {action}, needed for {needed[action]}")
+        for action in sorted(set(granted) - set(needed)):
+            problems.append(
+                f"{label}: its role allows {action}, which matches no SDK call of the function "
+                f"(it calls: {', '.join(sorted(op for _, op in binary.sdk_calls)) or 'nothing'})"
+            )
+        for index in sorted(binary.indexes):
+            resources = json.dumps([s.get("Resource") for s in granted.get("dynamodb:Query", [])])
+            if f"/index/{index}" not in resources and "/index/*" not in resources:
+                problems.append(
+                    f"{label}: queries the index {index}, but no dynamodb:Query statement names "
+                    f"<table ARN>/index/{index}"
+                )
+    return problems
+
+
+def check_policy_shapes(template: dict[str, Any]) -> list[str]:
+    problems = []
+    for where, document in all_policy_documents(template):
+        for s in statements(document):
+            if s.get("Effect") != "Allow":
+                continue  # a broad Deny (e.g. s3:* without TLS) only takes away
+            sid = s.get("Sid", "?")
+            actions = actions_of(s)
+            for a in actions:
+                if "*" in a:
+                    problems.append(f"{where} statement {sid}: action {a!r} is a wildcard; name single actions")
+            if "NotAction" in s or "NotResource" in s:
+                problems.append(f"{where} statement {sid}: NotAction/NotResource grant more than they name")
+            resources = as_list(s.get("Resource"))
+            if "*" in resources:
+                broad = [a for a in actions if a not in STAR_RESOURCE_ACTIONS]
+                if broad:
+                    problems.append(
+                        f"{where} statement {sid}: Resource \"*\" for {', '.join(broad)}, whose API "
+                        "takes a resource; name it"
+                    )
+    return problems
+
+
+def tls_only(document: Any, resource_id: str) -> bool:
+    for s in statements(document):
+        condition = (s.get("Condition") or {}).get("Bool") or {}
+        value = condition.get("aws:SecureTransport")
+        if s.get("Effect") == "Deny" and str(value).lower() == "false":
+            if resource_id in json.dumps(s.get("Resource")):
+                return True
+    return False
+
+
+def check_storage(template: dict[str, Any], code: Code) -> list[str]:
+    problems = []
+    resources = template.get("Resources") or {}
+    for lid, res in resources.items():
+        props = res.get("Properties") or {}
+        kind = res.get("Type")
+        if kind == "AWS::S3::Bucket":
+            block = props.get("PublicAccessBlockConfiguration") or {}
+            for key in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"):
+                if block.get(key) is not True:
+                    problems.append(f"{lid}: PublicAccessBlockConfiguration.{key} must be true")
+            rules = ((props.get("BucketEncryption") or {}).get("ServerSideEncryptionConfiguration")) or []
+            if not rules:
+                problems.append(f"{lid}: no BucketEncryption (SSE-S3 or SSE-KMS)")
+            policies = [
+                (r.get("Properties") or {}).get("PolicyDocument")
+                for r in resources.values()
+                if r.get("Type") == "AWS::S3::BucketPolicy"
+                and logical_id((r.get("Properties") or {}).get("Bucket")) == lid
+            ]
+            if not any(tls_only(d, lid) for d in policies):
+                problems.append(f"{lid}: no bucket policy denying requests without TLS (aws:SecureTransport false)")
+        elif kind == "AWS::DynamoDB::Table":
+            sse = props.get("SSESpecification") or {}
+            if sse.get("SSEEnabled") is not True:
+                problems.append(f"{lid}: SSESpecification.SSEEnabled must be true")
+            pitr = props.get("PointInTimeRecoverySpecification") or {}
+            if pitr.get("PointInTimeRecoveryEnabled") is not True:
+                problems.append(f"{lid}: point-in-time recovery is off")
+            if code.table is not None:
+                problems += [f"{lid}: {p}" for p in compare_table(props, code.table)]
+        elif kind == "AWS::SNS::Topic":
+            if not props.get("KmsMasterKeyId"):
+                reason = ((res.get("Metadata") or {}).get("cochl-check") or {}).get("unencrypted-topic")
+                if not (isinstance(reason, str) and reason.strip()):
+                    problems.append(
+                        f"{lid}: topic is not encrypted (KmsMasterKeyId); if it cannot be, say why in "
+                        "Metadata.cochl-check.unencrypted-topic"
+                    )
+    return problems
+
+
+def walk(node: Any) -> Iterator[Any]:
+    yield node
+    if isinstance(node, dict):
+        for v in node.values():
+            yield from walk(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from walk(v)
+
+
+SPELLED_NAMES = {"AWS::S3::Bucket": "BucketName", "AWS::SageMaker::Endpoint": "EndpointName"}
+
+
+def check_spelled_names(template: dict[str, Any]) -> list[str]:
+    """A bucket or endpoint whose name is spelled out (`Fn::Sub: [pattern, vars]`, to break a
+    circular dependency) must be spelled the same way wherever the template names it by string."""
+    problems = []
+    for lid, res in (template.get("Resources") or {}).items():
+        key = SPELLED_NAMES.get(res.get("Type", ""))
+        name = (res.get("Properties") or {}).get(key) if key else None
+        if not (isinstance(name, dict) and isinstance(name.get("Fn::Sub"), list)):
+            continue
+        pattern, variables = name["Fn::Sub"][0], name["Fn::Sub"][1]
+        stem = pattern.split("${", 1)[0].rstrip("-_./")
+        if len(stem) < 4:
+            continue
+        for node in walk(template.get("Resources")):
+            sub = node.get("Fn::Sub") if isinstance(node, dict) else None
+            if node is name or sub is None:
+                continue
+            text, given = (sub[0], sub[1]) if isinstance(sub, list) else (sub, {})
+            if isinstance(text, str) and stem in text and (pattern not in text or given != variables):
+                problems.append(f"{lid}: its name is spelled differently in {text!r}; spell it as {pattern!r} with the same variables")
+    return problems
+
+
+def compare_table(props: dict[str, Any], want: TableShape) -> list[str]:
+    problems = []
+
+    def keys(schema: Any) -> tuple[str, str]:
+        kinds = {k.get("KeyType"): k.get("AttributeName") for k in as_list(schema) if isinstance(k, dict)}
+        return kinds.get("HASH", ""), kinds.get("RANGE", "")
+
+    if keys(props.get("KeySchema")) != (want.hash_key, want.range_key):
+        problems.append(f"key schema {keys(props.get('KeySchema'))} differs from provision.rs {(want.hash_key, want.range_key)}")
+    got_indexes = {
+        i.get("IndexName"): i for i in as_list(props.get("GlobalSecondaryIndexes")) if isinstance(i, dict)
+    }
+    if set(got_indexes) != set(want.indexes):
+        problems.append(f"global secondary indexes {sorted(got_indexes)} differ from provision.rs {sorted(want.indexes)}")
+    for name, (h, r) in want.indexes.items():
+        index = got_indexes.get(name)
+        if index is None:
+            continue
+        if keys(index.get("KeySchema")) != (h, r):
+            problems.append(f"index {name} keys {keys(index.get('KeySchema'))} differ from provision.rs {(h, r)}")
+        projection = (index.get("Projection") or {}).get("ProjectionType")
+        if want.projection_all and projection != "ALL":
+            problems.append(f"index {name} projects {projection!r}, provision.rs projects ALL")
+    got_attributes = {
+        a.get("AttributeName"): a.get("AttributeType") for a in as_list(props.get("AttributeDefinitions")) if isinstance(a, dict)
+    }
+    if got_attributes != want.attributes:
+        problems.append(f"attribute definitions {got_attributes} differ from provision.rs {want.attributes}")
+    if want.pay_per_request and props.get("BillingMode") != "PAY_PER_REQUEST":
+        problems.append(f"BillingMode is {props.get('BillingMode')!r}, provision.rs creates PAY_PER_REQUEST")
+    return problems
+
+
+def check_http_auth(template: dict[str, Any], code: Code) -> list[str]:
+    problems = []
+    for fn in template_functions(template):
+        url = fn.props.get("FunctionUrlConfig")
+        if isinstance(url, dict) and url.get("AuthType") != "AWS_IAM":
+            problems.append(f"{fn.logical_id}: FunctionUrlConfig.AuthType is {url.get('AuthType')!r}, expected AWS_IAM")
+        http_events = []
+        for name, event in (fn.props.get("Events") or {}).items():
+            if isinstance(event, dict) and event.get("Type") in ("HttpApi", "Api"):
+                http_events.append(name)
+                auth = ((event.get("Properties") or {}).get("Auth") or {}).get("Authorizer")
+                if auth != "AWS_IAM":
+                    problems.append(f"{fn.logical_id}: HTTP event {name} is not IAM-authorised (Auth.Authorizer: AWS_IAM)")
+        binary = code.binaries.get(fn.binary or "")
+        if binary is not None and binary.http and not isinstance(url, dict) and not http_events:
+            problems.append(f"{fn.logical_id} ({binary.name}): an HTTP function with no Function URL or HTTP API event")
+    for lid, res in (template.get("Resources") or {}).items():
+        if res.get("Type") == "AWS::Lambda::Url" and (res.get("Properties") or {}).get("AuthType") != "AWS_IAM":
+            problems.append(f"{lid}: Function URL AuthType must be AWS_IAM")
+    return problems
+
+
+CHECKS = (
+    ("binaries", lambda t, c: check_binaries(t, c)),
+    ("build", lambda t, c: check_build(t)),
+    ("environment", check_environment),
+    ("permissions", check_permissions),
+    ("policy shapes", lambda t, c: check_policy_shapes(t)),
+    ("storage and encryption", check_storage),
+    ("HTTP auth", check_http_auth),
+    ("spelled-out names", lambda t, c: check_spelled_names(t)),
+)
+
+
+def check(template: dict[str, Any], code: Code) -> list[str]:
+    problems = list(code.problems)
+    for _, run in CHECKS:
+        problems += run(template, code)
+    return problems
+
+
+def summary(code: Code) -> Iterable[str]:
+    for name, b in sorted(code.binaries.items()):
+        calls = ", ".join(f"{s}.{op}" for s, op in sorted(b.sdk_calls))
+        uses = ", ".join(f"{t}::{m}" for t, m in sorted(b.uses))
+        yield f"  {name}: reads {', '.join(sorted(b.env))}"
+        yield f"  {name}: calls {uses} -> {calls}" + (f" (indexes: {', '.join(sorted(b.indexes))})" if b.indexes else "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("template", nargs="?", default="template.yaml")
+    parser.add_argument("--repo", default=None, help="repository root (default: two levels above this script)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print problems only")
+    args = parser.parse_args(argv)
+    repo = Path(args.repo) if args.repo else Path(__file__).resolve().parents[2]
+    code = load_code(repo)
+    template = load_template(Path(args.template))
+    problems = check(template, code)
+    if problems:
+        for p in problems:
+            print(f"template check: {p}", file=sys.stderr)
+        print(f"template check: {len(problems)} problem(s) in {args.template}", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        print(f"template check: {args.template} matches the code ({len(code.binaries)} functions, {len(CHECKS)} checks)")
+        for line in summary(code):
+            print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

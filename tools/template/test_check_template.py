@@ -1,0 +1,503 @@
+"""Unit tests of check_template.py: the real template passes, and every rule fails on a template
+(or a copy of the code) broken in the way that rule exists to catch.
+
+Run with the tools venv: `.venv-tools/bin/python -m unittest discover -s tools/template -p 'test_*.py'`
+(`make test-template`).
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import sys
+import tempfile
+import textwrap
+import unittest
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+
+import check_template as ct  # noqa: E402
+
+TEMPLATE = ct.load_template(REPO / "template.yaml")
+CODE = ct.load_code(REPO)
+
+
+def resources(template: dict) -> dict:
+    return template["Resources"]
+
+
+def role_statements(template: dict, role: str) -> list:
+    return resources(template)[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+
+
+def statement(template: dict, role: str, sid: str) -> dict:
+    return next(s for s in role_statements(template, role) if s.get("Sid") == sid)
+
+
+class TemplateCase(unittest.TestCase):
+    """Helpers: break a copy of the real template and expect a named problem."""
+
+    def broken(self, mutate, code: ct.Code | None = None) -> list[str]:
+        template = copy.deepcopy(TEMPLATE)
+        mutate(template)
+        return ct.check(template, code or CODE)
+
+    def assertProblem(self, problems: list[str], *fragments: str) -> None:
+        for p in problems:
+            if all(f in p for f in fragments):
+                return
+        self.fail(f"no problem mentions {fragments}; got:\n  " + "\n  ".join(problems or ["(none)"]))
+
+
+class RealTemplate(TemplateCase):
+    def test_real_template_passes(self):
+        self.assertEqual(ct.check(TEMPLATE, CODE), [])
+
+    def test_code_model_matches_the_functions(self):
+        self.assertEqual(set(CODE.binaries), {"cochl-submit", "cochl-on-result", "cochl-query"})
+        submit = CODE.binaries["cochl-submit"]
+        self.assertIn(("sagemakerruntime", "InvokeEndpointAsync"), submit.sdk_calls)
+        self.assertIn(("s3", "HeadObject"), submit.sdk_calls)
+        self.assertIn("COCHL_ENDPOINT_NAME", submit.env)
+        query = CODE.binaries["cochl-query"]
+        self.assertEqual({op for _, op in query.sdk_calls}, {"Query", "BatchGetItem"})
+        self.assertEqual(query.indexes, {"by-tag", "by-status"})
+        self.assertEqual(query.env, {"COCHL_TABLE_NAME"})
+        self.assertIn(("sns", "Publish"), CODE.binaries["cochl-on-result"].sdk_calls)
+
+
+class Environment(TemplateCase):
+    def test_variable_the_code_reads_but_the_template_does_not_set(self):
+        def drop(t):
+            del resources(t)["SubmitFunction"]["Properties"]["Environment"]["Variables"]["COCHL_INPUT_PREFIX"]
+
+        self.assertProblem(self.broken(drop), "SubmitFunction", "COCHL_INPUT_PREFIX", "not set")
+
+    def test_variable_set_on_the_wrong_function(self):
+        def add(t):
+            resources(t)["ResultFunction"]["Properties"]["Environment"]["Variables"]["COCHL_ENDPOINT_NAME"] = "x"
+
+        self.assertProblem(self.broken(add), "ResultFunction", "COCHL_ENDPOINT_NAME", "another function reads it")
+
+    def test_misspelt_variable(self):
+        def add(t):
+            resources(t)["QueryFunction"]["Properties"]["Environment"]["Variables"]["COCHL_TABLE"] = "x"
+
+        self.assertProblem(self.broken(add), "QueryFunction", "COCHL_TABLE", "no function reads it")
+
+    def test_rust_log_comes_from_globals_and_is_required(self):
+        def drop(t):
+            del t["Globals"]["Function"]["Environment"]
+
+        problems = self.broken(drop)
+        for fn in ("SubmitFunction", "ResultFunction", "QueryFunction"):
+            self.assertProblem(problems, fn, "RUST_LOG")
+
+
+class Binaries(TemplateCase):
+    def test_binary_without_function(self):
+        def drop(t):
+            del resources(t)["QueryFunction"]
+
+        self.assertProblem(self.broken(drop), "binary cochl-query", "has no function")
+
+    def test_function_naming_a_binary_that_does_not_exist(self):
+        def rename(t):
+            resources(t)["QueryFunction"]["Metadata"]["BuildProperties"]["Binary"] = "cochl-querry"
+
+        self.assertProblem(self.broken(rename), "cochl-querry", "no crate")
+
+    def test_function_without_binary(self):
+        def drop(t):
+            del resources(t)["QueryFunction"]["Metadata"]["BuildProperties"]
+
+        self.assertProblem(self.broken(drop), "QueryFunction", "no Metadata.BuildProperties.Binary")
+
+    def test_build_shape(self):
+        def change(t):
+            t["Globals"]["Function"]["Architectures"] = ["x86_64"]
+            resources(t)["SubmitFunction"]["Properties"]["LoggingConfig"]["LogFormat"] = "Text"
+            resources(t)["QueryFunction"]["Metadata"]["BuildMethod"] = "makefile"
+
+        problems = self.broken(change)
+        self.assertProblem(problems, "ResultFunction", "Architectures")
+        self.assertProblem(problems, "SubmitFunction", "LogFormat")
+        self.assertProblem(problems, "QueryFunction", "rust-cargolambda")
+
+
+class Permissions(TemplateCase):
+    def test_action_no_sdk_call_needs(self):
+        def add(t):
+            statement(t, "SubmitFunctionRole", "Jobs")["Action"].append("dynamodb:DeleteItem")
+
+        self.assertProblem(self.broken(add), "SubmitFunction", "allows dynamodb:DeleteItem", "matches no SDK call")
+
+    def test_sdk_call_without_action(self):
+        def drop(t):
+            statements = role_statements(t, "ResultFunctionRole")
+            statements[:] = [s for s in statements if s.get("Sid") != "Detections"]
+
+        self.assertProblem(self.broken(drop), "ResultFunction", "does not allow sns:Publish", "Publish")
+
+    def test_head_object_needs_list_bucket(self):
+        def drop(t):
+            statements = role_statements(t, "SubmitFunctionRole")
+            statements[:] = [s for s in statements if s.get("Sid") != "MissingUploadsAre404"]
+
+        self.assertProblem(self.broken(drop), "SubmitFunction", "s3:ListBucket", "HeadObject")
+
+    def test_on_failure_destination_needs_send(self):
+        def drop(t):
+            statements = role_statements(t, "SubmitFunctionRole")
+            statements[:] = [s for s in statements if s.get("Sid") != "OnFailureDestination"]
+
+        self.assertProblem(self.broken(drop), "SubmitFunction", "sqs:SendMessage", "on-failure destination")
+
+    def test_logs_needed(self):
+        def drop(t):
+            statements = role_statements(t, "QueryFunctionRole")
+            statements[:] = [s for s in statements if s.get("Sid") != "Logs"]
+
+        self.assertProblem(self.broken(drop), "QueryFunction", "logs:PutLogEvents")
+
+    def test_queried_index_must_be_named(self):
+        def drop(t):
+            s = statement(t, "QueryFunctionRole", "ReadJobsAndIndexes")
+            s["Resource"] = [r for r in s["Resource"] if "by-tag" not in str(r)]
+
+        self.assertProblem(self.broken(drop), "QueryFunction", "index by-tag")
+
+    def test_actions_in_attached_policy_resources_count(self):
+        def move(t):
+            statements = role_statements(t, "QueryFunctionRole")
+            moved = [s for s in statements if s.get("Sid") == "CheckCurrentAnalyses"]
+            statements[:] = [s for s in statements if s.get("Sid") != "CheckCurrentAnalyses"]
+            resources(t)["ExtraQueryPolicy"] = {
+                "Type": "AWS::IAM::Policy",
+                "Properties": {
+                    "PolicyName": "extra",
+                    "Roles": [{"Ref": "QueryFunctionRole"}],
+                    "PolicyDocument": {"Version": "2012-10-17", "Statement": moved + [
+                        {"Effect": "Allow", "Action": "dynamodb:Scan", "Resource": {"Fn::GetAtt": ["JobsTable", "Arn"]}}
+                    ]},
+                },
+            }
+
+        problems = self.broken(move)
+        self.assertProblem(problems, "QueryFunction", "allows dynamodb:Scan")
+        self.assertFalse([p for p in problems if "does not allow dynamodb:BatchGetItem" in p], problems)
+
+    def test_function_without_own_role(self):
+        def drop(t):
+            del resources(t)["QueryFunction"]["Properties"]["Role"]
+
+        self.assertProblem(self.broken(drop), "QueryFunction", "no Role")
+
+    def test_managed_policies_are_refused(self):
+        def add(t):
+            resources(t)["QueryFunctionRole"]["Properties"]["ManagedPolicyArns"] = [
+                "arn:aws:iam::aws:policy/AmazonDynamoDBReadOnlyAccess"
+            ]
+
+        self.assertProblem(self.broken(add), "QueryFunctionRole", "managed policies")
+
+
+class PolicyShapes(TemplateCase):
+    def test_wildcard_action(self):
+        def add(t):
+            statement(t, "ResultFunctionRole", "ReadResults")["Action"] = "s3:*"
+
+        self.assertProblem(self.broken(add), "ResultFunctionRole", "ReadResults", "'s3:*' is a wildcard")
+
+    def test_star_action_in_a_resource_policy(self):
+        def add(t):
+            doc = resources(t)["DetectionsTopicPolicy"]["Properties"]["PolicyDocument"]
+            doc["Statement"].append({"Sid": "Everything", "Effect": "Allow", "Principal": "*", "Action": "*",
+                                     "Resource": {"Ref": "DetectionsTopic"}})
+
+        self.assertProblem(self.broken(add), "DetectionsTopicPolicy", "Everything", "wildcard")
+
+    def test_star_resource_where_the_api_takes_one(self):
+        def add(t):
+            statement(t, "ResultFunctionRole", "Detections")["Resource"] = "*"
+
+        self.assertProblem(self.broken(add), "ResultFunctionRole", "Detections", 'Resource "*"', "sns:Publish")
+
+    def test_star_resource_allowed_where_the_api_requires_it(self):
+        # The endpoint role's ecr:GetAuthorizationToken on "*" is in the real template.
+        self.assertEqual([p for p in ct.check_policy_shapes(TEMPLATE) if "PullTokenNeedsStar" in p], [])
+
+    def test_not_action(self):
+        def add(t):
+            s = statement(t, "ResultFunctionRole", "Detections")
+            s["NotAction"] = s.pop("Action")
+
+        self.assertProblem(self.broken(add), "Detections", "NotAction")
+
+
+class Storage(TemplateCase):
+    def test_public_access_not_blocked(self):
+        def change(t):
+            resources(t)["AudioBucket"]["Properties"]["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"] = False
+
+        self.assertProblem(self.broken(change), "AudioBucket", "RestrictPublicBuckets")
+
+    def test_bucket_without_tls_only_policy(self):
+        def drop(t):
+            del resources(t)["AudioBucketPolicy"]
+
+        self.assertProblem(self.broken(drop), "AudioBucket", "TLS")
+
+    def test_bucket_policy_allowing_plain_http(self):
+        def change(t):
+            s = resources(t)["AudioBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+            s["Condition"]["Bool"]["aws:SecureTransport"] = "true"
+
+        self.assertProblem(self.broken(change), "AudioBucket", "TLS")
+
+    def test_bucket_without_encryption(self):
+        def drop(t):
+            del resources(t)["AudioBucket"]["Properties"]["BucketEncryption"]
+
+        self.assertProblem(self.broken(drop), "AudioBucket", "BucketEncryption")
+
+    def test_unencrypted_table(self):
+        def change(t):
+            resources(t)["JobsTable"]["Properties"]["SSESpecification"]["SSEEnabled"] = False
+
+        self.assertProblem(self.broken(change), "JobsTable", "SSEEnabled")
+
+    def test_table_without_point_in_time_recovery(self):
+        def drop(t):
+            del resources(t)["JobsTable"]["Properties"]["PointInTimeRecoverySpecification"]
+
+        self.assertProblem(self.broken(drop), "JobsTable", "point-in-time recovery")
+
+    def test_table_indexes_must_match_provision_rs(self):
+        def change(t):
+            indexes = resources(t)["JobsTable"]["Properties"]["GlobalSecondaryIndexes"]
+            indexes[0]["IndexName"] = "by-tags"
+            indexes[1]["Projection"]["ProjectionType"] = "KEYS_ONLY"
+
+        problems = self.broken(change)
+        self.assertProblem(problems, "JobsTable", "global secondary indexes", "by-tags")
+        self.assertProblem(problems, "JobsTable", "by-status", "KEYS_ONLY")
+
+    def test_table_keys_must_match_provision_rs(self):
+        def change(t):
+            props = resources(t)["JobsTable"]["Properties"]
+            props["KeySchema"][1]["AttributeName"] = "gsi1sk"
+            props["AttributeDefinitions"][0]["AttributeType"] = "N"
+            props["BillingMode"] = "PROVISIONED"
+
+        problems = self.broken(change)
+        self.assertProblem(problems, "JobsTable", "key schema")
+        self.assertProblem(problems, "JobsTable", "attribute definitions")
+        self.assertProblem(problems, "JobsTable", "BillingMode")
+
+    def test_unencrypted_topic(self):
+        def drop(t):
+            del resources(t)["DetectionsTopic"]["Properties"]["KmsMasterKeyId"]
+
+        self.assertProblem(self.broken(drop), "DetectionsTopic", "not encrypted")
+
+    def test_unencrypted_topic_needs_a_reason(self):
+        def change(t):
+            resources(t)["AlarmTopic"]["Metadata"]["cochl-check"]["unencrypted-topic"] = " "
+
+        self.assertProblem(self.broken(change), "AlarmTopic", "not encrypted")
+
+
+class SpelledNames(TemplateCase):
+    def test_bucket_name_spelled_differently(self):
+        def change(t):
+            s = statement(t, "SubmitFunctionRole", "HeadUploads")
+            s["Resource"]["Fn::Sub"][0] = s["Resource"]["Fn::Sub"][0].replace("${AWS::Region}-", "")
+
+        self.assertProblem(self.broken(change), "AudioBucket", "spelled differently")
+
+    def test_bucket_name_with_other_variables(self):
+        def change(t):
+            sub = resources(t)["CochlEndpointConfig"]["Properties"]["AsyncInferenceConfig"]["OutputConfig"]["S3OutputPath"]
+            sub["Fn::Sub"][1]["Id"] = "fixed"
+
+        self.assertProblem(self.broken(change), "AudioBucket", "s3://cochl-audio-")
+
+    def test_endpoint_name_spelled_differently(self):
+        def change(t):
+            env = resources(t)["SubmitFunction"]["Properties"]["Environment"]["Variables"]
+            env["COCHL_ENDPOINT_NAME"]["Fn::If"][1]["Fn::Sub"][0] = "cochl-sense${Id}"
+
+        self.assertProblem(self.broken(change), "CochlEndpoint", "spelled differently", "cochl-sense${Id}")
+
+
+class HttpAuth(TemplateCase):
+    def test_function_url_without_iam(self):
+        def change(t):
+            resources(t)["QueryFunction"]["Properties"]["FunctionUrlConfig"]["AuthType"] = "NONE"
+
+        self.assertProblem(self.broken(change), "QueryFunction", "AWS_IAM")
+
+    def test_http_function_without_entry_point(self):
+        def drop(t):
+            del resources(t)["QueryFunction"]["Properties"]["FunctionUrlConfig"]
+
+        self.assertProblem(self.broken(drop), "QueryFunction", "no Function URL or HTTP API event")
+
+    def test_http_api_event_without_iam(self):
+        def change(t):
+            props = resources(t)["QueryFunction"]["Properties"]
+            del props["FunctionUrlConfig"]
+            props["Events"] = {"Api": {"Type": "HttpApi", "Properties": {"Path": "/{proxy+}", "Method": "GET"}}}
+
+        self.assertProblem(self.broken(change), "QueryFunction", "HTTP event Api", "IAM")
+
+    def test_lambda_url_resource_without_iam(self):
+        def add(t):
+            resources(t)["OpenUrl"] = {"Type": "AWS::Lambda::Url",
+                                       "Properties": {"AuthType": "NONE", "TargetFunctionArn": {"Ref": "QueryFunction"}}}
+
+        self.assertProblem(self.broken(add), "OpenUrl", "AWS_IAM")
+
+
+class CodeChanges(TemplateCase):
+    """The code model follows the Rust source: change the code, and the same template fails."""
+
+    def setUp(self):
+        self._tmp = tempfile.TemporaryDirectory()
+        self.repo = Path(self._tmp.name)
+        shutil.copytree(REPO / "crates", self.repo / "crates",
+                        ignore=shutil.ignore_patterns("target", "*.wav", "*.mp3", "*.ogg", "*.pcm"))
+
+    def tearDown(self):
+        self._tmp.cleanup()
+
+    def edit(self, relative: str, old: str, new: str) -> None:
+        path = self.repo / relative
+        text = path.read_text(encoding="utf-8")
+        self.assertIn(old, text, f"{relative} changed; update this test")
+        path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+    def test_copy_passes_unchanged(self):
+        self.assertEqual(ct.check(TEMPLATE, ct.load_code(self.repo)), [])
+
+    def test_new_setting_read_by_a_function(self):
+        self.edit("crates/aws/src/settings.rs", 'pub const QUERY_URL: &str = "COCHL_QUERY_URL";',
+                  'pub const QUERY_URL: &str = "COCHL_QUERY_URL";\npub const NEW_ONE: &str = "COCHL_NEW_ONE";')
+        self.edit("crates/aws/src/settings.rs", "query_url: env.get(QUERY_URL),",
+                  "query_url: env.get(QUERY_URL).or(env.get(NEW_ONE)),")
+        problems = ct.check(TEMPLATE, ct.load_code(self.repo))
+        self.assertProblem(problems, "ResultFunction", "COCHL_NEW_ONE", "ResultSettings::from_env", "not set")
+
+    def test_changed_sdk_call_changes_the_permissions_needed(self):
+        self.edit("crates/aws/src/dynamo/mod.rs", ".get_item()", ".delete_item()")
+        problems = ct.check(TEMPLATE, ct.load_code(self.repo))
+        for fn in ("SubmitFunction", "ResultFunction"):
+            self.assertProblem(problems, fn, "does not allow dynamodb:DeleteItem")
+            self.assertProblem(problems, fn, "allows dynamodb:GetItem", "matches no SDK call")
+
+    def test_calls_through_other_methods_are_followed(self):
+        # files_with_tag_counted reaches BatchGetItem only through current_inferences.
+        self.edit("crates/aws/src/dynamo/read.rs", ".batch_get_item()", ".transact_get_items()")
+        problems = ct.check(TEMPLATE, ct.load_code(self.repo))
+        self.assertProblem(problems, "QueryFunction", "dynamodb:TransactGetItems")
+
+    def test_client_handed_elsewhere_cannot_be_read(self):
+        self.edit("crates/aws/src/dynamo/read.rs", "let pk = schema::file_pk(file);",
+                  "let pk = schema::file_pk(file);\n        helper(&self.client);")
+        problems = ct.check(TEMPLATE, ct.load_code(self.repo))
+        self.assertProblem(problems, "cochl-query", "DynamoStore::get_file", "hands its SDK client")
+
+    def test_adapter_built_but_calls_not_recognised(self):
+        self.edit("crates/query/src/main.rs", "logging::init();",
+                  "logging::init();\n    let _ = cochl_aws::notify::Topic::new(todo!(), \"arn\");")
+        problems = ct.check(TEMPLATE, ct.load_code(self.repo))
+        self.assertProblem(problems, "query", "builds a Topic")
+
+    def test_new_lambda_crate_needs_a_function(self):
+        crate = self.repo / "crates" / "sweeper"
+        (crate / "src").mkdir(parents=True)
+        (crate / "Cargo.toml").write_text(textwrap.dedent("""\
+            [package]
+            name = "cochl-sweeper"
+            version = "0.1.0"
+        """), encoding="utf-8")
+        (crate / "src" / "main.rs").write_text(textwrap.dedent("""\
+            use cochl_aws::settings::{Env, QuerySettings};
+            #[tokio::main]
+            async fn main() -> Result<(), lambda_runtime::Error> {
+                let settings = QuerySettings::from_env(&Env::process())?;
+                lambda_runtime::run(service_fn(|e| async { Ok::<_, Error>(()) })).await
+            }
+        """), encoding="utf-8")
+        problems = ct.check(TEMPLATE, ct.load_code(self.repo))
+        self.assertProblem(problems, "binary cochl-sweeper", "has no function")
+
+
+class RustReading(unittest.TestCase):
+    def test_strings_comments_and_chars_do_not_count(self):
+        source = textwrap.dedent('''\
+            // self.client.scan() in a comment
+            /* nested /* comment */ self.client.scan() */
+            fn f<'a>(x: &'a str) -> char {
+                let s = "{ self.client.scan() }";
+                let r = r#"}"{"#;
+                let c = '{';
+                let e = '\\'';
+                self.client.get_item()
+            }
+        ''')
+        stripped = ct.strip_rust(source)
+        self.assertNotIn("scan", stripped)
+        self.assertIn("self.client.get_item()", stripped)
+        self.assertIn("<'a>", stripped)
+        self.assertEqual(stripped.count("{"), stripped.count("}"))
+
+    def test_test_modules_are_removed(self):
+        source = "fn a() { x.put_item() }\n#[cfg(test)]\nmod tests { fn b() { x.delete_item() } }\nfn c() {}"
+        code = ct.read_code(self._write(source))
+        self.assertIn("put_item", code)
+        self.assertNotIn("delete_item", code)
+        self.assertIn("fn c", code)
+
+    def test_function_bodies_are_found_past_array_types(self):
+        body = "pub fn a(&self, k: [u8; 4]) -> Result<[u8; 2], E> { self.client.get_item() }\nfn b(); fn c() { x }"
+        found = ct.functions_in(body)
+        self.assertEqual(set(found), {"a", "c"})
+        self.assertIn("get_item", found["a"])
+
+    def test_method_chains_are_joined(self):
+        self.assertEqual(ct.normalise_calls("self\n    .client\n    .query()"), "self.client.query()")
+
+    def test_manifest_reading_without_tomllib(self):
+        text = (REPO / "crates" / "submit" / "Cargo.toml").read_text(encoding="utf-8")
+        saved, ct.tomllib = ct.tomllib, None
+        try:
+            manifest = ct.read_manifest(text)
+        finally:
+            ct.tomllib = saved
+        self.assertEqual(manifest["package"]["name"], "cochl-submit")
+        self.assertEqual(manifest["bin"], [{"name": "cochl-submit", "path": "src/main.rs"}])
+
+    def test_globals_merge_like_sam(self):
+        merged = ct.merge_globals(
+            {"Environment": {"Variables": {"RUST_LOG": "info", "A": "1"}}, "Timeout": 3, "Layers": ["x"]},
+            {"Environment": {"Variables": {"A": "2"}}, "Timeout": 60, "Layers": ["y"]},
+        )
+        self.assertEqual(merged["Environment"]["Variables"], {"RUST_LOG": "info", "A": "2"})
+        self.assertEqual(merged["Timeout"], 60)
+        self.assertEqual(merged["Layers"], ["x", "y"])
+
+    def _write(self, text: str) -> Path:
+        tmp = tempfile.NamedTemporaryFile("w", suffix=".rs", delete=False)
+        tmp.write(text)
+        tmp.close()
+        self.addCleanup(Path(tmp.name).unlink)
+        return Path(tmp.name)
+
+
+if __name__ == "__main__":
+    unittest.main()
