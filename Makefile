@@ -38,7 +38,8 @@ fmt:
 	$(CARGO) fmt --all
 
 # --- Deploying to AWS (docs/DEPLOY.md) -----------------------------------------------------
-#   make tools-venv        .venv-tools/: pinned cfn-lint, SAM translator, cargo-lambda, zig (tools/deploy/requirements.txt)
+#   make tools-venv        .venv-tools/: pinned cargo-lambda and zig (tools/deploy/requirements.txt)
+#   make lint-venv         .venv-lint/: pinned cfn-lint and SAM translator (tools/template/requirements.txt)
 #   make sam-venv          .venv-sam/: the pinned SAM CLI, on its own (tools/deploy/sam-requirements.txt)
 #   make build-lambda      cargo lambda build --release --arm64 -> target/lambda/<binary>/bootstrap
 #   make package           one zip per function in target/lambda/, with its size
@@ -46,13 +47,15 @@ fmt:
 
 TOOLS_VENV ?= .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.installed-$(shell cat tools/deploy/requirements.txt | cksum | cut -d' ' -f1)
+LINT_VENV ?= .venv-lint
+LINT_STAMP := $(LINT_VENV)/.installed-$(shell cat tools/template/requirements.txt | cksum | cut -d' ' -f1)
 SAM_VENV ?= .venv-sam
 SAM_STAMP := $(SAM_VENV)/.installed-$(shell cat tools/deploy/sam-requirements.txt | cksum | cut -d' ' -f1)
 TOOLS_PATH := $(CURDIR)/$(TOOLS_VENV)/bin:$(PATH)
 LAMBDA_TARGET := aarch64-unknown-linux-gnu
 LAMBDA_BINARIES := cochl-submit cochl-on-result cochl-query
 
-.PHONY: tools-venv sam-venv lint-template check-template test-template build-lambda package
+.PHONY: tools-venv lint-venv sam-venv lint-template check-template test-template build-lambda package
 
 tools-venv: $(TOOLS_STAMP)
 
@@ -60,6 +63,15 @@ $(TOOLS_STAMP): tools/deploy/requirements.txt
 	@test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
 	$(TOOLS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tools/deploy/requirements.txt
 	@rm -f $(TOOLS_VENV)/.installed-*
+	@touch $@
+
+# What the template checks need, apart from the (large) build tools, so `make test` stays light.
+lint-venv: $(LINT_STAMP)
+
+$(LINT_STAMP): tools/template/requirements.txt
+	@test -x $(LINT_VENV)/bin/python || $(PYTHON) -m venv $(LINT_VENV)
+	$(LINT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tools/template/requirements.txt
+	@rm -f $(LINT_VENV)/.installed-*
 	@touch $@
 
 # SAM CLI in a venv of its own (it pins an older boto3): .venv-sam/bin/sam
@@ -73,16 +85,16 @@ $(SAM_STAMP): tools/deploy/sam-requirements.txt
 
 # cfn-lint on the SAM template, then on its expansion (SAM's generated resources, circular
 # dependencies): no errors and no warnings.
-lint-template: tools-venv
-	$(TOOLS_VENV)/bin/cfn-lint template.yaml
-	$(TOOLS_VENV)/bin/python tools/template/expand_template.py template.yaml target/template/expanded.json
-	$(TOOLS_VENV)/bin/cfn-lint target/template/expanded.json
+lint-template: lint-venv
+	$(LINT_VENV)/bin/cfn-lint template.yaml
+	$(LINT_VENV)/bin/python tools/template/expand_template.py template.yaml target/template/expanded.json
+	$(LINT_VENV)/bin/cfn-lint target/template/expanded.json
 
-check-template: tools-venv
-	$(TOOLS_VENV)/bin/python tools/template/check_template.py template.yaml
+check-template: lint-venv
+	$(LINT_VENV)/bin/python tools/template/check_template.py template.yaml
 
 test-template: lint-template check-template
-	$(TOOLS_VENV)/bin/python -m unittest discover -s tools/template -p 'test_*.py'
+	$(LINT_VENV)/bin/python -m unittest discover -s tools/template -p 'test_*.py'
 
 # cargo-lambda cross-compiles with zig (from the tools venv: `python3 -m ziglang`), so no
 # Docker and no cross linker are needed; only the Rust standard library for the target.
