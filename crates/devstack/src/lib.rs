@@ -2,10 +2,12 @@
 //!
 //! [`stack::LocalStack`] starts moto, creates the bucket, table, topics and queues, wires
 //! them as `template.yaml` does, starts the SageMaker async emulator and delivers events to
-//! the functions' handlers; [`demo`] is `make demo`; [`table`] prints documents for people.
+//! the functions' handlers; [`demo`] is `make demo`; [`table`] prints documents for people;
+//! [`runtime_api`] runs the real function binaries as Lambda would.
 
 pub mod demo;
 pub mod pump;
 pub mod query;
+pub mod runtime_api;
 pub mod stack;
 pub mod table;

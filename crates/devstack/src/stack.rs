@@ -55,6 +55,13 @@ pub struct StackOptions {
     pub max_object_bytes: u64,
     /// Attempts per InvokeEndpointAsync.
     pub max_attempts: u32,
+    /// Start the delivery pumps (the default). With `false`, S3 events and SageMaker
+    /// notifications stay in the submit and results queues for a test to receive and
+    /// deliver to the handlers itself (e.g. replaying them duplicated and reordered).
+    pub pumps: bool,
+    /// Transient faults on the functions' own DynamoDB, S3 and SNS calls (reliability
+    /// tests); the emulator and the test's own clients are never affected.
+    pub function_faults: Option<testkit::faults::FaultInjector>,
 }
 
 impl Default for StackOptions {
@@ -66,6 +73,8 @@ impl Default for StackOptions {
             default_sensitivity: SensitivityConfig::default(),
             max_object_bytes: 1 << 30,
             max_attempts: 8,
+            pumps: true,
+            function_faults: None,
         }
     }
 }
@@ -284,8 +293,13 @@ impl LocalStack {
             max_attempts: options.max_attempts,
             concurrency: 8,
         };
-        let mut submitter = Submitter::from_config(&config, submit_settings.clone());
-        submitter.objects = cochl_aws::objects::Objects::new(s3.clone());
+        let function_config = match &options.function_faults {
+            Some(faults) => faults.wrap(&config),
+            None => config.clone(),
+        };
+        let function_s3 = s3_client(&function_config);
+        let mut submitter = Submitter::from_config(&function_config, submit_settings.clone());
+        submitter.objects = cochl_aws::objects::Objects::new(function_s3.clone());
         submitter.endpoint = cochl_aws::endpoint::AsyncEndpoint::new(
             cochl_aws::clients::sagemaker(&sagemaker_config),
             submit_settings.endpoint_name.clone(),
@@ -298,52 +312,56 @@ impl LocalStack {
             query_url: None,
             max_result_bytes: 512 << 20,
         };
-        let mut results = ResultHandler::from_config(&config, result_settings);
-        results.objects = cochl_aws::objects::Objects::new(s3.clone());
+        let mut results = ResultHandler::from_config(&function_config, result_settings);
+        results.objects = cochl_aws::objects::Objects::new(function_s3);
         let submitter = Arc::new(submitter);
         let results = Arc::new(results);
 
         let (stop, stopped) = watch::channel(false);
-        let submit_pump = {
-            let submitter = submitter.clone();
-            pump(
-                sqs.clone(),
-                urls[&resources.submit_queue].clone(),
-                urls[&resources.submit_dlq].clone(),
-                Delivery::S3,
-                move |payload| {
-                    let submitter = submitter.clone();
-                    async move {
-                        let deadline = Some(Instant::now() + Duration::from_secs(60));
-                        cochl_submit::handle(&submitter, &payload, deadline)
-                            .await
-                            .map(|_| ())
-                            .map_err(|e| e.to_string())
-                    }
-                },
-                stopped.clone(),
-            )
-        };
-        let results_pump = {
-            let results = results.clone();
-            pump(
-                sqs.clone(),
-                urls[&resources.results_queue].clone(),
-                urls[&resources.results_dlq].clone(),
-                Delivery::SnsToLambda,
-                move |payload| {
-                    let results = results.clone();
-                    async move {
-                        let deadline = Some(Instant::now() + Duration::from_secs(60));
-                        cochl_on_result::handle(&results, &payload, deadline)
-                            .await
-                            .map(|_| ())
-                            .map_err(|e| e.to_string())
-                    }
-                },
-                stopped,
-            )
-        };
+        let mut pumps = Vec::new();
+        if options.pumps {
+            let submit_pump = {
+                let submitter = submitter.clone();
+                pump(
+                    sqs.clone(),
+                    urls[&resources.submit_queue].clone(),
+                    urls[&resources.submit_dlq].clone(),
+                    Delivery::S3,
+                    move |payload| {
+                        let submitter = submitter.clone();
+                        async move {
+                            let deadline = Some(Instant::now() + Duration::from_secs(60));
+                            cochl_submit::handle(&submitter, &payload, deadline)
+                                .await
+                                .map(|_| ())
+                                .map_err(|e| e.to_string())
+                        }
+                    },
+                    stopped.clone(),
+                )
+            };
+            let results_pump = {
+                let results = results.clone();
+                pump(
+                    sqs.clone(),
+                    urls[&resources.results_queue].clone(),
+                    urls[&resources.results_dlq].clone(),
+                    Delivery::SnsToLambda,
+                    move |payload| {
+                        let results = results.clone();
+                        async move {
+                            let deadline = Some(Instant::now() + Duration::from_secs(60));
+                            cochl_on_result::handle(&results, &payload, deadline)
+                                .await
+                                .map(|_| ())
+                                .map_err(|e| e.to_string())
+                        }
+                    },
+                    stopped,
+                )
+            };
+            pumps.extend([submit_pump, results_pump]);
+        }
         let store = DynamoStore::new(dynamodb, resources.table.clone());
         Ok(LocalStack {
             _moto: moto,
@@ -357,8 +375,54 @@ impl LocalStack {
             sqs,
             sns,
             stop,
-            pumps: vec![submit_pump, results_pump],
+            pumps,
         })
+    }
+
+    /// Receives (and deletes) messages from one of the stack's queues until `count`
+    /// arrived or `within` passed (at least one receive either way); returns their bodies
+    /// as JSON (a body that is not JSON as a string).
+    pub async fn receive(
+        &self,
+        queue: &str,
+        count: usize,
+        within: Duration,
+    ) -> Result<Vec<serde_json::Value>> {
+        let url = self.queue_url(queue).await?;
+        let deadline = Instant::now() + within;
+        // Long polls of a second, or one short poll when no time is given.
+        let wait = i32::from(within >= Duration::from_secs(1));
+        let mut bodies = Vec::new();
+        loop {
+            let output = self
+                .sqs
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(wait)
+                .send()
+                .await
+                .with_context(|| format!("receiving from {queue}"))?;
+            for message in output.messages() {
+                let body = message.body().unwrap_or_default();
+                bodies.push(
+                    serde_json::from_str(body)
+                        .unwrap_or_else(|_| serde_json::Value::String(body.to_string())),
+                );
+                if let Some(receipt) = message.receipt_handle() {
+                    self.sqs
+                        .delete_message()
+                        .queue_url(&url)
+                        .receipt_handle(receipt)
+                        .send()
+                        .await
+                        .with_context(|| format!("deleting from {queue}"))?;
+                }
+            }
+            if bodies.len() >= count || Instant::now() >= deadline {
+                return Ok(bodies);
+            }
+        }
     }
 
     /// The URL of a queue the stack created.

@@ -1,0 +1,258 @@
+//! The real `cochl-submit` binary killed in the middle of a batch loses nothing.
+//!
+//! The binary runs as Lambda runs it, against a stand-in of the Lambda Runtime API
+//! (`devstack::runtime_api`), with moto for S3 and DynamoDB and the SageMaker emulator
+//! behind `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`. One event carries ten uploads; the emulator
+//! answers slowly, so the process is SIGKILLed after some records were submitted and
+//! before the others were. Lambda then retries the same event on a new instance: every
+//! file must end analysed (COMPLETED), with one detection notification each, whatever
+//! the first process had done.
+
+use std::fs::File;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use cochl_core::job::JobStatus;
+use devstack::pump::{to_payload, Delivery};
+use devstack::runtime_api::{Outcome, RuntimeApi};
+use devstack::stack::{LocalStack, StackOptions, INPUT_PREFIX};
+use serde_json::{json, Value};
+
+const FILES: usize = 10;
+const DEADLINE: Duration = Duration::from_secs(90);
+
+/// Starts the real binary as a Lambda instance of the stack's submit function.
+fn start_instance(stack: &LocalStack, api: &RuntimeApi, moto: &str, n: usize) -> Result<Child> {
+    let logs = testkit::workspace_root().join("target/tmp");
+    std::fs::create_dir_all(&logs)?;
+    let log = File::create(logs.join(format!("crash-submit-{}-{n}.log", std::process::id())))?;
+    Command::new(env!("CARGO_BIN_EXE_cochl-submit"))
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", api.address())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "cochl-submit")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL", moto)
+        .env(
+            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
+            stack.emulator.url().trim_end_matches('/'),
+        )
+        .env("COCHL_TABLE_NAME", &stack.resources.table)
+        .env(
+            "COCHL_ENDPOINT_NAME",
+            cochl_emulator::config::DEFAULT_ENDPOINT_NAME,
+        )
+        .env("COCHL_INPUT_PREFIX", INPUT_PREFIX)
+        .env("COCHL_SUBMIT_CONCURRENCY", "2")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .context("starting the cochl-submit binary")
+}
+
+/// Receives the S3 notifications of `count` uploads from the submit queue (the stack's
+/// pumps are off) and gathers their records into one event, as one batch.
+async fn one_event_of(stack: &LocalStack, count: usize) -> Result<Value> {
+    let url = stack.queue_url(&stack.resources.submit_queue).await?;
+    let deadline = Instant::now() + DEADLINE;
+    let mut records = Vec::new();
+    while records.len() < count {
+        if Instant::now() > deadline {
+            bail!("only {} of {count} S3 notifications arrived", records.len());
+        }
+        let output = stack
+            .sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await?;
+        for message in output.messages() {
+            let body: Value = serde_json::from_str(message.body().unwrap_or_default())?;
+            if let Some(list) = body["Records"].as_array() {
+                records.extend(list.iter().cloned());
+            }
+            if let Some(receipt) = message.receipt_handle() {
+                stack
+                    .sqs
+                    .delete_message()
+                    .queue_url(&url)
+                    .receipt_handle(receipt)
+                    .send()
+                    .await?;
+            }
+        }
+    }
+    Ok(json!({ "Records": records }))
+}
+
+/// Delivers SageMaker's notifications to the on-result handler until every file is
+/// terminal (the stack's pumps are off, so this is the on-result function here).
+async fn deliver_results_until_terminal(stack: &LocalStack, keys: &[String]) -> Result<()> {
+    let url = stack.queue_url(&stack.resources.results_queue).await?;
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let output = stack
+            .sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await?;
+        for message in output.messages() {
+            let payload = to_payload(Delivery::SnsToLambda, message.body().unwrap_or_default());
+            cochl_on_result::handle(&stack.results, &payload, None).await?;
+            if let Some(receipt) = message.receipt_handle() {
+                stack
+                    .sqs
+                    .delete_message()
+                    .queue_url(&url)
+                    .receipt_handle(receipt)
+                    .send()
+                    .await?;
+            }
+        }
+        let mut terminal = 0;
+        for key in keys {
+            let file = cochl_core::keys::S3Uri::new(&stack.resources.bucket, key)?;
+            if let Some(job) = stack.store.get_job(&file).await? {
+                terminal += usize::from(job.status.is_terminal());
+            }
+        }
+        if terminal == keys.len() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{terminal} of {} files terminal", keys.len());
+        }
+    }
+}
+
+async fn accepted(stack: &LocalStack) -> Result<u64> {
+    let (_, stats) = stack.emulator_admin("GET", "/_emulator/stats", "").await?;
+    stats["accepted"].as_u64().context("stats.accepted")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_instance_mid_batch_loses_nothing_and_the_retry_completes_every_file() -> Result<()>
+{
+    let moto = testkit::shared_moto().map_err(anyhow::Error::msg)?;
+    let stack = LocalStack::start(
+        StackOptions {
+            name_prefix: "crash".into(),
+            pumps: false,
+            ..StackOptions::default()
+        },
+        Some(moto.endpoint()),
+    )
+    .await?;
+    let tone = std::fs::read(testkit::workspace_root().join("samples/tone-1khz.wav"))?;
+    let mut keys = Vec::new();
+    for n in 0..FILES {
+        let key = format!("{INPUT_PREFIX}crash-{n:02}.wav");
+        stack
+            .upload(&key, tone.clone(), Some("audio/wav"), &[])
+            .await?;
+        keys.push(key);
+    }
+    let event = one_event_of(&stack, FILES).await?;
+
+    // Every InvokeEndpointAsync answer takes 400 ms and the instance sends two at a time,
+    // so the ten records take about two seconds: room to kill it in between.
+    stack
+        .emulator_admin("POST", "/_emulator/faults", r#"{"latency_ms": 400}"#)
+        .await?;
+    let api = RuntimeApi::start().await?;
+    let mut first = start_instance(&stack, &api, moto.endpoint(), 1)?;
+    let first_id = api.invoke(event.clone());
+    let deadline = Instant::now() + DEADLINE;
+    let mut at_kill = accepted(&stack).await?;
+    while at_kill < 3 {
+        if Instant::now() > deadline {
+            let _ = first.kill();
+            bail!("the first instance never submitted 3 records ({at_kill})");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        at_kill = accepted(&stack).await?;
+    }
+    first.kill().context("SIGKILL")?;
+    first.wait()?;
+    assert!(
+        api.answer(&first_id, Duration::from_millis(1))
+            .await
+            .is_err(),
+        "the killed instance never answered"
+    );
+    assert!(
+        (3..FILES as u64).contains(&at_kill),
+        "killed midway: {at_kill} of {FILES} accepted"
+    );
+    let claimed_unsent = {
+        let mut n = 0;
+        for key in &keys {
+            let file = cochl_core::keys::S3Uri::new(&stack.resources.bucket, key)?;
+            n += usize::from(
+                stack
+                    .store
+                    .get_job(&file)
+                    .await?
+                    .is_none_or(|j| !j.accepted),
+            );
+        }
+        n
+    };
+    assert!(claimed_unsent > 0, "some records were left unsubmitted");
+
+    // Lambda's retry: the same event, on a new instance.
+    stack
+        .emulator_admin("POST", "/_emulator/faults", r#"{"latency_ms": 0}"#)
+        .await?;
+    let mut second = start_instance(&stack, &api, moto.endpoint(), 2)?;
+    let retry_id = api.invoke(event);
+    let answer = api.answer(&retry_id, DEADLINE).await;
+    let _ = second.kill();
+    second.wait()?;
+    let Outcome::Response(body) = answer?.outcome else {
+        bail!("the retry failed");
+    };
+    let body: Value = serde_json::from_slice(&body)?;
+    let outcomes = body["records"].as_array().context("records")?;
+    assert_eq!(outcomes.len(), FILES, "{body}");
+    for outcome in outcomes {
+        assert!(
+            matches!(
+                outcome["outcome"].as_str(),
+                Some("submitted") | Some("duplicate")
+            ),
+            "{outcome}"
+        );
+    }
+
+    deliver_results_until_terminal(&stack, &keys).await?;
+    for key in &keys {
+        let file = cochl_core::keys::S3Uri::new(&stack.resources.bucket, key)?;
+        let job = stack.store.get_job(&file).await?.context("job")?;
+        assert_eq!(job.status, JobStatus::Completed, "{file}: {job:?}");
+    }
+    // At most the two calls in flight at the kill can have been accepted twice.
+    let total = accepted(&stack).await?;
+    assert!(
+        (FILES as u64..=FILES as u64 + 2).contains(&total),
+        "{total} inferences for {FILES} files"
+    );
+    eprintln!(
+        "crash: killed after {at_kill} of {FILES} accepted; {claimed_unsent} left unsent; \
+         {total} inferences in all; every file COMPLETED after the retry"
+    );
+    stack.shutdown().await;
+    Ok(())
+}
