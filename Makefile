@@ -44,6 +44,8 @@ fmt:
 #   make build-lambda      cargo lambda build --release --arm64 -> target/lambda/<binary>/bootstrap
 #   make package           one zip per function in target/lambda/, with its size
 #   make test-template     cfn-lint, the template/code consistency check and its unit tests
+#   make bench             every performance figure as a table (README, Performance); needs
+#                          `make package` (arm64 zips, built first) and the host release binaries
 
 TOOLS_VENV ?= .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.installed-$(shell cat tools/deploy/requirements.txt | cksum | cut -d' ' -f1)
@@ -55,7 +57,7 @@ TOOLS_PATH := $(CURDIR)/$(TOOLS_VENV)/bin:$(PATH)
 LAMBDA_TARGET := aarch64-unknown-linux-gnu
 LAMBDA_BINARIES := cochl-submit cochl-on-result cochl-query
 
-.PHONY: tools-venv lint-venv sam-venv lint-template check-template test-template build-lambda package
+.PHONY: tools-venv lint-venv sam-venv lint-template check-template test-template build-lambda package bench
 
 tools-venv: $(TOOLS_STAMP)
 
@@ -108,3 +110,14 @@ package: build-lambda
 	@for bin in $(LAMBDA_BINARIES); do \
 	  printf '%-16s %10d bytes zipped  target/lambda/%s/bootstrap.zip\n' $$bin $$(wc -c < target/lambda/$$bin/bootstrap.zip) $$bin; \
 	done
+
+# The performance figures (crates/bench). The functions are measured as they ship: the
+# workspace's release profile (host target for the cold start, arm64 zips for the size);
+# the bench itself is optimised without LTO (profile bench-tool) so it builds quickly.
+#   make bench BENCH="postprocess writes"   only some sections
+#   make bench BENCH_FLAGS="--files 5000"   cost model parameters (see cochl-bench help)
+BENCH ?= all
+BENCH_FLAGS ?=
+bench: venv package
+	$(CARGO) build --release --locked $(addprefix --bin ,$(LAMBDA_BINARIES))
+	COCHL_BENCH_PROFILE=bench-tool $(CARGO) run --profile bench-tool --locked -p cochl-bench -- $(BENCH) $(BENCH_FLAGS)

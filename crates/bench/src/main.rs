@@ -92,7 +92,7 @@ fn main() -> Result<()> {
                 Ok(())
             }
             "submit" => runtime.block_on(submit::run(&mut report)),
-            "coldstart" => coldstart::run(&mut report),
+            "coldstart" => runtime.block_on(coldstart::run(&mut report)),
             _ => {
                 cost::run(&mut report, &prices);
                 Ok(())
