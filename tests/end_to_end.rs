@@ -23,41 +23,6 @@ async fn stack(options: StackOptions) -> LocalStack {
         .expect("local stack starts")
 }
 
-/// Receives messages from a queue until `count` arrived or the deadline passed.
-async fn receive(
-    stack: &LocalStack,
-    queue: &str,
-    count: usize,
-    within: Duration,
-) -> Result<Vec<Value>> {
-    let url = stack.queue_url(queue).await?;
-    let deadline = Instant::now() + within;
-    let mut bodies = Vec::new();
-    while bodies.len() < count && Instant::now() < deadline {
-        let output = stack
-            .sqs
-            .receive_message()
-            .queue_url(&url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await?;
-        for message in output.messages() {
-            bodies.push(serde_json::from_str(message.body().unwrap_or_default())?);
-            if let Some(receipt) = message.receipt_handle() {
-                stack
-                    .sqs
-                    .delete_message()
-                    .queue_url(&url)
-                    .receipt_handle(receipt)
-                    .send()
-                    .await?;
-            }
-        }
-    }
-    Ok(bodies)
-}
-
 /// Objects under a prefix of the stack's bucket.
 async fn keys_under(stack: &LocalStack, prefix: &str) -> Result<Vec<String>> {
     let output = stack
@@ -144,13 +109,9 @@ async fn every_sample_format_is_analysed_recorded_queryable_and_notified() -> Re
     assert!(!tag_names(&by_name("knocks.ogg")).is_empty());
 
     // One detection notification per file, with the filterable attributes.
-    let notifications = receive(
-        &stack,
-        &stack.resources.detections_queue,
-        files.len(),
-        DEADLINE,
-    )
-    .await?;
+    let notifications = stack
+        .receive(&stack.resources.detections_queue, files.len(), DEADLINE)
+        .await?;
     assert_eq!(notifications.len(), files.len());
     let notified: BTreeSet<String> = notifications
         .iter()
@@ -192,7 +153,9 @@ async fn an_undecodable_file_ends_failed_and_notified() -> Result<()> {
     let document = file_document(&stack, &file).await?;
     assert_eq!(document["status"], "FAILED");
     assert_eq!(document["tags"], json!([]));
-    let notifications = receive(&stack, &stack.resources.detections_queue, 1, DEADLINE).await?;
+    let notifications = stack
+        .receive(&stack.resources.detections_queue, 1, DEADLINE)
+        .await?;
     assert_eq!(notifications.len(), 1);
     assert_eq!(notifications[0]["status"], "FAILED");
     assert_eq!(notifications[0]["file"], file.to_string());
@@ -332,10 +295,12 @@ async fn a_filter_policy_subscriber_receives_only_matching_notifications() -> Re
         );
     }
     // Both were published (the unfiltered queue sees two) ...
-    let all = receive(&stack, &stack.resources.detections_queue, 2, DEADLINE).await?;
+    let all = stack
+        .receive(&stack.resources.detections_queue, 2, DEADLINE)
+        .await?;
     assert_eq!(all.len(), 2);
     // ... and the filtered subscriber got only the tone, and nothing more arrives.
-    let filtered = receive(&stack, &queue, 2, Duration::from_secs(3)).await?;
+    let filtered = stack.receive(&queue, 2, Duration::from_secs(3)).await?;
     assert_eq!(filtered.len(), 1, "{filtered:?}");
     assert_eq!(filtered[0]["file"], tone.to_string());
     stack.shutdown().await;
@@ -369,9 +334,11 @@ async fn duplicate_s3_and_sns_deliveries_change_nothing() -> Result<()> {
     let job = stack.wait_terminal(&file, DEADLINE).await?;
     assert_eq!(job.status, JobStatus::Completed);
     let before = file_document(&stack, &file).await?;
-    let notifications = receive(&stack, &stack.resources.detections_queue, 1, DEADLINE).await?;
+    let notifications = stack
+        .receive(&stack.resources.detections_queue, 1, DEADLINE)
+        .await?;
     assert_eq!(notifications.len(), 1);
-    let envelopes = receive(&stack, &capture, 1, DEADLINE).await?;
+    let envelopes = stack.receive(&capture, 1, DEADLINE).await?;
     assert_eq!(envelopes.len(), 1);
 
     // Replay the S3 event (same upload: same ETag and event time) and the SNS
@@ -410,13 +377,9 @@ async fn duplicate_s3_and_sns_deliveries_change_nothing() -> Result<()> {
     );
     let after = file_document(&stack, &file).await?;
     assert_eq!(before, after, "records unchanged");
-    let again = receive(
-        &stack,
-        &stack.resources.detections_queue,
-        1,
-        Duration::from_secs(2),
-    )
-    .await?;
+    let again = stack
+        .receive(&stack.resources.detections_queue, 1, Duration::from_secs(2))
+        .await?;
     assert!(
         again.is_empty(),
         "no second detection notification: {again:?}"
@@ -466,7 +429,9 @@ async fn throttling_is_retried_and_an_outage_ends_in_the_dead_letter_queue_then_
     let outage = stack
         .upload("incoming/outage.wav", tone, Some("audio/wav"), &[])
         .await?;
-    let dead = receive(&stack, &stack.resources.submit_dlq, 1, DEADLINE).await?;
+    let dead = stack
+        .receive(&stack.resources.submit_dlq, 1, DEADLINE)
+        .await?;
     assert_eq!(dead.len(), 1);
     assert!(
         dead[0]["error"]
@@ -516,7 +481,9 @@ async fn malformed_events_are_dead_lettered_with_their_content() -> Result<()> {
         .send()
         .await?;
 
-    let dead = receive(&stack, &stack.resources.submit_dlq, 1, DEADLINE).await?;
+    let dead = stack
+        .receive(&stack.resources.submit_dlq, 1, DEADLINE)
+        .await?;
     assert_eq!(dead.len(), 1);
     assert_eq!(
         dead[0]["event"]["Records"][0]["s3"]["object"]["key"],
@@ -529,7 +496,9 @@ async fn malformed_events_are_dead_lettered_with_their_content() -> Result<()> {
         "{}",
         dead[0]
     );
-    let dead = receive(&stack, &stack.resources.results_dlq, 1, DEADLINE).await?;
+    let dead = stack
+        .receive(&stack.resources.results_dlq, 1, DEADLINE)
+        .await?;
     assert_eq!(dead.len(), 1);
     assert_eq!(
         dead[0]["event"]["Records"][0]["Sns"]["Message"],

@@ -60,35 +60,17 @@ fn start_instance(stack: &LocalStack, api: &RuntimeApi, moto: &str, n: usize) ->
 /// Receives the S3 notifications of `count` uploads from the submit queue (the stack's
 /// pumps are off) and gathers their records into one event, as one batch.
 async fn one_event_of(stack: &LocalStack, count: usize) -> Result<Value> {
-    let url = stack.queue_url(&stack.resources.submit_queue).await?;
     let deadline = Instant::now() + DEADLINE;
     let mut records = Vec::new();
     while records.len() < count {
         if Instant::now() > deadline {
             bail!("only {} of {count} S3 notifications arrived", records.len());
         }
-        let output = stack
-            .sqs
-            .receive_message()
-            .queue_url(&url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await?;
-        for message in output.messages() {
-            let body: Value = serde_json::from_str(message.body().unwrap_or_default())?;
-            if let Some(list) = body["Records"].as_array() {
-                records.extend(list.iter().cloned());
-            }
-            if let Some(receipt) = message.receipt_handle() {
-                stack
-                    .sqs
-                    .delete_message()
-                    .queue_url(&url)
-                    .receipt_handle(receipt)
-                    .send()
-                    .await?;
-            }
+        for body in stack
+            .receive(&stack.resources.submit_queue, 1, Duration::from_secs(1))
+            .await?
+        {
+            records.extend(body["Records"].as_array().into_iter().flatten().cloned());
         }
     }
     Ok(json!({ "Records": records }))
@@ -97,29 +79,14 @@ async fn one_event_of(stack: &LocalStack, count: usize) -> Result<Value> {
 /// Delivers SageMaker's notifications to the on-result handler until every file is
 /// terminal (the stack's pumps are off, so this is the on-result function here).
 async fn deliver_results_until_terminal(stack: &LocalStack, keys: &[String]) -> Result<()> {
-    let url = stack.queue_url(&stack.resources.results_queue).await?;
     let deadline = Instant::now() + DEADLINE;
     loop {
-        let output = stack
-            .sqs
-            .receive_message()
-            .queue_url(&url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await?;
-        for message in output.messages() {
-            let payload = to_payload(Delivery::SnsToLambda, message.body().unwrap_or_default());
+        for body in stack
+            .receive(&stack.resources.results_queue, 1, Duration::from_secs(1))
+            .await?
+        {
+            let payload = to_payload(Delivery::SnsToLambda, &body.to_string());
             cochl_on_result::handle(&stack.results, &payload, None).await?;
-            if let Some(receipt) = message.receipt_handle() {
-                stack
-                    .sqs
-                    .delete_message()
-                    .queue_url(&url)
-                    .receipt_handle(receipt)
-                    .send()
-                    .await?;
-            }
         }
         let mut terminal = 0;
         for key in keys {
