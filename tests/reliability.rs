@@ -1,0 +1,932 @@
+//! Reliability of the pipeline on the local stack (moto, the SageMaker emulator, the
+//! functions' real handlers), issue 6:
+//!
+//! - `replayed_duplicated_and_reordered_events_change_nothing` proves that at-least-once,
+//!   reordered delivery is harmless: every S3 event and every SageMaker notification of a
+//!   run (several formats, one key uploaded twice, a real inference failure), plus a
+//!   hand-made failure notification delivered before its file's S3 event and a success
+//!   notification for an inference nobody submitted, replayed 2 or 3 times each in a seeded
+//!   shuffled order into `cochl_submit::handle` and `cochl_on_result::handle`, start no
+//!   second inference, leave every file's query document and the tag listing exactly as
+//!   they were, keep the newer upload of the key, and publish no second detection
+//!   notification. The seed is printed; set `RELIABILITY_SEED` to replay the same order.
+//! - `a_burst_of_uploads_all_complete_with_one_inference_each` proves that a burst of
+//!   uploads (1,000 by default, `RELIABILITY_LOAD_FILES` to change) through the whole stack,
+//!   with the emulator's concurrency limit and FIFO queue and a share of throttled calls,
+//!   all end COMPLETED within a bounded deadline with exactly one inference and one
+//!   detection notification each, and nothing dead-lettered. It prints its figures
+//!   (files, wall time, files/s, retries, deepest emulator queue seen); nothing is timed.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use aws_sdk_dynamodb::types::{AttributeValue, Select};
+use aws_sdk_sqs::types::QueueAttributeName;
+use cochl_aws::dynamo::schema;
+use cochl_core::inference_id::InferenceId;
+use cochl_core::job::{JobStatus, ObjectVersion};
+use cochl_core::keys::S3Uri;
+use cochl_submit::event::{parse_event, ParsedRecord, SubmitEvent};
+use devstack::demo::content_type_for;
+use devstack::pump::{to_payload, Delivery};
+use devstack::query::{file_document, get};
+use devstack::stack::{LocalStack, StackOptions, INPUT_PREFIX};
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use serde_json::{json, Value};
+use testkit::shared_moto;
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+async fn stack(options: StackOptions) -> LocalStack {
+    let moto = shared_moto().expect("moto starts (run `make venv`)");
+    LocalStack::start(options, Some(moto.endpoint()))
+        .await
+        .expect("local stack starts")
+}
+
+/// SplitMix64: a tiny seeded generator, so a shuffle is reproducible from its seed.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A draw in `0..n` (n > 0).
+    fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    /// Fisher-Yates.
+    fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            items.swap(i, self.below(i + 1));
+        }
+    }
+
+    /// A sample in [-1, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+    }
+}
+
+/// A 16-bit mono PCM WAV file.
+fn wav(rate: u32, samples: &[f64]) -> Vec<u8> {
+    let data_len = u32::try_from(samples.len() * 2).expect("small file");
+    let mut out = Vec::with_capacity(44 + samples.len() * 2);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data_len).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    out.extend_from_slice(&1u16.to_le_bytes()); // mono
+    out.extend_from_slice(&rate.to_le_bytes());
+    out.extend_from_slice(&(rate * 2).to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data_len.to_le_bytes());
+    for sample in samples {
+        let value = (sample.clamp(-1.0, 1.0) * f64::from(i16::MAX)) as i16;
+        out.extend_from_slice(&value.to_le_bytes());
+    }
+    out
+}
+
+/// White noise (the emulator's rule tags it `Noise`).
+fn noise_wav(seed: u64, rate: u32, seconds: f64) -> Vec<u8> {
+    let mut rng = SplitMix64(seed);
+    let count = (f64::from(rate) * seconds) as usize;
+    let samples: Vec<f64> = (0..count).map(|_| 0.3 * rng.unit()).collect();
+    wav(rate, &samples)
+}
+
+/// A sine tone (the emulator's rule tags it `Tone`).
+fn tone_wav(frequency: f64, rate: u32, seconds: f64) -> Vec<u8> {
+    let count = (f64::from(rate) * seconds) as usize;
+    let samples: Vec<f64> = (0..count)
+        .map(|i| 0.5 * (std::f64::consts::TAU * frequency * i as f64 / f64::from(rate)).sin())
+        .collect();
+    wav(rate, &samples)
+}
+
+/// Receives up to `count` message bodies from a queue (deleting them) before `within` passes.
+async fn receive_bodies(
+    stack: &LocalStack,
+    queue: &str,
+    count: usize,
+    within: Duration,
+) -> Result<Vec<String>> {
+    let url = stack.queue_url(queue).await?;
+    let deadline = Instant::now() + within;
+    let mut bodies = Vec::new();
+    // At least one receive, however short `within` is.
+    loop {
+        let output = stack
+            .sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(i32::try_from((count - bodies.len()).min(10))?)
+            .wait_time_seconds(1)
+            .send()
+            .await?;
+        for message in output.messages() {
+            bodies.push(message.body().unwrap_or_default().to_string());
+            if let Some(receipt) = message.receipt_handle() {
+                stack
+                    .sqs
+                    .delete_message()
+                    .queue_url(&url)
+                    .receipt_handle(receipt)
+                    .send()
+                    .await?;
+            }
+        }
+        if bodies.len() >= count || Instant::now() >= deadline {
+            return Ok(bodies);
+        }
+    }
+}
+
+/// Drains a queue: receives until it answered empty twice in a row (long polls of 1 s) or
+/// `within` passed.
+async fn drain(stack: &LocalStack, queue: &str, within: Duration) -> Result<Vec<String>> {
+    let deadline = Instant::now() + within;
+    let mut bodies = Vec::new();
+    let mut empty = 0;
+    while empty < 2 && Instant::now() < deadline {
+        let got = receive_bodies(stack, queue, 10, Duration::from_millis(1)).await?;
+        empty = if got.is_empty() { empty + 1 } else { 0 };
+        bodies.extend(got);
+    }
+    Ok(bodies)
+}
+
+/// Messages a queue holds, visible or in flight.
+async fn queue_depth(stack: &LocalStack, queue: &str) -> Result<u64> {
+    let url = stack.queue_url(queue).await?;
+    let output = stack
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await?;
+    let attributes = output.attributes().context("attributes")?;
+    let mut total = 0;
+    for name in [
+        QueueAttributeName::ApproximateNumberOfMessages,
+        QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+    ] {
+        total += attributes
+            .get(&name)
+            .map_or(Ok(0), |v| v.parse::<u64>())
+            .context("a count")?;
+    }
+    Ok(total)
+}
+
+/// Number of objects under a prefix of the stack's bucket (all pages).
+async fn count_under(stack: &LocalStack, prefix: &str) -> Result<usize> {
+    let mut count = 0;
+    let mut token = None;
+    loop {
+        let output = stack
+            .s3
+            .list_objects_v2()
+            .bucket(&stack.resources.bucket)
+            .prefix(prefix)
+            .set_continuation_token(token)
+            .send()
+            .await?;
+        count += output.contents().len();
+        match output.next_continuation_token() {
+            Some(next) => token = Some(next.to_string()),
+            None => return Ok(count),
+        }
+    }
+}
+
+/// Jobs in a status, counted on the by-status index (one `Select=COUNT` query per page of
+/// the index, not one read per file).
+async fn count_status(stack: &LocalStack, status: JobStatus) -> Result<u64> {
+    let mut count = 0;
+    let mut start = None;
+    loop {
+        let output = stack
+            .store
+            .client()
+            .query()
+            .table_name(stack.store.table())
+            .index_name(schema::STATUS_INDEX)
+            .key_condition_expression("#ipk = :ipk")
+            .expression_attribute_names("#ipk", schema::GSI2_PK)
+            .expression_attribute_values(":ipk", AttributeValue::S(schema::status_index_pk(status)))
+            .select(Select::Count)
+            .set_exclusive_start_key(start)
+            .send()
+            .await?;
+        count += u64::try_from(output.count())?;
+        match output.last_evaluated_key {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => return Ok(count),
+        }
+    }
+}
+
+/// The emulator's counters.
+async fn emulator_stats(stack: &LocalStack) -> Result<Value> {
+    let (status, stats) = stack.emulator_admin("GET", "/_emulator/stats", "").await?;
+    ensure!(status == 200, "stats answered {status}");
+    Ok(stats)
+}
+
+fn counter(stats: &Value, name: &str) -> u64 {
+    stats[name].as_u64().unwrap_or_default()
+}
+
+/// The key an S3 event body names (`None` for `s3:TestEvent`).
+fn event_key(body: &str) -> Result<Option<String>> {
+    Ok(upload_record(body)?.map(|u| u.key))
+}
+
+fn upload_record(body: &str) -> Result<Option<cochl_submit::event::UploadRecord>> {
+    match parse_event(&serde_json::from_str(body)?)? {
+        SubmitEvent::TestEvent => Ok(None),
+        SubmitEvent::Records(records) => match records.into_iter().next() {
+            Some(ParsedRecord::Upload(upload)) => Ok(Some(upload)),
+            other => bail!("not an upload: {other:?}"),
+        },
+    }
+}
+
+/// The inference id the submit function derives for the upload an S3 event names.
+fn inference_id_of(body: &str) -> Result<String> {
+    let upload = upload_record(body)?.context("an upload event")?;
+    let version = ObjectVersion {
+        version_id: upload.version_id.clone(),
+        etag: upload.etag.clone(),
+        sequencer: upload.sequencer.clone(),
+        event_time_ms: upload.event_time_ms,
+    };
+    Ok(InferenceId::for_object(&upload.bucket, &upload.key, &version).to_string())
+}
+
+/// The SageMaker message inside a captured SNS envelope.
+fn sagemaker_message(envelope: &str) -> Result<Value> {
+    let envelope: Value = serde_json::from_str(envelope)?;
+    let message = envelope["Message"].as_str().context("Message")?;
+    Ok(serde_json::from_str(message)?)
+}
+
+/// An SNS envelope as SNS delivers it to a (non-raw) SQS subscription.
+fn sns_envelope(topic_arn: &str, message_id: &str, message: &Value) -> String {
+    json!({
+        "Type": "Notification",
+        "MessageId": message_id,
+        "TopicArn": topic_arn,
+        "Subject": null,
+        "Message": message.to_string(),
+        "Timestamp": "2026-01-01T00:00:01.000Z",
+        "SignatureVersion": "1",
+        "Signature": "EXAMPLE",
+        "SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0.pem",
+        "UnsubscribeURL": format!("https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={topic_arn}:x"),
+    })
+    .to_string()
+}
+
+/// A failure notification in SageMaker's exact shape (reference §4).
+fn failure_message(bucket: &str, key: &str, content_type: &str, inference_id: &str) -> Value {
+    json!({
+        "awsRegion": "us-east-1",
+        "eventTime": "2026-01-01T00:00:01.000Z",
+        "receivedTime": "2026-01-01T00:00:00.000Z",
+        "invocationStatus": "Failed",
+        "failureReason": "ClientError: Received server error (500) from model. See the SageMaker Endpoint logs in your account for more information.",
+        "requestParameters": {
+            "accept": "application/json",
+            "contentType": content_type,
+            "endpointName": cochl_emulator::config::DEFAULT_ENDPOINT_NAME,
+            "inputLocation": format!("s3://{bucket}/{key}"),
+        },
+        "responseParameters": {
+            "contentType": "text/plain; charset=utf-8",
+            "failureLocation": format!("s3://{bucket}/failures/0b6c2a52-1f4e-4d43-9a51-3c0d9f6e7a10-error.out"),
+        },
+        "inferenceId": inference_id,
+        "eventVersion": "1.0",
+        "eventSource": "aws:sagemaker",
+        "eventName": "InferenceResult",
+    })
+}
+
+/// A success notification in SageMaker's exact shape (reference §4).
+fn success_message(bucket: &str, key: &str, inference_id: &str) -> Value {
+    json!({
+        "awsRegion": "us-east-1",
+        "eventTime": "2026-01-01T00:00:01.000Z",
+        "receivedTime": "2026-01-01T00:00:00.000Z",
+        "invocationStatus": "Completed",
+        "requestParameters": {
+            "accept": "application/json",
+            "contentType": "audio/wav",
+            "endpointName": cochl_emulator::config::DEFAULT_ENDPOINT_NAME,
+            "inputLocation": format!("s3://{bucket}/{key}"),
+        },
+        "responseParameters": {
+            "contentType": "application/json",
+            "outputLocation": format!("s3://{bucket}/results/6a1d0f3e-2b7c-4e58-8f90-1c2d3e4f5a6b.out"),
+        },
+        "inferenceId": inference_id,
+        "eventVersion": "1.0",
+        "eventSource": "aws:sagemaker",
+        "eventName": "InferenceResult",
+    })
+}
+
+/// One captured delivery, ready to replay.
+#[derive(Debug, Clone)]
+struct Captured {
+    /// What it is, for messages.
+    label: String,
+    /// S3 event (submit) or SNS envelope (on-result).
+    kind: Delivery,
+    /// The queued body.
+    body: String,
+    /// The outcome a replay must have once the first run is over.
+    replay_outcome: &'static str,
+}
+
+/// Delivers one captured body to its handler, as its Lambda would receive it, and returns
+/// the outcome's name (`submitted`, `duplicate`, `orphan`, ...).
+async fn deliver(stack: &LocalStack, delivery: &Captured) -> Result<String> {
+    let payload = to_payload(delivery.kind, &delivery.body);
+    let deadline = Some(Instant::now() + DEADLINE);
+    let outcome = match delivery.kind {
+        Delivery::S3 => {
+            let outcomes = cochl_submit::handle(&stack.submitter, &payload, deadline)
+                .await
+                .with_context(|| format!("submit of {}", delivery.label))?;
+            ensure!(outcomes.len() == 1, "{}: {outcomes:?}", delivery.label);
+            serde_json::to_value(&outcomes[0])?
+        }
+        Delivery::SnsToLambda => {
+            let outcomes = cochl_on_result::handle(&stack.results, &payload, deadline)
+                .await
+                .with_context(|| format!("on-result of {}", delivery.label))?;
+            ensure!(outcomes.len() == 1, "{}: {outcomes:?}", delivery.label);
+            serde_json::to_value(&outcomes[0])?
+        }
+    };
+    Ok(outcome["outcome"].as_str().unwrap_or_default().to_string())
+}
+
+async fn expect_outcome(stack: &LocalStack, delivery: &Captured, expected: &str) -> Result<()> {
+    let outcome = deliver(stack, delivery).await?;
+    ensure!(
+        outcome == expected,
+        "{}: expected {expected}, got {outcome}",
+        delivery.label
+    );
+    Ok(())
+}
+
+async fn orphan_recorded(stack: &LocalStack, inference_id: &str) -> Result<bool> {
+    let output = stack
+        .store
+        .client()
+        .get_item()
+        .table_name(stack.store.table())
+        .key(
+            schema::PK,
+            AttributeValue::S(format!("ORPHAN#{inference_id}")),
+        )
+        .key(schema::SK, AttributeValue::S("ORPHAN".into()))
+        .send()
+        .await?;
+    Ok(output.item.is_some())
+}
+
+/// Everything a user can read about the files: each file's document, and the `Tone` and
+/// `Noise` tag listings.
+async fn snapshot(stack: &LocalStack, files: &[S3Uri]) -> Result<BTreeMap<String, Value>> {
+    let mut documents = BTreeMap::new();
+    for file in files {
+        documents.insert(file.to_string(), file_document(stack, file).await?);
+    }
+    for tag in ["Tone", "Noise"] {
+        let (status, body) = get(stack, &format!("/tags/{tag}/files?limit=100")).await?;
+        ensure!(status == 200, "tag listing answered {status}: {body}");
+        documents.insert(format!("tag:{tag}"), body);
+    }
+    Ok(documents)
+}
+
+fn replay_seed() -> u64 {
+    std::env::var("RELIABILITY_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_duplicated_and_reordered_events_change_nothing() -> Result<()> {
+    let seed = replay_seed();
+    eprintln!("replay seed: {seed} (RELIABILITY_SEED={seed} replays this order)");
+    // No pumps: this test is the Lambda service, delivering what the queues capture.
+    let stack = stack(StackOptions {
+        name_prefix: "replay".into(),
+        pumps: false,
+        ..StackOptions::default()
+    })
+    .await;
+    let bucket = stack.resources.bucket.clone();
+    let samples = testkit::workspace_root().join("samples");
+
+    // --- First run: upload, capture every event, deliver each once. -------------------
+    let tone = std::fs::read(samples.join("tone-1khz.wav"))?;
+    let mut uploads: Vec<(String, Vec<u8>, Option<String>)> = Vec::new();
+    for name in [
+        "tone-1khz.wav",
+        "street.mp3",
+        "knocks.ogg",
+        "tone-440hz-s16le-16k-mono.pcm",
+    ] {
+        let path = samples.join(name);
+        uploads.push((
+            format!("{INPUT_PREFIX}{name}"),
+            std::fs::read(&path)?,
+            content_type_for(&path),
+        ));
+    }
+    // The emulator cannot decode it: a real failure notification from the error topic.
+    uploads.push((
+        format!("{INPUT_PREFIX}broken.wav"),
+        b"not a wave file ".repeat(64),
+        Some("audio/wav".into()),
+    ));
+    let twice_key = format!("{INPUT_PREFIX}twice.wav");
+    uploads.push((twice_key.clone(), tone, Some("audio/wav".into())));
+    let mut files = Vec::new();
+    for (key, bytes, content_type) in &uploads {
+        files.push(
+            stack
+                .upload(key, bytes.clone(), content_type.as_deref(), &[])
+                .await?,
+        );
+    }
+    // The S3 test event plus one event per upload.
+    let bodies = receive_bodies(
+        &stack,
+        &stack.resources.submit_queue,
+        uploads.len() + 1,
+        DEADLINE,
+    )
+    .await?;
+    ensure!(bodies.len() == uploads.len() + 1, "S3 events: {bodies:?}");
+    let mut s3_events: HashMap<String, String> = HashMap::new();
+    let mut test_event = None;
+    for body in bodies {
+        match event_key(&body)? {
+            Some(key) => {
+                ensure!(
+                    s3_events.insert(key.clone(), body).is_none(),
+                    "two events for {key}"
+                );
+            }
+            None => test_event = Some(body),
+        }
+    }
+    let test_event = test_event.context("the s3:TestEvent")?;
+
+    // A failure notification, in SageMaker's shape, for knocks.ogg's upload, delivered
+    // before knocks.ogg's S3 event: no job knows it yet, so it is kept as an orphan.
+    let knocks_key = format!("{INPUT_PREFIX}knocks.ogg");
+    let knocks_inference = inference_id_of(&s3_events[&knocks_key])?;
+    let early_failure = Captured {
+        label: "failure notification of knocks.ogg (hand-made)".into(),
+        kind: Delivery::SnsToLambda,
+        body: sns_envelope(
+            &stack.resources.error_topic,
+            "4e0f3c7a-0000-4000-8000-000000000001",
+            &failure_message(&bucket, &knocks_key, "audio/ogg", &knocks_inference),
+        ),
+        replay_outcome: "duplicate",
+    };
+    expect_outcome(&stack, &early_failure, "orphan").await?;
+    ensure!(orphan_recorded(&stack, &knocks_inference).await?);
+    // A success notification for an inference nobody submitted.
+    let unknown_inference = "cochl-00000000000000000000000000000000000000ff".to_string();
+    let unknown = Captured {
+        label: "success notification of an unknown inference".into(),
+        kind: Delivery::SnsToLambda,
+        body: sns_envelope(
+            &stack.resources.success_topic,
+            "4e0f3c7a-0000-4000-8000-000000000002",
+            &success_message(
+                &bucket,
+                &format!("{INPUT_PREFIX}never-uploaded.wav"),
+                &unknown_inference,
+            ),
+        ),
+        replay_outcome: "orphan",
+    };
+    expect_outcome(&stack, &unknown, "orphan").await?;
+    ensure!(orphan_recorded(&stack, &unknown_inference).await?);
+
+    let mut replay = vec![
+        early_failure,
+        unknown,
+        Captured {
+            label: "s3:TestEvent".into(),
+            kind: Delivery::S3,
+            body: test_event,
+            replay_outcome: "ignored",
+        },
+    ];
+    expect_outcome(&stack, &replay[2], "ignored").await?;
+    let mut inference_of: HashMap<String, String> = HashMap::new();
+    for (key, _, _) in &uploads {
+        let delivery = Captured {
+            label: format!("S3 event of {key}"),
+            kind: Delivery::S3,
+            body: s3_events[key].clone(),
+            replay_outcome: if *key == twice_key {
+                "stale"
+            } else {
+                "duplicate"
+            },
+        };
+        expect_outcome(&stack, &delivery, "submitted").await?;
+        inference_of.insert(inference_id_of(&delivery.body)?, key.clone());
+        replay.push(delivery);
+    }
+    let older_inference = inference_id_of(&s3_events[&twice_key])?;
+
+    // The same key again, newer content (noise instead of a tone): it supersedes.
+    let newer = Captured {
+        label: format!("S3 event of {twice_key} (newer upload)"),
+        kind: Delivery::S3,
+        body: {
+            stack
+                .upload(
+                    &twice_key,
+                    noise_wav(7, 16_000, 3.0),
+                    Some("audio/wav"),
+                    &[],
+                )
+                .await?;
+            let bodies = receive_bodies(&stack, &stack.resources.submit_queue, 1, DEADLINE).await?;
+            bodies
+                .into_iter()
+                .next()
+                .context("the newer upload's event")?
+        },
+        replay_outcome: "duplicate",
+    };
+    let older_time = upload_record(&s3_events[&twice_key])?
+        .context("upload")?
+        .event_time_ms;
+    let newer_time = upload_record(&newer.body)?.context("upload")?.event_time_ms;
+    ensure!(
+        newer_time > older_time,
+        "the newer upload's event time ({newer_time}) follows the older one's ({older_time})"
+    );
+    expect_outcome(&stack, &newer, "submitted").await?;
+    let newer_inference = inference_id_of(&newer.body)?;
+    inference_of.insert(newer_inference.clone(), twice_key.clone());
+    let newer_index = replay.len();
+    replay.push(newer);
+
+    // Every inference ends in one notification; the older upload's arrives after the newer
+    // upload was submitted and is superseded.
+    let accepted = inference_of.len();
+    let envelopes =
+        receive_bodies(&stack, &stack.resources.results_queue, accepted, DEADLINE).await?;
+    ensure!(envelopes.len() == accepted, "notifications: {envelopes:?}");
+    let broken_key = format!("{INPUT_PREFIX}broken.wav");
+    let mut older_index = None;
+    for envelope in envelopes {
+        let message = sagemaker_message(&envelope)?;
+        let inference = message["inferenceId"]
+            .as_str()
+            .context("inferenceId")?
+            .to_string();
+        let key = inference_of
+            .get(&inference)
+            .context("a submitted inference")?
+            .clone();
+        let (first_outcome, replay_outcome) = if inference == older_inference {
+            older_index = Some(replay.len());
+            ("superseded", "superseded")
+        } else if key == broken_key {
+            ensure!(message["invocationStatus"] == "Failed", "{message}");
+            ("failed", "duplicate")
+        } else {
+            ("completed", "duplicate")
+        };
+        let delivery = Captured {
+            label: format!(
+                "{} notification of {key} ({inference})",
+                message["invocationStatus"]
+            ),
+            kind: Delivery::SnsToLambda,
+            body: envelope,
+            replay_outcome,
+        };
+        expect_outcome(&stack, &delivery, first_outcome).await?;
+        replay.push(delivery);
+    }
+    let older_index = older_index.context("the older upload's notification")?;
+
+    let files: Vec<S3Uri> = {
+        let mut unique: Vec<S3Uri> = Vec::new();
+        for file in files {
+            if !unique.contains(&file) {
+                unique.push(file);
+            }
+        }
+        unique
+    };
+    let before = snapshot(&stack, &files).await?;
+    for file in &files {
+        let document = &before[&file.to_string()];
+        let expected = if file.key() == broken_key {
+            "FAILED"
+        } else {
+            "COMPLETED"
+        };
+        ensure!(document["status"] == expected, "{file}: {document}");
+    }
+    // The latest upload wins: its inference, its tags, none of the older audio's.
+    let twice = &before[&format!("s3://{bucket}/{twice_key}")];
+    ensure!(twice["inference_id"] == newer_inference.as_str(), "{twice}");
+    let twice_tags: BTreeSet<&str> = twice["tags"]
+        .as_array()
+        .context("tags")?
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    ensure!(twice_tags == BTreeSet::from(["Noise"]), "{twice}");
+    let tone_listing = before["tag:Tone"].to_string();
+    ensure!(!tone_listing.contains("twice.wav"), "{tone_listing}");
+    ensure!(tone_listing.contains("tone-1khz.wav"), "{tone_listing}");
+
+    // --- The replay: every delivery 2 or 3 more times, shuffled. -----------------------
+    let mut rng = SplitMix64(seed);
+    let mut order: Vec<usize> = Vec::new();
+    for index in 0..replay.len() {
+        for _ in 0..2 + rng.below(2) {
+            order.push(index);
+        }
+    }
+    rng.shuffle(&mut order);
+    let position = |order: &[usize], index: usize, first: bool| {
+        let mut positions = order.iter().enumerate().filter(|(_, i)| **i == index);
+        if first {
+            positions.next().map(|(p, _)| p)
+        } else {
+            positions.next_back().map(|(p, _)| p)
+        }
+    };
+    // Explicitly: knocks.ogg's failure notification before knocks.ogg's S3 event, and the
+    // older upload's success notification after the newer upload's S3 event.
+    let knocks_index = replay
+        .iter()
+        .position(|d| d.label == format!("S3 event of {knocks_key}"))
+        .context("knocks event")?;
+    let (failure_at, event_at) = (
+        position(&order, 0, true).context("in order")?,
+        position(&order, knocks_index, true).context("in order")?,
+    );
+    if failure_at > event_at {
+        order.swap(failure_at, event_at);
+    }
+    let (older_at, newer_at) = (
+        position(&order, older_index, false).context("in order")?,
+        position(&order, newer_index, true).context("in order")?,
+    );
+    if older_at < newer_at {
+        order.swap(older_at, newer_at);
+    }
+    eprintln!(
+        "replaying {} deliveries of {} captured events",
+        order.len(),
+        replay.len()
+    );
+    let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
+    for index in &order {
+        let delivery = &replay[*index];
+        let outcome = deliver(&stack, delivery).await?;
+        ensure!(
+            outcome == delivery.replay_outcome,
+            "seed {seed}: replaying {}: expected {}, got {outcome}",
+            delivery.label,
+            delivery.replay_outcome
+        );
+        *outcomes.entry(outcome).or_default() += 1;
+    }
+    eprintln!("replay outcomes: {outcomes:?}");
+
+    // Exactly one inference per upload (the older version's too: it was submitted before
+    // the newer one existed), and nothing else ran.
+    let stats = emulator_stats(&stack).await?;
+    ensure!(counter(&stats, "accepted") == accepted as u64, "{stats}");
+    ensure!(
+        counter(&stats, "completed") == accepted as u64 - 1,
+        "{stats}"
+    );
+    ensure!(counter(&stats, "failed") == 1, "{stats}");
+    ensure!(count_under(&stack, "results/").await? == accepted - 1);
+    ensure!(count_under(&stack, "failures/").await? == 1);
+    // No new notification reached the queue while replaying.
+    ensure!(
+        receive_bodies(
+            &stack,
+            &stack.resources.results_queue,
+            1,
+            Duration::from_millis(1)
+        )
+        .await?
+        .is_empty(),
+        "a replay started an inference"
+    );
+
+    // The records are exactly what they were.
+    let after = snapshot(&stack, &files).await?;
+    for (name, document) in &before {
+        ensure!(
+            after.get(name) == Some(document),
+            "seed {seed}: {name} changed:\nbefore {document}\nafter  {:?}",
+            after.get(name)
+        );
+    }
+
+    // One detection notification per finished analysis; none for the superseded one.
+    let expected_notified: BTreeSet<String> = inference_of
+        .keys()
+        .filter(|i| **i != older_inference)
+        .cloned()
+        .collect();
+    let notifications = drain(&stack, &stack.resources.detections_queue, DEADLINE).await?;
+    let mut per_inference: BTreeMap<String, usize> = BTreeMap::new();
+    for body in &notifications {
+        let notification: Value = serde_json::from_str(body)?;
+        let inference = notification["inference_id"]
+            .as_str()
+            .context("inference_id")?
+            .to_string();
+        *per_inference.entry(inference).or_default() += 1;
+    }
+    ensure!(
+        per_inference.keys().cloned().collect::<BTreeSet<_>>() == expected_notified,
+        "seed {seed}: notified {per_inference:?}, expected {expected_notified:?}"
+    );
+    ensure!(
+        per_inference.values().all(|n| *n == 1),
+        "seed {seed}: duplicate detection notifications: {per_inference:?}"
+    );
+    ensure!(queue_depth(&stack, &stack.resources.submit_dlq).await? == 0);
+    ensure!(queue_depth(&stack, &stack.resources.results_dlq).await? == 0);
+    stack.shutdown().await;
+    Ok(())
+}
+
+/// Number of files of the load test.
+fn load_files() -> usize {
+    std::env::var("RELIABILITY_LOAD_FILES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_uploads_all_complete_with_one_inference_each() -> Result<()> {
+    let files = load_files();
+    // Safety nets, not timings: a generous overall deadline, and no progress for a minute
+    // and a half means something is stuck.
+    let deadline_after = Duration::from_secs(120).max(Duration::from_millis(500) * files as u32);
+    let stall_after = Duration::from_secs(90);
+    let stack = stack(StackOptions {
+        name_prefix: "load".into(),
+        ..StackOptions::default()
+    })
+    .await;
+    // A share of the invocation calls is throttled (seeded): the submit function's retries
+    // are part of the load.
+    let (status, faults) = stack
+        .emulator_admin(
+            "POST",
+            "/_emulator/faults",
+            r#"{"throttle_ratio": 0.05, "seed": 6}"#,
+        )
+        .await?;
+    ensure!(status == 200, "{faults}");
+    // Small files: 1 s at 8 kHz, tones of a few pitches and noise.
+    let bodies: Vec<Vec<u8>> = (0..4)
+        .map(|i| tone_wav(300.0 + 200.0 * f64::from(i), 8_000, 1.0))
+        .chain(std::iter::once(noise_wav(11, 8_000, 1.0)))
+        .collect();
+
+    let started = Instant::now();
+    stream::iter(0..files)
+        .map(|i| {
+            let stack = &stack;
+            let body = bodies[i % bodies.len()].clone();
+            async move {
+                stack
+                    .upload(
+                        &format!("{INPUT_PREFIX}load/{i:05}.wav"),
+                        body,
+                        Some("audio/wav"),
+                        &[],
+                    )
+                    .await
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let uploaded = started.elapsed();
+
+    let deadline = started + deadline_after;
+    let mut max_queued = 0;
+    let mut max_running = 0;
+    let mut polls = 0;
+    let mut progress = (0, Instant::now());
+    loop {
+        let completed = count_status(&stack, JobStatus::Completed).await?;
+        polls += 1;
+        if completed > progress.0 {
+            progress = (completed, Instant::now());
+        }
+        let stats = emulator_stats(&stack).await?;
+        max_queued = max_queued.max(counter(&stats, "queued"));
+        max_running = max_running.max(counter(&stats, "max_running_seen"));
+        if completed >= files as u64 {
+            break;
+        }
+        if Instant::now() > deadline || progress.1.elapsed() > stall_after {
+            let mut counts = Vec::new();
+            for status in JobStatus::ALL {
+                counts.push((status, count_status(&stack, status).await?));
+            }
+            bail!(
+                "{completed} of {files} COMPLETED after {:?} (no progress for {:?}): {counts:?}, emulator {stats}",
+                started.elapsed(),
+                progress.1.elapsed()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+    }
+    let wall = started.elapsed();
+
+    for status in [JobStatus::Submitted, JobStatus::Failed, JobStatus::Rejected] {
+        ensure!(count_status(&stack, status).await? == 0, "{status} jobs");
+    }
+    let stats = emulator_stats(&stack).await?;
+    ensure!(
+        counter(&stats, "accepted") == files as u64,
+        "one inference each: {stats}"
+    );
+    ensure!(counter(&stats, "completed") == files as u64, "{stats}");
+    ensure!(count_under(&stack, "results/").await? == files);
+    ensure!(
+        queue_depth(&stack, &stack.resources.submit_dlq).await? == 0,
+        "submit DLQ"
+    );
+    ensure!(
+        queue_depth(&stack, &stack.resources.results_dlq).await? == 0,
+        "results DLQ"
+    );
+    // Every notification is published before its job flips to COMPLETED.
+    ensure!(
+        queue_depth(&stack, &stack.resources.detections_queue).await? == files as u64,
+        "one detection notification each"
+    );
+    let retries = counter(&stats, "throttled") + counter(&stats, "unavailable");
+    eprintln!(
+        "load: {files} files, uploaded in {:.1} s, all COMPLETED in {:.1} s ({:.1} files/s); \
+         {retries} retried invocation calls ({} throttled), {} inferences accepted; \
+         deepest emulator queue seen {max_queued}, at most {max_running} running at once; \
+         {polls} status polls",
+        uploaded.as_secs_f64(),
+        wall.as_secs_f64(),
+        files as f64 / wall.as_secs_f64(),
+        counter(&stats, "throttled"),
+        counter(&stats, "accepted"),
+    );
+    stack.shutdown().await;
+    Ok(())
+}
