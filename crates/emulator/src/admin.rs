@@ -1,8 +1,8 @@
 //! The admin API for tests, under `/_emulator/` (JSON in and out).
 //!
-//! - `POST /_emulator/scripted-results`: the body (any bytes) is queued; the next
-//!   accepted inference writes exactly these bytes as its result (after reading its
-//!   input). Answers `{"queued": <scripts waiting>}`.
+//! - `POST /_emulator/scripted-results`: the body (any bytes, up to [`MAX_SCRIPT_BYTES`]) is
+//!   queued; the next accepted inference writes exactly these bytes as its result (after
+//!   reading its input). Answers `{"queued": <scripts waiting>}`.
 //! - `POST /_emulator/faults`: [`FaultSettings`]; answers the current [`Faults`].
 //! - `GET /_emulator/faults`: the current [`Faults`].
 //! - `GET /_emulator/stats`: the [`Stats`].
@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -22,10 +22,17 @@ use bytes::Bytes;
 use crate::faults::{FaultSettings, Faults};
 use crate::state::{Shared, Stats};
 
+/// Largest scripted result accepted (axum's default limit of 2 MB is too small for a
+/// day-long result of 86,400 windows).
+pub const MAX_SCRIPT_BYTES: usize = 64 << 20;
+
 /// The admin routes.
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
-        .route("/_emulator/scripted-results", post(push_script))
+        .route(
+            "/_emulator/scripted-results",
+            post(push_script).layer(DefaultBodyLimit::max(MAX_SCRIPT_BYTES)),
+        )
         .route("/_emulator/faults", post(set_faults).get(get_faults))
         .route("/_emulator/stats", get(stats))
         .route("/_emulator/reset", post(reset))

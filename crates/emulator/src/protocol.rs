@@ -190,6 +190,9 @@ enum Charset {
     Ascii,
     /// Visible ASCII and space (custom attributes).
     Printable,
+    /// Any UTF-8: `InputLocation`'s model pattern, `^(https|s3)://([^/]+)/?(.*)$`, has no
+    /// charset, and an S3 key may hold any character.
+    Utf8,
 }
 
 /// Reads a text header, recording violations of its charset and length.
@@ -207,6 +210,7 @@ fn text_header(
     let charset_ok = match charset {
         Charset::Ascii => bytes.is_ascii(),
         Charset::Printable => bytes.iter().all(|b| (0x20..=0x7e).contains(b)),
+        Charset::Utf8 => std::str::from_utf8(bytes).is_ok(),
     };
     if !charset_ok {
         violations.add(
@@ -217,6 +221,7 @@ fn text_header(
                 Charset::Printable => {
                     "Member must satisfy regular expression pattern: \\p{ASCII}* (visible US-ASCII characters only)"
                 }
+                Charset::Utf8 => "Member must be valid UTF-8",
             },
         );
     }
@@ -378,7 +383,7 @@ pub fn parse_async_invocation(
         INPUT_LOCATION,
         "inputLocation",
         MAX_HEADER_LEN,
-        Charset::Ascii,
+        Charset::Utf8,
         &mut violations,
     );
     let input_location = match &input {
@@ -627,6 +632,28 @@ mod tests {
         );
         assert!(message.contains("less than or equal to 64"), "{message}");
         assert!(message.contains("less than or equal to 1024"), "{message}");
+    }
+
+    #[test]
+    fn input_location_takes_any_key_but_not_over_1024_characters() {
+        // S3 keys may hold any character; InputLocation's model has no charset pattern.
+        let unicode = "s3://in-bucket/incoming/café ☕ 音声 😀.wav";
+        let map = headers(&[(INPUT_LOCATION, unicode), (CONTENT_TYPE, "audio/wav")]);
+        let request = parse_async_invocation(NAME, NAME, &map, 0).unwrap();
+        assert_eq!(request.input_location.key(), "incoming/café ☕ 音声 😀.wav");
+        // The limit counts characters, not bytes: 512 × 'é' (S3's largest key, 1024 bytes)
+        // makes a 1039-byte location of 527 characters, which passes; 1025 characters do not.
+        let prefix = "s3://in-bucket/";
+        let fits = format!("{prefix}{}", "é".repeat(512));
+        let map = headers(&[(INPUT_LOCATION, &fits), (CONTENT_TYPE, "audio/wav")]);
+        assert!(parse_async_invocation(NAME, NAME, &map, 0).is_ok());
+        let over = format!("{prefix}{}", "k".repeat(1025 - prefix.len()));
+        let map = headers(&[(INPUT_LOCATION, &over), (CONTENT_TYPE, "audio/wav")]);
+        let message = validation_message(parse_async_invocation(NAME, NAME, &map, 0));
+        assert!(
+            message.contains("'inputLocation' failed to satisfy constraint: Member must have length less than or equal to 1024"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -1,0 +1,1249 @@
+//! The bad input matrix, end to end on the local stack (moto for S3, SQS, SNS and DynamoDB,
+//! the SageMaker async emulator, the three functions' handlers wired as in AWS).
+//!
+//! It proves that every bad input ends in one exact, recorded outcome and is never lost:
+//! - uploads Cochl cannot take (empty, not audio, unknown extension, raw PCM without or with
+//!   bad parameters, too large, bad or oversized sensitivity) are REJECTED with their stable
+//!   reason code and reason, and nothing is sent to the endpoint;
+//! - awkward keys (spaces, `+`, `%`, unicode, reserved characters, the longest key SageMaker's
+//!   1024-character `InputLocation` can carry) are analysed under their exact key, whichever
+//!   way the S3 event encodes them; a 1,024-byte key (S3's maximum) makes `InputLocation` too
+//!   long, so SageMaker refuses it and the job ends FAILED `endpoint_refused` with that reason;
+//! - truncated and corrupt audio ends as the emulator's real decoder decides (each case says
+//!   why);
+//! - unusable result documents (malformed, empty, `{}`, NaN, out of range) end FAILED with the
+//!   reason notified, while edge-but-valid ones (no windows, 24 hours) complete;
+//! - malformed S3 and SNS events land in the dead-letter queue with their content, and a good
+//!   record of the same event is still handled.
+//!
+//! Each family is one table-driven test; a failing case names itself.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context, Result};
+use cochl_aws::records::JobRecord;
+use cochl_core::job::JobStatus;
+use cochl_core::keys::{encode_event_key, S3Uri};
+use devstack::query::file_document;
+use devstack::stack::{LocalStack, StackOptions};
+use serde_json::{json, Value};
+use testkit::shared_moto;
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+async fn stack(options: StackOptions) -> LocalStack {
+    let moto = shared_moto().expect("moto starts (run `make venv`)");
+    LocalStack::start(options, Some(moto.endpoint()))
+        .await
+        .expect("local stack starts")
+}
+
+/// Receives messages from a queue until `count` arrived or the deadline passed.
+async fn receive(
+    stack: &LocalStack,
+    queue: &str,
+    count: usize,
+    within: Duration,
+) -> Result<Vec<Value>> {
+    let url = stack.queue_url(queue).await?;
+    let deadline = Instant::now() + within;
+    let mut bodies = Vec::new();
+    while bodies.len() < count && Instant::now() < deadline {
+        let output = stack
+            .sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await?;
+        for message in output.messages() {
+            bodies.push(serde_json::from_str(message.body().unwrap_or_default())?);
+            if let Some(receipt) = message.receipt_handle() {
+                stack
+                    .sqs
+                    .delete_message()
+                    .queue_url(&url)
+                    .receipt_handle(receipt)
+                    .send()
+                    .await?;
+            }
+        }
+    }
+    Ok(bodies)
+}
+
+/// Polls a file's job until `done` holds for it (bounded by the deadline).
+async fn wait_job(
+    stack: &LocalStack,
+    file: &S3Uri,
+    what: &str,
+    done: impl Fn(&JobRecord) -> bool,
+) -> Result<JobRecord> {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Some(job) = stack.store.get_job(file).await? {
+            if done(&job) {
+                return Ok(job);
+            }
+        }
+        ensure!(Instant::now() < deadline, "{file}: never {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The detection notification of one file (waits for it; others are kept aside).
+async fn notification_for(
+    stack: &LocalStack,
+    file: &S3Uri,
+    seen: &mut Vec<Value>,
+) -> Result<Value> {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let wanted = file.to_string();
+        if let Some(at) = seen.iter().position(|n| n["file"] == wanted.as_str()) {
+            return Ok(seen.remove(at));
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "no detection notification for {file}"
+        );
+        let more = receive(
+            stack,
+            &stack.resources.detections_queue,
+            1,
+            Duration::from_secs(2),
+        )
+        .await?;
+        seen.extend(more);
+    }
+}
+
+fn sample(name: &str) -> Result<Vec<u8>> {
+    let path = testkit::workspace_root().join("samples").join(name);
+    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Deterministic pseudo-random bytes (xorshift64), so corrupt inputs are the same every run.
+fn noise_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.max(1);
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+async fn emulator_stats(stack: &LocalStack) -> Result<Value> {
+    let (status, stats) = stack.emulator_admin("GET", "/_emulator/stats", "").await?;
+    ensure!(status == 200, "stats answered {status}");
+    Ok(stats)
+}
+
+/// What a rejected upload must end as.
+struct Rejected {
+    name: &'static str,
+    key: String,
+    bytes: Vec<u8>,
+    content_type: Option<&'static str>,
+    metadata: Vec<(&'static str, String)>,
+    code: &'static str,
+    /// The exact reason, when `Some`; else every fragment of `contains` must appear.
+    reason: Option<String>,
+    contains: Vec<String>,
+}
+
+impl Rejected {
+    fn exact(
+        name: &'static str,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: Option<&'static str>,
+        metadata: Vec<(&'static str, String)>,
+        code: &'static str,
+        reason: String,
+    ) -> Self {
+        Rejected {
+            name,
+            key: key.to_string(),
+            bytes,
+            content_type,
+            metadata,
+            code,
+            reason: Some(reason),
+            contains: Vec::new(),
+        }
+    }
+
+    fn containing(
+        name: &'static str,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: Option<&'static str>,
+        metadata: Vec<(&'static str, String)>,
+        code: &'static str,
+        contains: &[&str],
+    ) -> Self {
+        Rejected {
+            name,
+            key: key.to_string(),
+            bytes,
+            content_type,
+            metadata,
+            code,
+            reason: None,
+            contains: contains.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+fn not_audio(key: &str, extension: &str, content_type: &str) -> String {
+    format!(
+        "not an audio file: key {key:?} has {extension} and {content_type}; upload an audio file (mp3, wav, ogg, flac, m4a, ...) or set the cochl-content-type metadata"
+    )
+}
+
+fn raw_without_parameters(key: &str, extension: &str) -> String {
+    format!(
+        "raw PCM without parameters: key {key:?} has extension \".{extension}\" but no rate, format or channels, and auto-detect cannot read raw PCM; upload it with Content-Type audio/x-raw; rate=..; format=..; channels=.. or set the cochl-content-type metadata"
+    )
+}
+
+const LIMIT: u64 = 64 * 1024;
+const MISSING_CHANNELS: &str = "missing parameter \"channels\" (expected audio/x-raw; rate=<1..=384000>; format=<s16le, s24le, ...>; channels=<1..=32>)";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_rejected_upload_records_its_exact_reason() -> Result<()> {
+    let stack = stack(StackOptions {
+        max_object_bytes: LIMIT,
+        ..StackOptions::default()
+    })
+    .await;
+    let wav = sample("tone-1khz.wav")?;
+    let small_wav = wav[..8000].to_vec();
+    let pcm = vec![0u8; 3200];
+    let jpeg = [&[0xff, 0xd8, 0xff, 0xe0][..], &noise_bytes(600, 7)].concat();
+    // 40 tags of 24 characters: each alone is fine, together the header is too long.
+    let many_tags: serde_json::Map<String, Value> = (0..40)
+        .map(|i| (format!("Long_sound_event_tag_{i:03}"), json!(1)))
+        .collect();
+    let oversized = json!({ "tags_sensitivity": many_tags }).to_string();
+    let oversized_len = oversized.len();
+    assert!(oversized_len > 1024 && oversized_len < 2000);
+
+    let cases = vec![
+        Rejected::exact(
+            "zero-byte wav",
+            "incoming/empty.wav",
+            Vec::new(),
+            Some("audio/wav"),
+            vec![],
+            "empty_object",
+            "the object is empty (0 bytes)".into(),
+        ),
+        Rejected::exact(
+            "zero-byte raw PCM: emptiness is checked first",
+            "incoming/empty.pcm",
+            Vec::new(),
+            None,
+            vec![],
+            "empty_object",
+            "the object is empty (0 bytes)".into(),
+        ),
+        Rejected::exact(
+            "text file",
+            "incoming/notes.txt",
+            b"meeting notes, not a recording\n".to_vec(),
+            Some("text/plain"),
+            vec![],
+            "not_audio",
+            not_audio(
+                "incoming/notes.txt",
+                "extension \".txt\"",
+                "Content-Type \"text/plain\"",
+            ),
+        ),
+        Rejected::exact(
+            "JSON file",
+            "incoming/result.json",
+            br#"{"data": []}"#.to_vec(),
+            Some("application/json"),
+            vec![],
+            "not_audio",
+            not_audio(
+                "incoming/result.json",
+                "extension \".json\"",
+                "Content-Type \"application/json\"",
+            ),
+        ),
+        Rejected::exact(
+            "JPEG image",
+            "incoming/photo.jpg",
+            jpeg,
+            Some("image/jpeg"),
+            vec![],
+            "not_audio",
+            not_audio(
+                "incoming/photo.jpg",
+                "extension \".jpg\"",
+                "Content-Type \"image/jpeg\"",
+            ),
+        ),
+        // Without a Content-Type the SDK sends application/octet-stream, which says nothing.
+        Rejected::exact(
+            "unknown extension",
+            "incoming/recording.xyz",
+            small_wav.clone(),
+            None,
+            vec![],
+            "not_audio",
+            not_audio(
+                "incoming/recording.xyz",
+                "extension \".xyz\"",
+                "Content-Type \"application/octet-stream\"",
+            ),
+        ),
+        Rejected::exact(
+            "no extension",
+            "incoming/recording",
+            small_wav.clone(),
+            None,
+            vec![],
+            "not_audio",
+            not_audio(
+                "incoming/recording",
+                "no extension",
+                "Content-Type \"application/octet-stream\"",
+            ),
+        ),
+        Rejected::exact(
+            "raw PCM .pcm without parameters",
+            "incoming/take.pcm",
+            pcm.clone(),
+            None,
+            vec![],
+            "raw_pcm_without_parameters",
+            raw_without_parameters("incoming/take.pcm", "pcm"),
+        ),
+        Rejected::exact(
+            "raw PCM .raw without parameters",
+            "incoming/take.raw",
+            pcm.clone(),
+            Some("application/octet-stream"),
+            vec![],
+            "raw_pcm_without_parameters",
+            raw_without_parameters("incoming/take.raw", "raw"),
+        ),
+        Rejected::containing(
+            "Content-Type with a bad format",
+            "incoming/bad-format.pcm",
+            pcm.clone(),
+            Some("audio/x-raw; rate=16000; format=s8; channels=1"),
+            vec![],
+            "invalid_pcm_parameters",
+            &[
+                "invalid Content-Type \"audio/x-raw; rate=16000; format=s8; channels=1\": raw PCM content type: unknown format \"s8\" (expected one of s16le,",
+            ],
+        ),
+        Rejected::exact(
+            "Content-Type with rate 0",
+            "incoming/rate-zero.pcm",
+            pcm.clone(),
+            Some("audio/x-raw; rate=0; format=s16le; channels=1"),
+            vec![],
+            "invalid_pcm_parameters",
+            "invalid Content-Type \"audio/x-raw; rate=0; format=s16le; channels=1\": raw PCM content type: rate \"0\" is out of range 1..=384000".into(),
+        ),
+        Rejected::exact(
+            "Content-Type with 33 channels",
+            "incoming/channels-33.pcm",
+            pcm.clone(),
+            Some("audio/x-raw; rate=16000; format=s16le; channels=33"),
+            vec![],
+            "invalid_pcm_parameters",
+            "invalid Content-Type \"audio/x-raw; rate=16000; format=s16le; channels=33\": raw PCM content type: channels \"33\" is out of range 1..=32".into(),
+        ),
+        Rejected::exact(
+            "Content-Type missing channels",
+            "incoming/no-channels.pcm",
+            pcm.clone(),
+            Some("audio/x-raw; rate=16000; format=s16le"),
+            vec![],
+            "invalid_pcm_parameters",
+            format!("invalid Content-Type \"audio/x-raw; rate=16000; format=s16le\": raw PCM content type: {MISSING_CHANNELS}"),
+        ),
+        Rejected::containing(
+            "metadata with a bad format",
+            "incoming/meta-format.pcm",
+            pcm.clone(),
+            None,
+            vec![("cochl-content-type", "audio/x-raw; rate=16000; format=s17le; channels=1".into())],
+            "invalid_content_type_override",
+            &[
+                "invalid cochl-content-type metadata \"audio/x-raw; rate=16000; format=s17le; channels=1\": raw PCM content type: unknown format \"s17le\"",
+                "; fix or remove the metadata",
+            ],
+        ),
+        Rejected::exact(
+            "metadata with rate 0",
+            "incoming/meta-rate.pcm",
+            pcm.clone(),
+            None,
+            vec![("cochl-content-type", "audio/x-raw; rate=0; format=s16le; channels=1".into())],
+            "invalid_content_type_override",
+            "invalid cochl-content-type metadata \"audio/x-raw; rate=0; format=s16le; channels=1\": raw PCM content type: rate \"0\" is out of range 1..=384000; fix or remove the metadata".into(),
+        ),
+        Rejected::exact(
+            "metadata with 33 channels (wins over a good Content-Type)",
+            "incoming/meta-channels.pcm",
+            pcm.clone(),
+            Some("audio/x-raw; rate=16000; format=s16le; channels=1"),
+            vec![("cochl-content-type", "audio/x-raw; rate=16000; format=s16le; channels=33".into())],
+            "invalid_content_type_override",
+            "invalid cochl-content-type metadata \"audio/x-raw; rate=16000; format=s16le; channels=33\": raw PCM content type: channels \"33\" is out of range 1..=32; fix or remove the metadata".into(),
+        ),
+        Rejected::exact(
+            "metadata missing channels",
+            "incoming/meta-missing.pcm",
+            pcm.clone(),
+            None,
+            vec![("cochl-content-type", "audio/x-raw; rate=16000; format=s16le".into())],
+            "invalid_content_type_override",
+            format!("invalid cochl-content-type metadata \"audio/x-raw; rate=16000; format=s16le\": raw PCM content type: {MISSING_CHANNELS}; fix or remove the metadata"),
+        ),
+        Rejected::exact(
+            "object over the size limit",
+            "incoming/too big.wav",
+            [wav.as_slice(), &vec![0; LIMIT as usize]].concat()[..LIMIT as usize + 1].to_vec(),
+            Some("audio/wav"),
+            vec![],
+            "too_large",
+            format!("the object is {} bytes, over the limit of {LIMIT} bytes", LIMIT + 1),
+        ),
+        Rejected::containing(
+            "sensitivity not JSON",
+            "incoming/sens-not-json.wav",
+            small_wav.clone(),
+            Some("audio/wav"),
+            vec![("sensitivity", "loud please".into())],
+            "invalid_sensitivity",
+            &["metadata sensitivity: sensitivity is not valid JSON of the form {\"default_sensitivity\": n, \"tags_sensitivity\": {\"Tag\": n}}: expected value at line 1 column 1"],
+        ),
+        Rejected::exact(
+            "sensitivity out of range",
+            "incoming/sens-range.wav",
+            small_wav.clone(),
+            Some("audio/wav"),
+            vec![("sensitivity", r#"{"default_sensitivity": 3}"#.into())],
+            "invalid_sensitivity",
+            "metadata sensitivity: sensitivity for default is 3, outside [-2, 2]".into(),
+        ),
+        Rejected::exact(
+            "tag sensitivity out of range",
+            "incoming/sens-tag-range.wav",
+            small_wav.clone(),
+            Some("audio/wav"),
+            vec![("sensitivity", r#"{"tags_sensitivity": {"Siren": -3}}"#.into())],
+            "invalid_sensitivity",
+            "metadata sensitivity: sensitivity for tag \"Siren\" is -3, outside [-2, 2]".into(),
+        ),
+        Rejected::exact(
+            "sensitivity not an integer",
+            "incoming/sens-float.wav",
+            small_wav.clone(),
+            Some("audio/wav"),
+            vec![("sensitivity", r#"{"default_sensitivity": 1.5}"#.into())],
+            "invalid_sensitivity",
+            "metadata sensitivity: sensitivity for default must be an integer in [-2, 2], got 1.5".into(),
+        ),
+        Rejected::exact(
+            "tag sensitivity a string",
+            "incoming/sens-string.wav",
+            small_wav.clone(),
+            Some("audio/wav"),
+            vec![("sensitivity", r#"{"tags_sensitivity": {"Siren": "high"}}"#.into())],
+            "invalid_sensitivity",
+            "metadata sensitivity: sensitivity for tag \"Siren\" must be an integer in [-2, 2], got \"high\"".into(),
+        ),
+        Rejected::exact(
+            "sensitivity over the 1024-character header limit",
+            "incoming/sens-oversized.wav",
+            small_wav.clone(),
+            Some("audio/wav"),
+            vec![("sensitivity", oversized)],
+            "invalid_sensitivity",
+            format!("metadata sensitivity: sensitivity custom attributes would be {oversized_len} characters, over SageMaker's limit of 1024"),
+        ),
+    ];
+
+    let mut files = Vec::new();
+    for case in &cases {
+        let metadata: Vec<(&str, &str)> = case
+            .metadata
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect();
+        let file = stack
+            .upload(&case.key, case.bytes.clone(), case.content_type, &metadata)
+            .await
+            .with_context(|| case.name)?;
+        files.push(file);
+    }
+    for (case, file) in cases.iter().zip(&files) {
+        let name = case.name;
+        let job = stack
+            .wait_terminal(file, DEADLINE)
+            .await
+            .with_context(|| name)?;
+        assert_eq!(job.status, JobStatus::Rejected, "{name}: {:?}", job.reason);
+        assert_eq!(job.reason_code.as_deref(), Some(case.code), "{name}");
+        let reason = job.reason.clone().unwrap_or_default();
+        match &case.reason {
+            Some(exact) => assert_eq!(&reason, exact, "{name}"),
+            None => {
+                for fragment in &case.contains {
+                    assert!(reason.contains(fragment.as_str()), "{name}: {reason}");
+                }
+            }
+        }
+        assert_eq!(job.inference_id, None, "{name}");
+        assert_eq!(job.size_bytes, Some(case.bytes.len() as u64), "{name}");
+        assert!(job.completed_at.is_some(), "{name}");
+        let document = file_document(&stack, file).await?;
+        assert_eq!(document["file"], file.to_string(), "{name}");
+        assert_eq!(document["status"], "REJECTED", "{name}");
+        assert_eq!(document["reason_code"], case.code, "{name}");
+        assert_eq!(document["reason"], reason.as_str(), "{name}");
+    }
+    // Nothing was sent to the endpoint, so nothing can be notified either.
+    let stats = emulator_stats(&stack).await?;
+    assert_eq!(stats["accepted"], 0, "{stats}");
+    assert_eq!(stats["validation_errors"], 0, "{stats}");
+    stack.shutdown().await;
+    Ok(())
+}
+
+/// A key and how it must end.
+struct KeyCase {
+    name: &'static str,
+    key: String,
+    /// False: analysed (COMPLETED). True: refused by SageMaker (FAILED `endpoint_refused`).
+    refused: bool,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn awkward_keys_are_analysed_under_their_exact_key() -> Result<()> {
+    let stack = stack(StackOptions::default()).await;
+    let wav = sample("tone-1khz.wav")?;
+    let bucket = stack.resources.bucket.clone();
+    // SageMaker's InputLocation is `s3://bucket/key` in at most 1024 characters.
+    let fits = 1024 - format!("s3://{bucket}/").len();
+    let long_key = |len: usize| format!("incoming/{}.wav", "k".repeat(len - 13));
+    let cases = vec![
+        KeyCase {
+            name: "spaces",
+            key: "incoming/street recordings/red flower (2).wav".into(),
+            refused: false,
+        },
+        KeyCase {
+            name: "plus signs",
+            key: "incoming/a+b+c.wav".into(),
+            refused: false,
+        },
+        KeyCase {
+            name: "plus and space together",
+            key: "incoming/a+ b +c.wav".into(),
+            refused: false,
+        },
+        KeyCase {
+            name: "percent signs, one looking like an escape",
+            key: "incoming/100% sure %2B %zz.wav".into(),
+            refused: false,
+        },
+        KeyCase {
+            name: "reserved characters",
+            key: "incoming/q?a=1&b=#2;@!$'(),*=:.wav".into(),
+            refused: false,
+        },
+        KeyCase {
+            name: "repeated slashes",
+            key: "incoming//deep///x.wav".into(),
+            refused: false,
+        },
+        KeyCase {
+            name: "longest key InputLocation can carry",
+            key: long_key(fits),
+            refused: false,
+        },
+        KeyCase {
+            name: "unicode",
+            key: "incoming/café ☕ 音声 😀.wav".into(),
+            refused: false,
+        },
+        KeyCase {
+            name: "1,024-byte key (S3's maximum)",
+            key: long_key(1024),
+            refused: true,
+        },
+    ];
+    let mut files = Vec::new();
+    for case in &cases {
+        let file = stack
+            .upload(&case.key, wav.clone(), Some("audio/wav"), &[])
+            .await
+            .with_context(|| case.name)?;
+        assert_eq!(file.key(), case.key);
+        files.push(file);
+    }
+    let mut seen = Vec::new();
+    for (case, file) in cases.iter().zip(&files) {
+        let name = case.name;
+        // The job is found under the exact key: the event's encoding was undone exactly.
+        let job = stack
+            .wait_terminal(file, DEADLINE)
+            .await
+            .with_context(|| name)?;
+        assert_eq!(job.file.key(), case.key, "{name}");
+        let document = file_document(&stack, file).await?;
+        assert_eq!(
+            document["file"],
+            format!("s3://{bucket}/{}", case.key),
+            "{name}"
+        );
+        if !case.refused {
+            assert_eq!(job.status, JobStatus::Completed, "{name}: {:?}", job.reason);
+            assert_eq!(document["status"], "COMPLETED", "{name}");
+            assert_eq!(document["tags"][0]["name"], "Tone", "{name}: {document}");
+            let notification = notification_for(&stack, file, &mut seen).await?;
+            assert_eq!(notification["key"], case.key.as_str(), "{name}");
+            assert_eq!(notification["bucket"], bucket.as_str(), "{name}");
+            assert_eq!(notification["status"], "COMPLETED", "{name}");
+        } else {
+            // SageMaker's InputLocation holds at most 1024 characters: `s3://<bucket>/` plus
+            // a 1,024-byte key is over. The refusal is recorded (no retry, no dead letter).
+            assert_eq!(job.status, JobStatus::Failed, "{name}: {:?}", job.reason);
+            assert_eq!(
+                job.reason_code.as_deref(),
+                Some("endpoint_refused"),
+                "{name}"
+            );
+            assert!(!job.accepted, "{name}");
+            let reason = job.reason.clone().unwrap_or_default();
+            // The message echoes the first 80 characters of the value.
+            let echoed: String = format!("s3://{bucket}/{}", case.key)
+                .chars()
+                .take(80)
+                .collect();
+            let expected = format!(
+                "the endpoint refused the request (ValidationError): 1 validation error detected: Value '{echoed}...' at 'inputLocation' failed to satisfy constraint: Member must have length less than or equal to 1024"
+            );
+            assert_eq!(reason, expected, "{name}");
+            assert_eq!(document["status"], "FAILED", "{name}");
+            assert_eq!(document["reason_code"], "endpoint_refused", "{name}");
+        }
+        // The same upload announced the way real S3 encodes keys (`+` for a space, `%XX`
+        // for the rest, `/` kept) is recognised as the same job: a duplicate.
+        let event = json!({"Records": [{
+            "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+            "eventTime": cochl_core::time::format_millis(job.version.event_time_ms),
+            "eventName": "ObjectCreated:Put",
+            "s3": {"bucket": {"name": bucket},
+                   "object": {"key": encode_event_key(&case.key).replace("%2F", "/"),
+                              "eTag": job.version.etag.clone(), "size": wav.len()}}
+        }]});
+        let outcomes = cochl_submit::handle(&stack.submitter, &event, None).await?;
+        assert!(
+            matches!(&outcomes[0], cochl_submit::RecordOutcome::Duplicate { file: f } if *f == file.to_string()),
+            "{name}: {outcomes:?}"
+        );
+    }
+    let stats = emulator_stats(&stack).await?;
+    assert_eq!(stats["validation_errors"], 1, "{stats}");
+    assert_eq!(stats["accepted"], cases.len() - 1, "{stats}");
+    stack.shutdown().await;
+    Ok(())
+}
+
+/// A damaged audio file and the outcome the emulator's real decoder gives it.
+struct Damaged {
+    name: &'static str,
+    key: &'static str,
+    bytes: Vec<u8>,
+    content_type: Option<&'static str>,
+    /// `Ok((length_sec, tags))` for COMPLETED, `Err(reason)` for FAILED.
+    outcome: std::result::Result<(f64, Vec<&'static str>), &'static str>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncated_and_corrupt_audio_ends_as_the_decoder_decides() -> Result<()> {
+    let stack = stack(StackOptions::default()).await;
+    let wav = sample("tone-1khz.wav")?;
+    let mp3 = sample("street.mp3")?;
+    let ogg = sample("knocks.ogg")?;
+    let cases = vec![
+        // WAV keeps its samples in one data chunk: the reader stops at the end of the bytes,
+        // so the first half (64,022 bytes: 44 of header, then 1.999 s of the 4 s tone at
+        // 16 kHz, 16-bit) is a valid, shorter recording, although its header says 4 s.
+        Damaged {
+            name: "wav cut in half",
+            key: "incoming/damaged/half.wav",
+            bytes: wav[..wav.len() / 2].to_vec(),
+            content_type: Some("audio/wav"),
+            outcome: Ok((1.999, vec!["Tone"])),
+        },
+        // A WAV header followed by random bytes: PCM has no checksum, the garbage is read as
+        // samples, i.e. loud broadband noise (1 s at 16 kHz, 16-bit).
+        Damaged {
+            name: "wav header followed by garbage",
+            key: "incoming/damaged/garbage.wav",
+            bytes: [&wav[..44], &noise_bytes(32_000, 1)[..]].concat(),
+            content_type: Some("audio/wav"),
+            outcome: Ok((1.0, vec!["Noise"])),
+        },
+        Damaged {
+            name: "wav header only",
+            key: "incoming/damaged/header-only.wav",
+            bytes: wav[..44].to_vec(),
+            content_type: Some("audio/wav"),
+            outcome: Err("ClientError: Received client error (400) from model: the input contains no audio samples"),
+        },
+        // MP3 is a sequence of self-contained frames: the whole frames before the cut decode
+        // (the last, cut frame is dropped and the encoder delay trimmed), 2.415 s of the
+        // 5 s: 1.5 s silence, then the tone.
+        Damaged {
+            name: "mp3 cut in half",
+            key: "incoming/damaged/half.mp3",
+            bytes: mp3[..mp3.len() / 2].to_vec(),
+            content_type: None,
+            outcome: Ok((2.415, vec!["Tone"])),
+        },
+        Damaged {
+            name: "random bytes named .ogg",
+            key: "incoming/damaged/random.ogg",
+            bytes: noise_bytes(20_000, 2),
+            content_type: None,
+            outcome: Err("ClientError: Received client error (400) from model: content type audio/ogg does not match the data: expected Ogg, found unrecognised bytes"),
+        },
+        // Unlike WAV and MP3, a cut Ogg file is refused whole: when symphonia's Ogg reader
+        // opens a stream it reads on to the last page (for the stream's length), and the
+        // cut leaves a partial page there, so opening fails with "end of stream" before any
+        // packet is decoded.
+        Damaged {
+            name: "ogg cut in half",
+            key: "incoming/damaged/half.ogg",
+            bytes: ogg[..ogg.len() / 2].to_vec(),
+            content_type: None,
+            outcome: Err("ClientError: Received client error (400) from model: could not read the Ogg container: end of stream"),
+        },
+        Damaged {
+            name: "mp3 content type on wav bytes",
+            key: "incoming/damaged/lying.mp3",
+            bytes: wav.clone(),
+            content_type: Some("audio/mpeg"),
+            outcome: Err("ClientError: Received client error (400) from model: content type audio/mp3 does not match the data: expected MP3, found WAV"),
+        },
+    ];
+    let mut files = Vec::new();
+    for case in &cases {
+        files.push(
+            stack
+                .upload(case.key, case.bytes.clone(), case.content_type, &[])
+                .await?,
+        );
+    }
+    let mut seen = Vec::new();
+    for (case, file) in cases.iter().zip(&files) {
+        let name = case.name;
+        let job = stack
+            .wait_terminal(file, DEADLINE)
+            .await
+            .with_context(|| name)?;
+        let notification = notification_for(&stack, file, &mut seen).await?;
+        let document = file_document(&stack, file).await?;
+        match &case.outcome {
+            Ok((length, tags)) => {
+                assert_eq!(job.status, JobStatus::Completed, "{name}: {:?}", job.reason);
+                assert_eq!(job.length_sec, Some(*length), "{name}");
+                let names: Vec<&str> = job.tags.iter().map(|t| t.name.as_str()).collect();
+                assert_eq!(&names, tags, "{name}");
+                assert_eq!(notification["status"], "COMPLETED", "{name}");
+                assert_eq!(document["length_sec"], *length, "{name}");
+            }
+            Err(reason) => {
+                assert_eq!(job.status, JobStatus::Failed, "{name}");
+                assert_eq!(
+                    job.reason_code.as_deref(),
+                    Some("inference_failed"),
+                    "{name}"
+                );
+                assert_eq!(job.reason.as_deref(), Some(*reason), "{name}");
+                let failure = job.failure_location.clone().context("failure location")?;
+                assert!(failure.key().starts_with("failures/"), "{name}: {failure}");
+                assert_eq!(notification["status"], "FAILED", "{name}");
+                assert_eq!(notification["reason_code"], "inference_failed", "{name}");
+                assert_eq!(notification["reason"], *reason, "{name}");
+                assert_eq!(notification["tags"], json!([]), "{name}");
+                assert_eq!(document["status"], "FAILED", "{name}");
+            }
+        }
+    }
+    stack.shutdown().await;
+    Ok(())
+}
+
+/// A scripted result document and how the pipeline must end with it.
+struct Scripted {
+    name: &'static str,
+    body: Vec<u8>,
+    outcome: ScriptedOutcome,
+}
+
+enum ScriptedOutcome {
+    /// FAILED `malformed_result`; the reason (after `<output location>: `) starts with this.
+    Malformed(&'static str),
+    /// COMPLETED with this length and no tags.
+    NoTags(Option<f64>),
+}
+
+fn window(start: i64, end: i64, tags: Value) -> Value {
+    json!({"tags": tags, "start_time": start, "end_time": end})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_results_end_failed_and_edge_results_complete() -> Result<()> {
+    let stack = stack(StackOptions::default()).await;
+    let wav = sample("tone-1khz.wav")?;
+    let doc = |data: Value| json!({"metadata": {"length_sec": 4.0}, "data": data}).to_string();
+    let siren = |p: Value| json!([{"name": "Siren", "probability": p}]);
+    use ScriptedOutcome::*;
+    let cases = vec![
+        Scripted {
+            name: "truncated JSON",
+            body: br#"{"metadata": {"length_sec": 4.0}, "data": [{"tags": []"#.to_vec(),
+            outcome: Malformed("result is not a valid Cochl result: EOF while parsing"),
+        },
+        Scripted {
+            name: "not JSON at all",
+            body: b"<html>502 Bad Gateway</html>".to_vec(),
+            outcome: Malformed("result is not a valid Cochl result: expected value at line 1 column 1"),
+        },
+        Scripted {
+            name: "empty (zero bytes)",
+            body: Vec::new(),
+            outcome: Malformed("result is empty"),
+        },
+        Scripted {
+            name: "{}",
+            body: b"{}".to_vec(),
+            outcome: Malformed("result is not a valid Cochl result: missing field `data`"),
+        },
+        Scripted {
+            name: "a JSON array",
+            body: b"[]".to_vec(),
+            outcome: Malformed("result is not a valid Cochl result: invalid length"),
+        },
+        Scripted {
+            name: "NaN probability, as the string a NaN-writing encoder would emit",
+            body: doc(json!([window(0, 2, siren(json!("NaN")))])).into_bytes(),
+            outcome: Malformed("result is not a valid Cochl result: invalid type: string \"NaN\", expected f64"),
+        },
+        Scripted {
+            name: "NaN as a bare literal (not JSON)",
+            body: br#"{"data": [{"tags": [{"name": "Siren", "probability": NaN}], "start_time": 0, "end_time": 2}]}"#.to_vec(),
+            outcome: Malformed("result is not a valid Cochl result: expected value"),
+        },
+        Scripted {
+            name: "infinite time (1e999 overflows f64)",
+            body: br#"{"data": [{"tags": [], "start_time": 0, "end_time": 1e999}]}"#.to_vec(),
+            outcome: Malformed("result is not a valid Cochl result: number out of range"),
+        },
+        Scripted {
+            name: "probability 1.5",
+            body: doc(json!([window(0, 2, siren(json!(1.5)))])).into_bytes(),
+            outcome: Malformed("result window 0: tag \"Siren\" has probability 1.5, outside [0, 1]"),
+        },
+        Scripted {
+            name: "negative probability",
+            body: doc(json!([window(0, 2, json!([])), window(1, 3, siren(json!(-0.1)))])).into_bytes(),
+            outcome: Malformed("result window 1: tag \"Siren\" has probability -0.1, outside [0, 1]"),
+        },
+        Scripted {
+            name: "negative start time",
+            body: doc(json!([window(-1, 1, siren(json!(0.9)))])).into_bytes(),
+            outcome: Malformed("result window 0: start_time -1 is negative"),
+        },
+        Scripted {
+            name: "end before start",
+            body: doc(json!([window(3, 1, siren(json!(0.9)))])).into_bytes(),
+            outcome: Malformed("result window 0: end_time 1 is not after start_time 3"),
+        },
+        Scripted {
+            name: "negative length",
+            body: br#"{"metadata": {"length_sec": -4.0}, "data": []}"#.to_vec(),
+            outcome: Malformed("result metadata length_sec is -4, expected a finite number >= 0"),
+        },
+        Scripted {
+            name: "a tag without a name",
+            body: doc(json!([window(0, 2, json!([{"name": " ", "probability": 0.5}]))])).into_bytes(),
+            outcome: Malformed("result window 0: a tag has an empty name"),
+        },
+        Scripted {
+            name: "no windows (data: [])",
+            body: br#"{"metadata": {"length_sec": 1.2, "name": "sagemaker_input"}, "data": []}"#.to_vec(),
+            outcome: NoTags(Some(1.2)),
+        },
+        Scripted {
+            name: "only Others and empty windows",
+            body: doc(json!([window(0, 2, json!([{"name": "Others", "probability": 0.0}])), window(1, 3, json!([]))])).into_bytes(),
+            outcome: NoTags(Some(4.0)),
+        },
+    ];
+    let mut seen = Vec::new();
+    // Scripts are taken in acceptance order, so the cases run one after the other.
+    for (index, case) in cases.iter().enumerate() {
+        let name = case.name;
+        let body = String::from_utf8(case.body.clone()).context("scripts are text")?;
+        let (status, queued) = stack
+            .emulator_admin("POST", "/_emulator/scripted-results", &body)
+            .await?;
+        assert_eq!((status, &queued["queued"]), (200, &json!(1)), "{name}");
+        let file = stack
+            .upload(
+                &format!("incoming/scripted/{index:02}.wav"),
+                wav.clone(),
+                Some("audio/wav"),
+                &[],
+            )
+            .await?;
+        let job = stack
+            .wait_terminal(&file, DEADLINE)
+            .await
+            .with_context(|| name)?;
+        let notification = notification_for(&stack, &file, &mut seen).await?;
+        let output = job.output_location.clone().context("output location")?;
+        match &case.outcome {
+            Malformed(reason) => {
+                assert_eq!(job.status, JobStatus::Failed, "{name}: {:?}", job.reason);
+                assert_eq!(
+                    job.reason_code.as_deref(),
+                    Some("malformed_result"),
+                    "{name}"
+                );
+                let full = job.reason.clone().unwrap_or_default();
+                let prefix = format!("{output}: {reason}");
+                assert!(full.starts_with(&prefix), "{name}: {full}");
+                assert_eq!(job.failure_location.as_ref(), Some(&output), "{name}");
+                assert!(job.tags.is_empty(), "{name}");
+                assert_eq!(notification["status"], "FAILED", "{name}");
+                assert_eq!(notification["reason_code"], "malformed_result", "{name}");
+                assert_eq!(notification["reason"], full.as_str(), "{name}");
+                assert_eq!(notification["tags"], json!([]), "{name}");
+            }
+            NoTags(length) => {
+                assert_eq!(job.status, JobStatus::Completed, "{name}: {:?}", job.reason);
+                assert_eq!(job.length_sec, *length, "{name}");
+                assert!(job.tags.is_empty(), "{name}");
+                assert_eq!(notification["status"], "COMPLETED", "{name}");
+                assert_eq!(notification["tags"], json!([]), "{name}");
+                let document = file_document(&stack, &file).await?;
+                assert_eq!(document["tags"], json!([]), "{name}");
+            }
+        }
+    }
+
+    // 24 hours: 86,400 windows. Siren in windows 1000-1009 and 50000-50099 (two segments),
+    // Speech alone in every 1000th window (87 two-second segments), Others once.
+    let data: Vec<Value> = (0..86_400i64)
+        .map(|i| {
+            let mut tags = Vec::new();
+            if (1000..1010).contains(&i) {
+                tags.push(json!({"name": "Siren", "probability": 0.9}));
+            }
+            if (50_000..50_100).contains(&i) {
+                let p = if i == 50_050 { 0.95 } else { 0.7 };
+                tags.push(json!({"name": "Siren", "probability": p}));
+            }
+            if i % 1000 == 0 {
+                tags.push(json!({"name": "Speech", "probability": 0.6}));
+            }
+            if i == 7 {
+                tags.push(json!({"name": "Others", "probability": 0.0}));
+            }
+            window(i, i + 2, Value::Array(tags))
+        })
+        .collect();
+    let day = json!({"metadata": {"content_type": "audio/wav", "length_sec": 86_401.0,
+                                  "name": "sagemaker_input"},
+                     "data": data})
+    .to_string();
+    stack
+        .emulator_admin("POST", "/_emulator/scripted-results", &day)
+        .await?;
+    let file = stack
+        .upload(
+            "incoming/scripted/one day.wav",
+            wav.clone(),
+            Some("audio/wav"),
+            &[],
+        )
+        .await?;
+    let job = stack.wait_terminal(&file, DEADLINE).await?;
+    assert_eq!(job.status, JobStatus::Completed, "{:?}", job.reason);
+    assert_eq!(job.length_sec, Some(86_401.0));
+    let totals: Vec<(&str, f64, f64, u32)> = job
+        .tags
+        .iter()
+        .map(|t| {
+            (
+                t.name.as_str(),
+                t.max_probability,
+                t.detected_seconds,
+                t.windows,
+            )
+        })
+        .collect();
+    assert_eq!(
+        totals,
+        vec![
+            ("Siren", 0.95, 11.0 + 101.0, 110),
+            ("Speech", 0.6, 174.0, 87)
+        ]
+    );
+    let document = file_document(&stack, &file).await?;
+    let siren_segments = &document["tags"][0]["segments"];
+    assert_eq!(
+        siren_segments,
+        &json!([
+            {"start": 1000.0, "end": 1011.0, "max_probability": 0.9, "mean_probability": 0.9},
+            {"start": 50_000.0, "end": 50_101.0, "max_probability": 0.95, "mean_probability": 0.7025}
+        ])
+    );
+    let speech_segments = document["tags"][1]["segments"]
+        .as_array()
+        .context("speech segments")?;
+    assert_eq!(speech_segments.len(), 87);
+    assert_eq!(speech_segments[86]["start"], 86_000.0);
+    assert_eq!(speech_segments[86]["end"], 86_002.0);
+    let notification = notification_for(&stack, &file, &mut seen).await?;
+    assert_eq!(notification["status"], "COMPLETED");
+    assert_eq!(notification["length_sec"], 86_401.0);
+    assert_eq!(notification["tags"][0]["detected_seconds"], 112.0);
+    assert_eq!(notification["tags"][1]["windows"], 87);
+    stack.shutdown().await;
+    Ok(())
+}
+
+/// A dead-letter entry expected from a malformed event.
+struct DeadLetter {
+    name: &'static str,
+    /// The body sent to the queue (what S3 or SNS would deliver).
+    body: String,
+    /// Finds this case's entry among the dead-lettered ones.
+    matches: fn(&Value) -> bool,
+    /// The exact error recorded with it.
+    error: String,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_events_are_dead_lettered_and_good_records_still_handled() -> Result<()> {
+    let stack = stack(StackOptions::default()).await;
+    let wav = sample("tone-1khz.wav")?;
+    let bucket = stack.resources.bucket.clone();
+
+    // A good upload, analysed; the mixed event below carries a newer announcement of it.
+    let good = stack
+        .upload(
+            "incoming/events/good.wav",
+            wav.clone(),
+            Some("audio/wav"),
+            &[],
+        )
+        .await?;
+    let first = stack.wait_terminal(&good, DEADLINE).await?;
+    assert_eq!(first.status, JobStatus::Completed);
+    let good_record = json!({
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": cochl_core::time::format_millis(first.version.event_time_ms + 1000),
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": bucket},
+               "object": {"key": "incoming/events/good.wav", "eTag": "newer-upload", "size": wav.len()}}
+    });
+    let lacking_s3 = json!({"eventName": "ObjectCreated:Put", "eventTime": "2026-11-25T10:15:30Z"});
+
+    let s3_cases = vec![
+        DeadLetter {
+            name: "S3: a record lacking s3, beside a good record",
+            body: json!({"Records": [lacking_s3, good_record]}).to_string(),
+            matches: |d| d["event"]["Records"].as_array().is_some_and(|r| r.len() == 2),
+            error: "1 of 2 records could not be handled: record 0 is malformed: missing field `s3`".into(),
+        },
+        DeadLetter {
+            name: "S3: a body that is not JSON",
+            body: "this is { not json".into(),
+            matches: |d| d["event"] == "this is { not json",
+            error: "not an S3 event: no Records array and not an s3:TestEvent".into(),
+        },
+        DeadLetter {
+            name: "S3: Records is not an array",
+            body: r#"{"Records": "all of them"}"#.into(),
+            matches: |d| d["event"]["Records"] == "all of them",
+            error: "not an S3 event: no Records array and not an s3:TestEvent".into(),
+        },
+        DeadLetter {
+            name: "S3: a key that is a number",
+            body: r#"{"Records": [{"eventName": "ObjectCreated:Put", "eventTime": "2026-11-25T10:15:30Z", "s3": {"bucket": {"name": "b"}, "object": {"key": 42}}}]}"#.into(),
+            matches: |d| d["event"]["Records"][0]["s3"]["object"]["key"] == 42,
+            error: "1 of 1 records could not be handled: record 0 is malformed: invalid type: integer `42`, expected a string".into(),
+        },
+        DeadLetter {
+            name: "S3: no eventTime",
+            body: r#"{"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "b"}, "object": {"key": "incoming/no-time.wav"}}}]}"#.into(),
+            matches: |d| d["event"]["Records"][0]["s3"]["object"]["key"] == "incoming/no-time.wav",
+            error: "1 of 1 records could not be handled: record 0 is malformed: eventTime is missing".into(),
+        },
+    ];
+    let envelope = |message: &str| {
+        json!({"Type": "Notification", "MessageId": "m-bad", "TopicArn": stack.resources.success_topic,
+               "Message": message, "Timestamp": "2026-11-25T10:15:30.000Z"})
+        .to_string()
+    };
+    let sns_cases = vec![
+        DeadLetter {
+            name: "SNS: an envelope that is not JSON",
+            body: "<not an SNS envelope>".into(),
+            matches: |d| d["event"]["Records"][0]["Sns"] == "<not an SNS envelope>",
+            error: "1 of 1 notifications could not be handled: record 0 is malformed: no Sns.Message string".into(),
+        },
+        DeadLetter {
+            name: "SNS: valid JSON that is not a SageMaker notification",
+            body: envelope(r#"{"hello": "world"}"#),
+            matches: |d| d["event"]["Records"][0]["Sns"]["Message"] == r#"{"hello": "world"}"#,
+            error: "1 of 1 notifications could not be handled: record 0 is malformed: SageMaker notification: notification is missing the required field `inferenceId`".into(),
+        },
+        DeadLetter {
+            name: "SNS: a JSON array",
+            body: envelope("[1, 2]"),
+            matches: |d| d["event"]["Records"][0]["Sns"]["Message"] == "[1, 2]",
+            error: "1 of 1 notifications could not be handled: record 0 is malformed: SageMaker notification: notification must be a JSON object, found an array".into(),
+        },
+        DeadLetter {
+            name: "SNS: no invocation status",
+            body: envelope(r#"{"inferenceId": "cochl-x"}"#),
+            matches: |d| d["event"]["Records"][0]["Sns"]["Message"] == r#"{"inferenceId": "cochl-x"}"#,
+            error: "1 of 1 notifications could not be handled: record 0 is malformed: SageMaker notification: notification is missing the required field `invocationStatus`".into(),
+        },
+        DeadLetter {
+            name: "SNS: a Message that is not a string",
+            body: json!({"Type": "Notification", "MessageId": "m-obj", "Message": {"inferenceId": "x"}}).to_string(),
+            matches: |d| d["event"]["Records"][0]["Sns"]["MessageId"] == "m-obj",
+            error: "1 of 1 notifications could not be handled: record 0 is malformed: no Sns.Message string".into(),
+        },
+    ];
+    for (queue, dlq, cases) in [
+        (
+            &stack.resources.submit_queue,
+            &stack.resources.submit_dlq,
+            &s3_cases,
+        ),
+        (
+            &stack.resources.results_queue,
+            &stack.resources.results_dlq,
+            &sns_cases,
+        ),
+    ] {
+        let url = stack.queue_url(queue).await?;
+        for case in cases {
+            stack
+                .sqs
+                .send_message()
+                .queue_url(&url)
+                .message_body(&case.body)
+                .send()
+                .await
+                .with_context(|| case.name)?;
+        }
+        let dead = receive(&stack, dlq, cases.len(), DEADLINE).await?;
+        assert_eq!(dead.len(), cases.len(), "{dead:?}");
+        for case in cases {
+            let name = case.name;
+            let entries: Vec<&Value> = dead.iter().filter(|d| (case.matches)(d)).collect();
+            assert_eq!(entries.len(), 1, "{name}: {dead:?}");
+            assert_eq!(entries[0]["error"], case.error.as_str(), "{name}");
+        }
+    }
+    // The good record of the mixed S3 event was handled: the newer announcement replaced
+    // the analysis with a new inference, which completed.
+    let second = wait_job(&stack, &good, "re-analysed", |j| {
+        j.inference_id != first.inference_id && j.status.is_terminal()
+    })
+    .await?;
+    assert_eq!(second.status, JobStatus::Completed);
+    assert_eq!(second.version.etag.as_deref(), Some("newer-upload"));
+
+    // A mixed SNS event straight into on-result: a bad record, and a failure notification for
+    // a job whose (slow) inference is still running. The good record is applied.
+    stack
+        .emulator_admin(
+            "POST",
+            "/_emulator/faults",
+            r#"{"processing_delay_ms": 8000}"#,
+        )
+        .await?;
+    let slow = stack
+        .upload("incoming/events/slow.wav", wav, Some("audio/wav"), &[])
+        .await?;
+    let waiting = wait_job(&stack, &slow, "accepted", |j| j.accepted).await?;
+    stack
+        .emulator_admin("POST", "/_emulator/faults", r#"{"processing_delay_ms": 0}"#)
+        .await?;
+    let inference_id = waiting.inference_id.clone().context("inference id")?;
+    let failure = json!({
+        "awsRegion": "us-east-1", "eventTime": "2026-11-25T10:15:31.000Z",
+        "invocationStatus": "Failed",
+        "failureReason": "ClientError: crafted failure for the mixed event",
+        "requestParameters": {"contentType": "audio/wav", "endpointName": "cochl-sense",
+                              "inputLocation": slow.to_string()},
+        "inferenceId": inference_id, "eventVersion": "1.0",
+        "eventSource": "aws:sagemaker", "eventName": "InferenceResult"
+    });
+    let mixed = json!({"Records": [
+        {"EventSource": "aws:sns", "Sns": {"MessageId": "m-1", "Message": "{\"hello\": 1}"}},
+        {"EventSource": "aws:sns", "Sns": {"MessageId": "m-2", "Message": failure.to_string()}},
+    ]});
+    let error = cochl_on_result::handle(&stack.results, &mixed, None)
+        .await
+        .expect_err("the bad record fails the invocation");
+    let cochl_on_result::ResultError::Records {
+        failed,
+        total,
+        first_error,
+        outcomes,
+    } = error
+    else {
+        panic!("per-record failure expected: {error}");
+    };
+    assert_eq!((failed, total), (1, 2));
+    assert_eq!(
+        first_error,
+        "record 0 is malformed: SageMaker notification: notification is missing the required field `inferenceId`"
+    );
+    assert!(
+        matches!(&outcomes[1], cochl_on_result::NotificationOutcome::Failed { reason_code, .. } if reason_code == "inference_failed"),
+        "{outcomes:?}"
+    );
+    let job = stack.wait_terminal(&slow, DEADLINE).await?;
+    assert_eq!(job.status, JobStatus::Failed);
+    assert_eq!(
+        job.reason.as_deref(),
+        Some("ClientError: crafted failure for the mixed event")
+    );
+    let mut seen = Vec::new();
+    let notification = notification_for(&stack, &slow, &mut seen).await?;
+    assert_eq!(notification["status"], "FAILED");
+    assert_eq!(notification["reason_code"], "inference_failed");
+    stack.shutdown().await;
+    Ok(())
+}
