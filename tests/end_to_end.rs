@@ -3,7 +3,7 @@
 //! call of the real AWS SDK clients on 127.0.0.1.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use cochl_core::job::JobStatus;
