@@ -8,7 +8,8 @@
 //! - awkward keys (spaces, `+`, `%`, unicode, reserved characters, the longest key SageMaker's
 //!   1024-character `InputLocation` can carry) are analysed under their exact key, whichever
 //!   way the S3 event encodes them; a 1,024-byte key (S3's maximum) makes `InputLocation` too
-//!   long, so SageMaker refuses it and the job ends FAILED `endpoint_refused` with that reason;
+//!   long, so SageMaker refuses it and the job ends FAILED `endpoint_refused` with that reason,
+//!   notified once like any failed analysis;
 //! - truncated and corrupt audio ends as the emulator's real decoder decides (each case says
 //!   why);
 //! - unusable result documents (malformed, empty, `{}`, NaN, out of range) end FAILED with the
@@ -643,6 +644,21 @@ async fn awkward_keys_are_analysed_under_their_exact_key() -> Result<()> {
             assert_eq!(reason, expected, "{name}");
             assert_eq!(document["status"], "FAILED", "{name}");
             assert_eq!(document["reason_code"], "endpoint_refused", "{name}");
+            // Subscribers learn of it as of any failed analysis: the same FAILED notification.
+            assert!(job.notified, "{name}");
+            let notification = notification_for(&stack, file, &mut seen).await?;
+            assert_eq!(notification["status"], "FAILED", "{name}");
+            assert_eq!(notification["reason_code"], "endpoint_refused", "{name}");
+            assert_eq!(notification["reason"], expected.as_str(), "{name}");
+            assert_eq!(notification["key"], case.key.as_str(), "{name}");
+            assert_eq!(notification["bucket"], bucket.as_str(), "{name}");
+            assert_eq!(
+                notification["inference_id"],
+                job.inference_id.as_deref().unwrap_or_default(),
+                "{name}"
+            );
+            assert_eq!(notification["tags"], json!([]), "{name}");
+            assert!(notification.get("length_sec").is_none(), "{name}");
         }
         // The same upload announced the way real S3 encodes keys (`+` for a space, `%XX`
         // for the rest, `/` kept) is recognised as the same job: a duplicate.
@@ -658,6 +674,28 @@ async fn awkward_keys_are_analysed_under_their_exact_key() -> Result<()> {
         assert!(
             matches!(&outcomes[0], cochl_submit::RecordOutcome::Duplicate { file: f } if *f == file.to_string()),
             "{name}: {outcomes:?}"
+        );
+    }
+    // Exactly one notification for the refused file: the duplicate events above sent none.
+    seen.extend(
+        stack
+            .receive(
+                &stack.resources.detections_queue,
+                10,
+                Duration::from_secs(3),
+            )
+            .await?,
+    );
+    for (case, file) in cases.iter().zip(&files).filter(|(case, _)| case.refused) {
+        let wanted = file.to_string();
+        let again: Vec<&Value> = seen
+            .iter()
+            .filter(|n| n["file"] == wanted.as_str())
+            .collect();
+        assert!(
+            again.is_empty(),
+            "{}: more than one notification: {again:?}",
+            case.name
         );
     }
     let stats = emulator_stats(&stack).await?;

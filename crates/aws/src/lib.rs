@@ -2,7 +2,8 @@
 //!
 //! Each module wraps one service behind the few operations the functions need, with typed
 //! errors: the DynamoDB job table ([`dynamo`]), S3 objects ([`objects`]), the SageMaker
-//! async endpoint ([`endpoint`]), SNS ([`notify`]). [`settings`] reads every function's
+//! async endpoint ([`endpoint`]), SNS ([`notify`]) and the detection notification it carries
+//! ([`message`]). [`settings`] reads every function's
 //! configuration from the environment, [`retry`] is the backoff policy, [`clients`] builds the
 //! SDK clients once per cold start.
 
@@ -11,6 +12,7 @@ pub mod clock;
 pub mod dynamo;
 pub mod endpoint;
 pub mod logging;
+pub mod message;
 pub mod notify;
 pub mod objects;
 pub mod records;

@@ -27,7 +27,8 @@ pub const INVOCATION_TIMEOUT_SECONDS: &str = "COCHL_INVOCATION_TIMEOUT_SECONDS";
 pub const MAX_ATTEMPTS: &str = "COCHL_MAX_ATTEMPTS";
 /// Records of one event submitted in parallel (submit).
 pub const SUBMIT_CONCURRENCY: &str = "COCHL_SUBMIT_CONCURRENCY";
-/// Topic receiving one detection notification per analysed file (on-result).
+/// Topic receiving one detection notification per analysed file (on-result; submit, for
+/// requests the endpoint refuses).
 pub const DETECTIONS_TOPIC_ARN: &str = "COCHL_DETECTIONS_TOPIC_ARN";
 /// Missing windows bridged inside one detection (on-result).
 pub const INTERVAL_MARGIN: &str = "COCHL_INTERVAL_MARGIN";
@@ -121,6 +122,8 @@ pub struct SubmitSettings {
     pub max_attempts: u32,
     /// Records submitted in parallel.
     pub concurrency: usize,
+    /// Where a request the endpoint refuses is notified (FAILED, like on-result's failures).
+    pub detections_topic_arn: String,
 }
 
 impl SubmitSettings {
@@ -145,6 +148,7 @@ impl SubmitSettings {
             invocation_timeout_seconds: env.number(INVOCATION_TIMEOUT_SECONDS, 1..=3_600)?,
             max_attempts: env.number(MAX_ATTEMPTS, 1..=20)?.unwrap_or(8),
             concurrency: env.number(SUBMIT_CONCURRENCY, 1..=64)?.unwrap_or(8),
+            detections_topic_arn: env.required(DETECTIONS_TOPIC_ARN)?,
         })
     }
 }
@@ -229,6 +233,10 @@ mod tests {
         let s = SubmitSettings::from_env(&env(&[
             (TABLE_NAME, "jobs"),
             (ENDPOINT_NAME, "cochl-sense"),
+            (
+                DETECTIONS_TOPIC_ARN,
+                "arn:aws:sns:us-east-1:123456789012:detections",
+            ),
         ]))
         .expect("valid");
         assert_eq!(s.input_prefix, "incoming/");
@@ -236,6 +244,10 @@ mod tests {
         assert!(s.default_sensitivity.is_empty());
         assert_eq!(s.request_ttl_seconds, None);
         assert_eq!(s.max_attempts, 8);
+        assert_eq!(
+            s.detections_topic_arn,
+            "arn:aws:sns:us-east-1:123456789012:detections"
+        );
     }
 
     #[test]
@@ -243,6 +255,7 @@ mod tests {
         let s = SubmitSettings::from_env(&env(&[
             (TABLE_NAME, "jobs"),
             (ENDPOINT_NAME, "cochl-sense"),
+            (DETECTIONS_TOPIC_ARN, "arn"),
             (INPUT_PREFIX, ""),
             (DEFAULT_SENSITIVITY, r#"{"default_sensitivity": 1}"#),
             (MAX_OBJECT_BYTES, "1000"),
@@ -258,6 +271,9 @@ mod tests {
 
         let missing = SubmitSettings::from_env(&env(&[(TABLE_NAME, "jobs")])).unwrap_err();
         assert_eq!(missing.variable, ENDPOINT_NAME);
+        let missing = SubmitSettings::from_env(&env(&[(TABLE_NAME, "jobs"), (ENDPOINT_NAME, "e")]))
+            .unwrap_err();
+        assert_eq!(missing.variable, DETECTIONS_TOPIC_ARN);
         for (variable, value) in [
             (REQUEST_TTL_SECONDS, "59"),
             (INVOCATION_TIMEOUT_SECONDS, "3601"),
@@ -267,6 +283,7 @@ mod tests {
             let err = SubmitSettings::from_env(&env(&[
                 (TABLE_NAME, "jobs"),
                 (ENDPOINT_NAME, "e"),
+                (DETECTIONS_TOPIC_ARN, "arn"),
                 (variable, value),
             ]))
             .unwrap_err();

@@ -85,6 +85,7 @@ pub async fn run(report: &mut Report) -> Result<()> {
             settings.endpoint_name.clone(),
             settings.max_attempts,
         ),
+        detections: stack.submitter.detections.clone(),
         settings,
     };
     let mut per_event = Vec::with_capacity(EVENTS);

@@ -292,6 +292,7 @@ impl LocalStack {
             invocation_timeout_seconds: None,
             max_attempts: options.max_attempts,
             concurrency: 8,
+            detections_topic_arn: resources.detections_topic.clone(),
         };
         let function_config = match &options.function_faults {
             Some(faults) => faults.wrap(&config),

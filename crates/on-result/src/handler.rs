@@ -17,11 +17,12 @@ use std::time::Instant;
 use cochl_aws::clock::now;
 use cochl_aws::dynamo::schema::{self, file_pk};
 use cochl_aws::dynamo::{DynamoStore, Expect, StoreError};
+use cochl_aws::message::{detection_message, Outcome};
 use cochl_aws::notify::Topic;
 use cochl_aws::objects::{ObjectError, Objects};
 use cochl_aws::records::{JobRecord, OrphanRecord, TagSummary};
 use cochl_aws::settings::ResultSettings;
-use cochl_core::detections::{merge_windows, TagDetection};
+use cochl_core::detections::merge_windows;
 use cochl_core::job::{decide_result, JobStatus, ResultDecision};
 use cochl_core::keys::S3Uri;
 use cochl_core::notification::{AsyncNotification, InferenceOutcome};
@@ -32,7 +33,6 @@ use serde_json::Value;
 use tracing::Instrument;
 
 use crate::event::{parse_event, EventError, ParsedRecord};
-use crate::message::{detection_message, Outcome};
 
 /// Conditional-write conflicts tolerated per notification before failing to Lambda's retry.
 const MAX_CONFLICTS: usize = 5;
@@ -464,15 +464,7 @@ async fn apply_failure(
 ) -> Result<Option<NotificationOutcome>, String> {
     let inference_id = job.inference_id.clone().unwrap_or_default();
     let message = detection_message(
-        &Outcome {
-            file: &job.file,
-            status: JobStatus::Failed.as_str(),
-            inference_id: &inference_id,
-            length_sec: None,
-            reason_code: Some(failure.code),
-            reason: Some(&failure.reason),
-            detections: &[] as &[TagDetection],
-        },
+        &Outcome::failed(&job.file, &inference_id, failure.code, &failure.reason),
         handler.settings.query_url.as_deref(),
     );
     handler

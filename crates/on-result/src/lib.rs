@@ -1,13 +1,14 @@
 //! The on-result function: turns SageMaker's async notifications into recorded detections
 //! and a detection notification users can subscribe to.
 //!
-//! [`event`] reads the SNS payload, [`message`] builds the detection notification,
-//! [`handler`] runs the flow. `main` only wires clients to the handler.
+//! [`event`] reads the SNS payload, [`message`] (shared with the submit function, which
+//! notifies refused requests) builds the detection notification, [`handler`] runs the flow. `main` only wires clients to
+//! the handler.
 
 pub mod event;
 pub mod handler;
-pub mod message;
 
+pub use cochl_aws::message;
 pub use handler::{handle, NotificationOutcome, ResultError, ResultHandler};
 
 use cochl_aws::clients::{self, SdkConfig};

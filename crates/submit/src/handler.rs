@@ -5,12 +5,20 @@
 //! conditional write, then submit. Records run concurrently; one bad record never stops the
 //! others, but any record that could not be handled makes the invocation fail so Lambda
 //! retries it (every step is idempotent) and, in the end, the on-failure destination keeps it.
+//!
+//! A request the endpoint refuses outright (a 400 such as a ValidationError) will never
+//! produce a SageMaker notification, so submit itself ends the job: it records it FAILED
+//! (`endpoint_refused`), publishes the FAILED detection notification on-result would have
+//! published, and only then marks the job notified. A retry that finds the job FAILED but not
+//! notified publishes the missing notification.
 
 use std::time::Instant;
 
 use cochl_aws::clock::now;
 use cochl_aws::dynamo::{DynamoStore, Expect, StoreError};
 use cochl_aws::endpoint::{AsyncEndpoint, EndpointError, InvocationRequest};
+use cochl_aws::message::{detection_message, Outcome};
+use cochl_aws::notify::Topic;
 use cochl_aws::objects::Objects;
 use cochl_aws::records::JobRecord;
 use cochl_aws::settings::SubmitSettings;
@@ -27,6 +35,8 @@ use crate::inspect::{inspect, Plan, Rejection};
 
 /// Conditional-write conflicts tolerated per record before giving up (to Lambda's retry).
 const MAX_CONFLICTS: usize = 5;
+/// Reason code of a request the endpoint refused.
+const ENDPOINT_REFUSED: &str = "endpoint_refused";
 
 /// Everything the handler needs, built once per cold start.
 #[derive(Debug, Clone)]
@@ -37,6 +47,8 @@ pub struct Submitter {
     pub store: DynamoStore,
     /// The Cochl endpoint.
     pub endpoint: AsyncEndpoint,
+    /// The detections topic, for requests the endpoint refuses.
+    pub detections: Topic,
     /// Configuration.
     pub settings: SubmitSettings,
 }
@@ -63,7 +75,7 @@ pub enum RecordOutcome {
         /// The reason.
         reason: String,
     },
-    /// The endpoint refused the request; recorded as FAILED.
+    /// The endpoint refused the request; recorded as FAILED and notified.
     Refused {
         /// The file.
         file: String,
@@ -265,7 +277,14 @@ async fn submit_upload(
         let decision = decide_upload(existing.as_ref().map(|j| j.snapshot()).as_ref(), &version);
         let name = file.to_string();
         match decision {
-            UploadDecision::Duplicate => return Ok(RecordOutcome::Duplicate { file: name }),
+            UploadDecision::Duplicate => {
+                // A refusal recorded FAILED whose notification did not go out: publish it now.
+                if let Some(job) = existing.filter(|j| j.status == JobStatus::Failed && !j.notified)
+                {
+                    return notify_failure(submitter, job).await;
+                }
+                return Ok(RecordOutcome::Duplicate { file: name });
+            }
             UploadDecision::Stale => return Ok(RecordOutcome::Stale { file: name }),
             UploadDecision::Claim | UploadDecision::Supersede | UploadDecision::Retry => {}
         }
@@ -421,7 +440,7 @@ async fn invoke(
         Err(EndpointError::Refused { code, message }) => {
             let reason = format!("the endpoint refused the request ({code}): {message}");
             job.status = JobStatus::Failed;
-            job.reason_code = Some("endpoint_refused".into());
+            job.reason_code = Some(ENDPOINT_REFUSED.into());
             job.reason = Some(reason.clone());
             job.completed_at = Some(job.updated_at.clone());
             RecordOutcome::Refused {
@@ -438,6 +457,7 @@ async fn invoke(
         .put_job(&job, Expect::Revision(expected))
         .await
     {
+        Ok(()) if job.status == JobStatus::Failed => notify_failure(submitter, job).await,
         Ok(()) => Ok(outcome),
         // A notification (or a newer upload) overtook our bookkeeping: the job already
         // says more than we would.
@@ -446,5 +466,52 @@ async fn invoke(
             Ok(outcome)
         }
         Err(error) => Err(format!("submitted, but recording it failed: {error}")),
+    }
+}
+
+/// Publishes the FAILED detection notification of a job recorded FAILED, then marks it
+/// notified: on-result's order, so a notification is never marked sent before it was. A
+/// failed publish fails the record; Lambda's retry finds the job FAILED and not notified
+/// (a duplicate of the same upload) and publishes again.
+async fn notify_failure(submitter: &Submitter, job: JobRecord) -> Result<RecordOutcome, String> {
+    let inference_id = job.inference_id.clone().unwrap_or_default();
+    let code = job
+        .reason_code
+        .clone()
+        .unwrap_or_else(|| ENDPOINT_REFUSED.into());
+    let reason = job.reason.clone().unwrap_or_default();
+    let message = detection_message(
+        &Outcome::failed(&job.file, &inference_id, &code, &reason),
+        None,
+    );
+    submitter
+        .detections
+        .publish(&message)
+        .await
+        .map_err(|e| format!("recorded FAILED, but publishing its notification failed: {e}"))?;
+    let expected = job.revision;
+    let notified = JobRecord {
+        revision: job.revision + 1,
+        notified: true,
+        updated_at: now(),
+        ..job
+    };
+    let outcome = RecordOutcome::Refused {
+        file: notified.file.to_string(),
+        inference_id,
+        reason,
+    };
+    match submitter
+        .store
+        .put_job(&notified, Expect::Revision(expected))
+        .await
+    {
+        Ok(()) => Ok(outcome),
+        // A newer upload took the job over; the notification went out all the same.
+        Err(StoreError::Conflict) => {
+            tracing::info!("job changed after notifying; leaving the newer state");
+            Ok(outcome)
+        }
+        Err(error) => Err(format!("notified, but recording it failed: {error}")),
     }
 }

@@ -11,7 +11,9 @@ pub mod inspect;
 pub use handler::{handle, RecordOutcome, SubmitError, Submitter};
 
 use cochl_aws::settings::SubmitSettings;
-use cochl_aws::{clients, dynamo::DynamoStore, endpoint::AsyncEndpoint, objects::Objects};
+use cochl_aws::{
+    clients, dynamo::DynamoStore, endpoint::AsyncEndpoint, notify::Topic, objects::Objects,
+};
 
 impl Submitter {
     /// Builds the clients from an SDK configuration (no network call).
@@ -24,6 +26,7 @@ impl Submitter {
                 settings.endpoint_name.clone(),
                 settings.max_attempts,
             ),
+            detections: Topic::new(clients::sns(config), settings.detections_topic_arn.clone()),
             settings,
         }
     }

@@ -48,6 +48,10 @@ fn start_instance(stack: &LocalStack, api: &RuntimeApi, moto: &str, n: usize) ->
             cochl_emulator::config::DEFAULT_ENDPOINT_NAME,
         )
         .env("COCHL_INPUT_PREFIX", INPUT_PREFIX)
+        .env(
+            "COCHL_DETECTIONS_TOPIC_ARN",
+            &stack.resources.detections_topic,
+        )
         .env("COCHL_SUBMIT_CONCURRENCY", "2")
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())

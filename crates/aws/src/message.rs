@@ -5,9 +5,14 @@
 //! (`String.Array` of detected tag names), `status` and `bucket` let subscribers filter with
 //! SNS filter policies, e.g. `{"tags": ["Siren", "Gunshot"]}`. SNS caps a message at 256 KB:
 //! a body that would not fit drops its segments (totals stay) and points to the query API.
+//!
+//! Both functions that end an analysis publish it: on-result for every outcome SageMaker
+//! reports, submit when the endpoint refuses a request outright; one builder keeps the two
+//! messages identical in shape.
 
-use cochl_aws::notify::{Attribute, Message};
+use crate::notify::{Attribute, Message};
 use cochl_core::detections::TagDetection;
+use cochl_core::job::JobStatus;
 use cochl_core::keys::S3Uri;
 use serde::Serialize;
 
@@ -71,6 +76,26 @@ struct BodySegment {
     end: f64,
     max_probability: f64,
     mean_probability: f64,
+}
+
+impl<'a> Outcome<'a> {
+    /// A failed analysis: the reason, no length and no tags.
+    pub fn failed(
+        file: &'a S3Uri,
+        inference_id: &'a str,
+        reason_code: &'a str,
+        reason: &'a str,
+    ) -> Self {
+        Outcome {
+            file,
+            status: JobStatus::Failed.as_str(),
+            inference_id,
+            length_sec: None,
+            reason_code: Some(reason_code),
+            reason: Some(reason),
+            detections: &[],
+        }
+    }
 }
 
 /// Where the full document of a file can be read.
@@ -278,20 +303,17 @@ mod tests {
     fn failure_message_has_reason_and_no_tags() {
         let file = file();
         let message = detection_message(
-            &Outcome {
-                status: "FAILED",
-                length_sec: None,
-                reason_code: Some("inference_failed"),
-                reason: Some("ClientError: boom"),
-                ..outcome(&file, &[])
-            },
+            &Outcome::failed(&file, "cochl-1", "inference_failed", "ClientError: boom"),
             None,
         );
         let body: Value = serde_json::from_str(&message.body).expect("json");
         assert_eq!(body["status"], "FAILED");
+        assert_eq!(body["reason_code"], "inference_failed");
         assert_eq!(body["reason"], "ClientError: boom");
         assert_eq!(body["tags"], Value::Array(vec![]));
+        assert!(body.get("length_sec").is_none());
         assert_eq!(message.attributes[0].1, Attribute::StringArray(vec![]));
+        assert_eq!(message.attributes[1].1, Attribute::String("FAILED".into()));
     }
 
     #[test]
