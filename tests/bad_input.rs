@@ -39,41 +39,6 @@ async fn stack(options: StackOptions) -> LocalStack {
         .expect("local stack starts")
 }
 
-/// Receives messages from a queue until `count` arrived or the deadline passed.
-async fn receive(
-    stack: &LocalStack,
-    queue: &str,
-    count: usize,
-    within: Duration,
-) -> Result<Vec<Value>> {
-    let url = stack.queue_url(queue).await?;
-    let deadline = Instant::now() + within;
-    let mut bodies = Vec::new();
-    while bodies.len() < count && Instant::now() < deadline {
-        let output = stack
-            .sqs
-            .receive_message()
-            .queue_url(&url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await?;
-        for message in output.messages() {
-            bodies.push(serde_json::from_str(message.body().unwrap_or_default())?);
-            if let Some(receipt) = message.receipt_handle() {
-                stack
-                    .sqs
-                    .delete_message()
-                    .queue_url(&url)
-                    .receipt_handle(receipt)
-                    .send()
-                    .await?;
-            }
-        }
-    }
-    Ok(bodies)
-}
-
 /// Polls a file's job until `done` holds for it (bounded by the deadline).
 async fn wait_job(
     stack: &LocalStack,
@@ -109,13 +74,9 @@ async fn notification_for(
             Instant::now() < deadline,
             "no detection notification for {file}"
         );
-        let more = receive(
-            stack,
-            &stack.resources.detections_queue,
-            1,
-            Duration::from_secs(2),
-        )
-        .await?;
+        let more = stack
+            .receive(&stack.resources.detections_queue, 1, Duration::from_secs(2))
+            .await?;
         seen.extend(more);
     }
 }
@@ -1203,7 +1164,7 @@ async fn malformed_events_are_dead_lettered_and_good_records_still_handled() -> 
                 .await
                 .with_context(|| case.name)?;
         }
-        let dead = receive(&stack, dlq, cases.len(), DEADLINE).await?;
+        let dead = stack.receive(dlq, cases.len(), DEADLINE).await?;
         assert_eq!(dead.len(), cases.len(), "{dead:?}");
         for case in cases {
             let name = case.name;

@@ -34,6 +34,7 @@ use devstack::query::{file_document, get};
 use devstack::stack::{LocalStack, StackOptions, INPUT_PREFIX};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde_json::{json, Value};
+use testkit::rng::SplitMix64;
 use testkit::shared_moto;
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -43,36 +44,6 @@ async fn stack(options: StackOptions) -> LocalStack {
     LocalStack::start(options, Some(moto.endpoint()))
         .await
         .expect("local stack starts")
-}
-
-/// SplitMix64: a tiny seeded generator, so a shuffle is reproducible from its seed.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A draw in `0..n` (n > 0).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    /// Fisher-Yates.
-    fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            items.swap(i, self.below(i + 1));
-        }
-    }
-
-    /// A sample in [-1, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-    }
 }
 
 /// A 16-bit mono PCM WAV file.
@@ -115,44 +86,6 @@ fn tone_wav(frequency: f64, rate: u32, seconds: f64) -> Vec<u8> {
     wav(rate, &samples)
 }
 
-/// Receives up to `count` message bodies from a queue (deleting them) before `within` passes.
-async fn receive_bodies(
-    stack: &LocalStack,
-    queue: &str,
-    count: usize,
-    within: Duration,
-) -> Result<Vec<String>> {
-    let url = stack.queue_url(queue).await?;
-    let deadline = Instant::now() + within;
-    let mut bodies = Vec::new();
-    // At least one receive, however short `within` is.
-    loop {
-        let output = stack
-            .sqs
-            .receive_message()
-            .queue_url(&url)
-            .max_number_of_messages(i32::try_from((count - bodies.len()).min(10))?)
-            .wait_time_seconds(1)
-            .send()
-            .await?;
-        for message in output.messages() {
-            bodies.push(message.body().unwrap_or_default().to_string());
-            if let Some(receipt) = message.receipt_handle() {
-                stack
-                    .sqs
-                    .delete_message()
-                    .queue_url(&url)
-                    .receipt_handle(receipt)
-                    .send()
-                    .await?;
-            }
-        }
-        if bodies.len() >= count || Instant::now() >= deadline {
-            return Ok(bodies);
-        }
-    }
-}
-
 /// Drains a queue: receives until it answered empty twice in a row (long polls of 1 s) or
 /// `within` passed.
 async fn drain(stack: &LocalStack, queue: &str, within: Duration) -> Result<Vec<String>> {
@@ -160,7 +93,7 @@ async fn drain(stack: &LocalStack, queue: &str, within: Duration) -> Result<Vec<
     let mut bodies = Vec::new();
     let mut empty = 0;
     while empty < 2 && Instant::now() < deadline {
-        let got = receive_bodies(stack, queue, 10, Duration::from_millis(1)).await?;
+        let got = stack.receive_raw(queue, 10, Duration::from_secs(1)).await?;
         empty = if got.is_empty() { empty + 1 } else { 0 };
         bodies.extend(got);
     }
@@ -487,13 +420,9 @@ async fn replayed_duplicated_and_reordered_events_change_nothing() -> Result<()>
         );
     }
     // The S3 test event plus one event per upload.
-    let bodies = receive_bodies(
-        &stack,
-        &stack.resources.submit_queue,
-        uploads.len() + 1,
-        DEADLINE,
-    )
-    .await?;
+    let bodies = stack
+        .receive_raw(&stack.resources.submit_queue, uploads.len() + 1, DEADLINE)
+        .await?;
     ensure!(bodies.len() == uploads.len() + 1, "S3 events: {bodies:?}");
     let mut s3_events: HashMap<String, String> = HashMap::new();
     let mut test_event = None;
@@ -587,7 +516,9 @@ async fn replayed_duplicated_and_reordered_events_change_nothing() -> Result<()>
                     &[],
                 )
                 .await?;
-            let bodies = receive_bodies(&stack, &stack.resources.submit_queue, 1, DEADLINE).await?;
+            let bodies = stack
+                .receive_raw(&stack.resources.submit_queue, 1, DEADLINE)
+                .await?;
             bodies
                 .into_iter()
                 .next()
@@ -612,8 +543,9 @@ async fn replayed_duplicated_and_reordered_events_change_nothing() -> Result<()>
     // Every inference ends in one notification; the older upload's arrives after the newer
     // upload was submitted and is superseded.
     let accepted = inference_of.len();
-    let envelopes =
-        receive_bodies(&stack, &stack.resources.results_queue, accepted, DEADLINE).await?;
+    let envelopes = stack
+        .receive_raw(&stack.resources.results_queue, accepted, DEADLINE)
+        .await?;
     ensure!(envelopes.len() == accepted, "notifications: {envelopes:?}");
     let broken_key = format!("{INPUT_PREFIX}broken.wav");
     let mut older_index = None;
@@ -752,14 +684,10 @@ async fn replayed_duplicated_and_reordered_events_change_nothing() -> Result<()>
     ensure!(count_under(&stack, "failures/").await? == 1);
     // No new notification reached the queue while replaying.
     ensure!(
-        receive_bodies(
-            &stack,
-            &stack.resources.results_queue,
-            1,
-            Duration::from_millis(1)
-        )
-        .await?
-        .is_empty(),
+        stack
+            .receive_raw(&stack.resources.results_queue, 1, Duration::from_millis(1))
+            .await?
+            .is_empty(),
         "a replay started an inference"
     );
 

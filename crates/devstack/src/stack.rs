@@ -381,35 +381,46 @@ impl LocalStack {
     }
 
     /// Receives (and deletes) messages from one of the stack's queues until `count`
-    /// arrived or `within` passed (at least one receive either way); returns their bodies
-    /// as JSON (a body that is not JSON as a string).
+    /// arrived or `within` passed (at least one receive either way, never more than
+    /// `count` messages); returns their bodies as JSON (a body that is not JSON as a string).
     pub async fn receive(
         &self,
         queue: &str,
         count: usize,
         within: Duration,
     ) -> Result<Vec<serde_json::Value>> {
+        let bodies = self.receive_raw(queue, count, within).await?;
+        Ok(bodies
+            .into_iter()
+            .map(|body| serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)))
+            .collect())
+    }
+
+    /// [`LocalStack::receive`], the bodies as they were sent.
+    pub async fn receive_raw(
+        &self,
+        queue: &str,
+        count: usize,
+        within: Duration,
+    ) -> Result<Vec<String>> {
         let url = self.queue_url(queue).await?;
         let deadline = Instant::now() + within;
-        // Long polls of a second, or one short poll when no time is given.
+        // Long polls of a second, or one short poll when less time is given.
         let wait = i32::from(within >= Duration::from_secs(1));
         let mut bodies = Vec::new();
         loop {
+            let wanted = count.saturating_sub(bodies.len()).clamp(1, 10);
             let output = self
                 .sqs
                 .receive_message()
                 .queue_url(&url)
-                .max_number_of_messages(10)
+                .max_number_of_messages(i32::try_from(wanted).unwrap_or(10))
                 .wait_time_seconds(wait)
                 .send()
                 .await
                 .with_context(|| format!("receiving from {queue}"))?;
             for message in output.messages() {
-                let body = message.body().unwrap_or_default();
-                bodies.push(
-                    serde_json::from_str(body)
-                        .unwrap_or_else(|_| serde_json::Value::String(body.to_string())),
-                );
+                bodies.push(message.body().unwrap_or_default().to_string());
                 if let Some(receipt) = message.receipt_handle() {
                     self.sqs
                         .delete_message()

@@ -22,6 +22,8 @@ use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 
+use crate::rng::SplitMix64;
+
 /// What an injected fault does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultMode {
@@ -72,7 +74,7 @@ pub struct FaultCounts {
 struct State {
     rules: Vec<FaultRule>,
     enabled: bool,
-    rng: u64,
+    rng: SplitMix64,
     counts: BTreeMap<String, FaultCounts>,
 }
 
@@ -95,7 +97,7 @@ impl FaultInjector {
             state: Arc::new(Mutex::new(State {
                 rules,
                 enabled: true,
-                rng: seed,
+                rng: SplitMix64(seed),
                 counts: BTreeMap::new(),
             })),
         }
@@ -163,8 +165,7 @@ impl FaultInjector {
             .iter()
             .find(|r| r.service == service && r.operation.as_deref().is_none_or(|o| o == operation))
             .cloned()?;
-        let draw = splitmix64(&mut state.rng);
-        if (draw >> 11) as f64 / (1u64 << 53) as f64 >= rule.ratio {
+        if state.rng.fraction() >= rule.ratio {
             return None;
         }
         if let Some(counts) = state.counts.get_mut(&format!("{service}.{operation}")) {
@@ -172,14 +173,6 @@ impl FaultInjector {
         }
         Some(rule.mode)
     }
-}
-
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 #[derive(Debug)]

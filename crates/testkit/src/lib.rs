@@ -10,6 +10,7 @@
 pub mod faults;
 pub mod http;
 mod moto;
+pub mod rng;
 mod sdk;
 
 pub use moto::{shared_moto, MotoServer, TestkitError};
