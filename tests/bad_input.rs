@@ -28,13 +28,11 @@ use cochl_core::keys::{encode_event_key, S3Uri};
 use devstack::query::file_document;
 use devstack::stack::{LocalStack, StackOptions};
 use serde_json::{json, Value};
-use testkit::shared_moto;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
 async fn stack(options: StackOptions) -> LocalStack {
-    let moto = shared_moto().expect("moto starts (run `make venv`)");
-    LocalStack::start(options, Some(moto.endpoint()))
+    LocalStack::on_shared_moto(options)
         .await
         .expect("local stack starts")
 }

@@ -12,13 +12,11 @@ use devstack::demo::{bundled_samples, content_type_for};
 use devstack::query::file_document;
 use devstack::stack::{subscribe_queue, LocalStack, StackOptions, INPUT_PREFIX};
 use serde_json::{json, Value};
-use testkit::shared_moto;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
 async fn stack(options: StackOptions) -> LocalStack {
-    let moto = shared_moto().expect("moto starts (run `make venv`)");
-    LocalStack::start(options, Some(moto.endpoint()))
+    LocalStack::on_shared_moto(options)
         .await
         .expect("local stack starts")
 }

@@ -22,8 +22,7 @@ const DEADLINE: Duration = Duration::from_secs(180);
 const FILES: usize = 30;
 
 async fn stack(options: StackOptions) -> Result<LocalStack> {
-    let moto = testkit::shared_moto().map_err(anyhow::Error::msg)?;
-    LocalStack::start(options, Some(moto.endpoint())).await
+    LocalStack::on_shared_moto(options).await
 }
 
 /// The rules of the transient-fault run: specific operations first (the first match wins).

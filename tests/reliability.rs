@@ -35,13 +35,11 @@ use devstack::stack::{LocalStack, StackOptions, INPUT_PREFIX};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde_json::{json, Value};
 use testkit::rng::SplitMix64;
-use testkit::shared_moto;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
 async fn stack(options: StackOptions) -> LocalStack {
-    let moto = shared_moto().expect("moto starts (run `make venv`)");
-    LocalStack::start(options, Some(moto.endpoint()))
+    LocalStack::on_shared_moto(options)
         .await
         .expect("local stack starts")
 }

@@ -380,6 +380,15 @@ impl LocalStack {
         })
     }
 
+    /// Starts a stack on the moto server shared by this process (started on first use):
+    /// what tests and the bench run on.
+    pub async fn on_shared_moto(options: StackOptions) -> Result<Self> {
+        let moto = testkit::shared_moto()
+            .map_err(anyhow::Error::msg)
+            .context("starting moto (run `make venv`)")?;
+        Self::start(options, Some(moto.endpoint())).await
+    }
+
     /// Receives (and deletes) messages from one of the stack's queues until `count`
     /// arrived or `within` passed (at least one receive either way, never more than
     /// `count` messages); returns their bodies as JSON (a body that is not JSON as a string).
