@@ -1,10 +1,19 @@
-//! Random query strings on every route never get a 5xx.
+//! Random query strings on every route never get a 5xx, and never make an unbounded
+//! number of DynamoDB requests: each call's requests are counted on the wire.
 
 use lambda_http::http::StatusCode;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
+use cochl_aws::dynamo::read::MAX_QUERY_REQUESTS;
+use cochl_aws::dynamo::DynamoStore;
+use testkit::faults::FaultInjector;
+
 use crate::seed::{self, request, send};
+
+/// Requests one call may make: the bounded queries of a listing, plus the read of the
+/// jobs behind a page and the file's own job.
+const MAX_REQUESTS_PER_CALL: u64 = MAX_QUERY_REQUESTS as u64 + 2;
 
 /// Characters legal in a URI's query, `%` included, so escapes may be malformed.
 fn query_text() -> impl Strategy<Value = String> {
@@ -60,7 +69,16 @@ fn random_query_strings_never_give_a_5xx() {
         .enable_all()
         .build()
         .expect("runtime");
-    let store = runtime.block_on(seed::store());
+    // The seeded table, read through a client that counts its requests on the wire (an
+    // injector without rules injects nothing).
+    let counter = FaultInjector::new(Vec::new(), 0);
+    let store = runtime.block_on(async {
+        let seeded = seed::store().await;
+        let moto = testkit::shared_moto().expect("moto starts (run `make venv` first)");
+        let config = counter.wrap(&testkit::sdk_config(moto.endpoint()).await);
+        DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), seeded.table())
+    });
+    let requests = || -> u64 { counter.counts().values().map(|c| c.calls).sum() };
     let mut runner = TestRunner::new(Config::with_cases(64));
     let strategy = (
         path(),
@@ -73,7 +91,13 @@ fn random_query_strings_never_give_a_5xx() {
             let Ok(uri) = target.parse::<lambda_http::http::Uri>() else {
                 return Ok(()); // Not a request a client could send.
             };
+            let before = requests();
             let reply = runtime.block_on(send(&store, request(method, &uri.to_string())));
+            let made = requests() - before;
+            prop_assert!(
+                made <= MAX_REQUESTS_PER_CALL,
+                "{method} {target}: {made} DynamoDB requests"
+            );
             prop_assert!(
                 reply.status < StatusCode::INTERNAL_SERVER_ERROR,
                 "{method} {target}: {reply:?}"
