@@ -34,6 +34,7 @@ use devstack::query::{file_document, get};
 use devstack::stack::{LocalStack, StackOptions, INPUT_PREFIX};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde_json::{json, Value};
+use testkit::audio::wav_s16_mono;
 use testkit::rng::SplitMix64;
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -44,35 +45,12 @@ async fn stack(options: StackOptions) -> LocalStack {
         .expect("local stack starts")
 }
 
-/// A 16-bit mono PCM WAV file.
-fn wav(rate: u32, samples: &[f64]) -> Vec<u8> {
-    let data_len = u32::try_from(samples.len() * 2).expect("small file");
-    let mut out = Vec::with_capacity(44 + samples.len() * 2);
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + data_len).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    out.extend_from_slice(&1u16.to_le_bytes()); // mono
-    out.extend_from_slice(&rate.to_le_bytes());
-    out.extend_from_slice(&(rate * 2).to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&data_len.to_le_bytes());
-    for sample in samples {
-        let value = (sample.clamp(-1.0, 1.0) * f64::from(i16::MAX)) as i16;
-        out.extend_from_slice(&value.to_le_bytes());
-    }
-    out
-}
-
 /// White noise (the emulator's rule tags it `Noise`).
 fn noise_wav(seed: u64, rate: u32, seconds: f64) -> Vec<u8> {
     let mut rng = SplitMix64(seed);
     let count = (f64::from(rate) * seconds) as usize;
     let samples: Vec<f64> = (0..count).map(|_| 0.3 * rng.unit()).collect();
-    wav(rate, &samples)
+    wav_s16_mono(rate, &samples)
 }
 
 /// A sine tone (the emulator's rule tags it `Tone`).
@@ -81,7 +59,7 @@ fn tone_wav(frequency: f64, rate: u32, seconds: f64) -> Vec<u8> {
     let samples: Vec<f64> = (0..count)
         .map(|i| 0.5 * (std::f64::consts::TAU * frequency * i as f64 / f64::from(rate)).sin())
         .collect();
-    wav(rate, &samples)
+    wav_s16_mono(rate, &samples)
 }
 
 /// Drains a queue: receives until it answered empty twice in a row (long polls of 1 s) or

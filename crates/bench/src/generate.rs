@@ -139,29 +139,12 @@ pub fn cochl_result(windows: usize, seed: u64) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// A 16-bit mono wav of `seconds` at `rate` Hz holding a tone of `hz`.
+/// A 16-bit mono wav of `seconds` at `rate` Hz holding a tone of `hz` at half scale.
 pub fn tone_wav(seconds: u32, rate: u32, hz: f64) -> Vec<u8> {
-    let samples = seconds * rate;
-    let data_bytes = samples * 2;
-    let mut wav = Vec::with_capacity(44 + data_bytes as usize);
-    wav.extend_from_slice(b"RIFF");
-    wav.extend_from_slice(&(36 + data_bytes).to_le_bytes());
-    wav.extend_from_slice(b"WAVEfmt ");
-    wav.extend_from_slice(&16u32.to_le_bytes());
-    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
-    wav.extend_from_slice(&rate.to_le_bytes());
-    wav.extend_from_slice(&(rate * 2).to_le_bytes());
-    wav.extend_from_slice(&2u16.to_le_bytes());
-    wav.extend_from_slice(&16u16.to_le_bytes());
-    wav.extend_from_slice(b"data");
-    wav.extend_from_slice(&data_bytes.to_le_bytes());
-    for n in 0..samples {
-        let t = f64::from(n) / f64::from(rate);
-        let value = (t * hz * std::f64::consts::TAU).sin() * 0.5 * f64::from(i16::MAX);
-        wav.extend_from_slice(&(value as i16).to_le_bytes());
-    }
-    wav
+    let samples: Vec<f64> = (0..seconds * rate)
+        .map(|n| 0.5 * (f64::from(n) / f64::from(rate) * hz * std::f64::consts::TAU).sin())
+        .collect();
+    testkit::audio::wav_s16_mono(rate, &samples)
 }
 
 #[cfg(test)]

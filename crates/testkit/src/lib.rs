@@ -7,6 +7,7 @@
 //! [`sdk_config`] builds an SDK configuration that points every client at a local endpoint
 //! with test credentials, exactly as `AWS_ENDPOINT_URL` does for the Lambda binaries.
 
+pub mod audio;
 pub mod faults;
 pub mod http;
 mod moto;
