@@ -613,7 +613,7 @@ async fn awkward_keys_are_analysed_under_their_exact_key() -> Result<()> {
             assert_eq!(notification["bucket"], bucket.as_str(), "{name}");
             assert_eq!(
                 notification["inference_id"],
-                job.inference_id.as_deref().unwrap_or_default(),
+                job.inference_id.as_ref().context("inference id")?.as_str(),
                 "{name}"
             );
             assert_eq!(notification["tags"], json!([]), "{name}");
@@ -1203,7 +1203,7 @@ async fn malformed_events_are_dead_lettered_and_good_records_still_handled() -> 
         "failureReason": "ClientError: crafted failure for the mixed event",
         "requestParameters": {"contentType": "audio/wav", "endpointName": "cochl-sense",
                               "inputLocation": slow.to_string()},
-        "inferenceId": inference_id, "eventVersion": "1.0",
+        "inferenceId": inference_id.as_str(), "eventVersion": "1.0",
         "eventSource": "aws:sagemaker", "eventName": "InferenceResult"
     });
     let mixed = json!({"Records": [
@@ -1213,23 +1213,21 @@ async fn malformed_events_are_dead_lettered_and_good_records_still_handled() -> 
     let error = cochl_on_result::handle(&stack.results, &mixed, None)
         .await
         .expect_err("the bad record fails the invocation");
-    let cochl_on_result::ResultError::Records {
-        failed,
-        total,
-        first_error,
-        outcomes,
-    } = error
-    else {
+    assert_eq!(error.error_type(), "Permanent.MalformedRecord");
+    let cochl_on_result::ResultError::Records(batch) = error else {
         panic!("per-record failure expected: {error}");
     };
-    assert_eq!((failed, total), (1, 2));
-    assert_eq!(
-        first_error,
-        "record 0 is malformed: SageMaker notification: notification is missing the required field `inferenceId`"
+    assert_eq!((batch.failures.len(), batch.total), (1, 2));
+    let (index, first_error) = &batch.failures[0];
+    assert_eq!(*index, 0);
+    assert!(
+        matches!(first_error, cochl_on_result::RecordError::Malformed { index: 0, reason } if reason.contains("inferenceId")),
+        "{first_error}"
     );
     assert!(
-        matches!(&outcomes[1], cochl_on_result::NotificationOutcome::Failed { reason_code, .. } if reason_code == "inference_failed"),
-        "{outcomes:?}"
+        matches!(&batch.handled[..], [cochl_on_result::NotificationOutcome::Failed { reason_code, .. }] if reason_code == "inference_failed"),
+        "{:?}",
+        batch.handled
     );
     let job = stack.wait_terminal(&slow, DEADLINE).await?;
     assert_eq!(job.status, JobStatus::Failed);
