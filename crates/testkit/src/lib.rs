@@ -6,8 +6,10 @@
 //! panics, is interrupted or is killed; dropping a [`MotoServer`] also kills it by its pid.
 //! [`sdk_config`] builds an SDK configuration that points every client at a local endpoint
 //! with test credentials, exactly as `AWS_ENDPOINT_URL` does for the Lambda binaries.
+//! [`doubles`] are in-memory implementations of the handlers' ports, for fast handler tests.
 
 pub mod audio;
+pub mod doubles;
 pub mod faults;
 pub mod http;
 mod moto;
