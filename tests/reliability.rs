@@ -211,7 +211,7 @@ fn sns_envelope(topic_arn: &str, message_id: &str, message: &Value) -> String {
     .to_string()
 }
 
-/// A failure notification in SageMaker's exact shape (reference §4).
+/// A failure notification in SageMaker's exact shape (docs/cochl-contract.md, "Notifications").
 fn failure_message(bucket: &str, key: &str, content_type: &str, inference_id: &str) -> Value {
     json!({
         "awsRegion": "us-east-1",
@@ -236,7 +236,7 @@ fn failure_message(bucket: &str, key: &str, content_type: &str, inference_id: &s
     })
 }
 
-/// A success notification in SageMaker's exact shape (reference §4).
+/// A success notification in SageMaker's exact shape (docs/cochl-contract.md, "Notifications").
 fn success_message(bucket: &str, key: &str, inference_id: &str) -> Value {
     json!({
         "awsRegion": "us-east-1",

@@ -1,6 +1,6 @@
 //! Which Cochl.Sense content type to send for an uploaded S3 object.
 //!
-//! Cochl.Sense needs a content type with every request (reference §1): one of
+//! Every Cochl.Sense request needs a content type (docs/cochl-contract.md, "Request contract"): one of
 //! `audio/mp3`, `audio/wav`, `audio/ogg`, `application/octet-stream` (the model
 //! auto-detects the format) or raw PCM described by
 //! `audio/x-raw; rate=..; format=..; channels=..`. S3 objects arrive with a

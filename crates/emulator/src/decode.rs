@@ -1,6 +1,6 @@
 //! Decoding a request body into mono `f32` samples, as the model would before listening.
 //!
-//! The content type decides how (reference §1):
+//! The content type decides how (docs/cochl-contract.md, "Request contract"):
 //! - `audio/wav`, `audio/mp3`, `audio/ogg`: decoded with symphonia's reader for that
 //!   container, after checking the bytes really are that container; a WAV content type
 //!   on MP3 bytes is a failure naming both.
