@@ -18,142 +18,112 @@ use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
-/// Sample encodings Cochl.Sense accepts for raw PCM (`format=` parameter).
+/// How a sample's bits encode its amplitude: the part of a raw PCM format name
+/// before the bit count (`s`, `u` or `f`). Headerless bytes cannot say it, so it
+/// is fixed by the format the uploader names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SampleEncoding {
+    /// Two's complement integers, zero is silence (`s..` formats).
+    Signed,
+    /// Offset binary integers, the midpoint is silence (`u..` formats).
+    Unsigned,
+    /// IEEE 754 floating point (`f..` formats).
+    Float,
+}
+
+/// Which byte of a multi-byte sample comes first: the name's `le`/`be` suffix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ByteOrder {
+    /// Least significant byte first (`..le` formats).
+    Little,
+    /// Most significant byte first (`..be` formats).
+    Big,
+}
+
+/// A sample encoding Cochl.Sense accepts for raw PCM (the `format=` parameter).
 ///
 /// Exists so that a raw PCM content type can only name a format the model
-/// understands; the names are GStreamer-style (`s16le` = signed 16-bit little endian).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum PcmFormat {
-    /// Signed 16-bit, little endian.
-    S16le,
-    /// Signed 24-bit, little endian.
-    S24le,
-    /// Signed 32-bit, little endian.
-    S32le,
-    /// Signed 16-bit, big endian.
-    S16be,
-    /// Signed 24-bit, big endian.
-    S24be,
-    /// Signed 32-bit, big endian.
-    S32be,
-    /// Unsigned 16-bit, little endian.
-    U16le,
-    /// Unsigned 24-bit, little endian.
-    U24le,
-    /// Unsigned 32-bit, little endian.
-    U32le,
-    /// Unsigned 16-bit, big endian.
-    U16be,
-    /// Unsigned 24-bit, big endian.
-    U24be,
-    /// Unsigned 32-bit, big endian.
-    U32be,
-    /// Float 16-bit, little endian.
-    F16le,
-    /// Float 24-bit, little endian.
-    F24le,
-    /// Float 32-bit, little endian.
-    F32le,
-    /// Float 16-bit, big endian.
-    F16be,
-    /// Float 24-bit, big endian.
-    F24be,
-    /// Float 32-bit, big endian.
-    F32be,
+/// understands. Only the rows of [`PcmFormat::ALL`] exist (the fields are
+/// private), so a value is always one of the 18 names Cochl documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PcmFormat {
+    name: &'static str,
+    bits: u8,
+    encoding: SampleEncoding,
+    byte_order: ByteOrder,
 }
 
 impl PcmFormat {
-    /// Every format, in the order Cochl's documentation lists them; used to
-    /// parse names and to tell users which names are valid.
-    pub const ALL: [PcmFormat; 18] = [
-        PcmFormat::S16le,
-        PcmFormat::S24le,
-        PcmFormat::S32le,
-        PcmFormat::S16be,
-        PcmFormat::S24be,
-        PcmFormat::S32be,
-        PcmFormat::U16le,
-        PcmFormat::U24le,
-        PcmFormat::U32le,
-        PcmFormat::U16be,
-        PcmFormat::U24be,
-        PcmFormat::U32be,
-        PcmFormat::F16le,
-        PcmFormat::F24le,
-        PcmFormat::F32le,
-        PcmFormat::F16be,
-        PcmFormat::F24be,
-        PcmFormat::F32be,
-    ];
+    /// The one table of raw PCM formats, in the order Cochl's documentation
+    /// lists them: the GStreamer-style name (`s16le` = signed 16-bit little
+    /// endian) with what it means. Parsing, messages and the emulator's decoder
+    /// all read it.
+    pub const ALL: [PcmFormat; 18] = {
+        use ByteOrder::{Big, Little};
+        use SampleEncoding::{Float, Signed, Unsigned};
+        [
+            row("s16le", 16, Signed, Little),
+            row("s24le", 24, Signed, Little),
+            row("s32le", 32, Signed, Little),
+            row("s16be", 16, Signed, Big),
+            row("s24be", 24, Signed, Big),
+            row("s32be", 32, Signed, Big),
+            row("u16le", 16, Unsigned, Little),
+            row("u24le", 24, Unsigned, Little),
+            row("u32le", 32, Unsigned, Little),
+            row("u16be", 16, Unsigned, Big),
+            row("u24be", 24, Unsigned, Big),
+            row("u32be", 32, Unsigned, Big),
+            row("f16le", 16, Float, Little),
+            row("f24le", 24, Float, Little),
+            row("f32le", 32, Float, Little),
+            row("f16be", 16, Float, Big),
+            row("f24be", 24, Float, Big),
+            row("f32be", 32, Float, Big),
+        ]
+    };
 
-    /// The lower-case name Cochl expects in the `format=` parameter (`"s16le"`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PcmFormat::S16le => "s16le",
-            PcmFormat::S24le => "s24le",
-            PcmFormat::S32le => "s32le",
-            PcmFormat::S16be => "s16be",
-            PcmFormat::S24be => "s24be",
-            PcmFormat::S32be => "s32be",
-            PcmFormat::U16le => "u16le",
-            PcmFormat::U24le => "u24le",
-            PcmFormat::U32le => "u32le",
-            PcmFormat::U16be => "u16be",
-            PcmFormat::U24be => "u24be",
-            PcmFormat::U32be => "u32be",
-            PcmFormat::F16le => "f16le",
-            PcmFormat::F24le => "f24le",
-            PcmFormat::F32le => "f32le",
-            PcmFormat::F16be => "f16be",
-            PcmFormat::F24be => "f24be",
-            PcmFormat::F32be => "f32be",
-        }
+    /// Bits one sample of one channel occupies (16, 24 or 32); a decoder reads
+    /// `bits / 8` bytes per sample.
+    pub fn bits(self) -> u32 {
+        u32::from(self.bits)
     }
 
-    /// Bytes one sample of one channel occupies (2, 3 or 4); lets callers
-    /// estimate durations and check that a body holds whole frames.
-    pub fn bytes_per_sample(self) -> usize {
-        match self {
-            PcmFormat::S16le
-            | PcmFormat::S16be
-            | PcmFormat::U16le
-            | PcmFormat::U16be
-            | PcmFormat::F16le
-            | PcmFormat::F16be => 2,
-            PcmFormat::S24le
-            | PcmFormat::S24be
-            | PcmFormat::U24le
-            | PcmFormat::U24be
-            | PcmFormat::F24le
-            | PcmFormat::F24be => 3,
-            PcmFormat::S32le
-            | PcmFormat::S32be
-            | PcmFormat::U32le
-            | PcmFormat::U32be
-            | PcmFormat::F32le
-            | PcmFormat::F32be => 4,
-        }
+    /// How the sample's bits encode its amplitude; a decoder needs it to scale samples.
+    pub fn encoding(self) -> SampleEncoding {
+        self.encoding
     }
 
-    /// Whether samples are floating point (`f..` formats).
-    pub fn is_float(self) -> bool {
-        self.as_str().starts_with('f')
-    }
-
-    /// Whether samples carry a sign (signed integers and floats).
-    pub fn is_signed(self) -> bool {
-        !self.as_str().starts_with('u')
-    }
-
-    /// Whether samples are stored most significant byte first (`..be` formats).
-    pub fn is_big_endian(self) -> bool {
-        self.as_str().ends_with("be")
+    /// Which byte comes first; a decoder needs it to assemble samples.
+    pub fn byte_order(self) -> ByteOrder {
+        self.byte_order
     }
 }
 
+/// One row of [`PcmFormat::ALL`]; a function so the table reads as a table.
+const fn row(
+    name: &'static str,
+    bits: u8,
+    encoding: SampleEncoding,
+    byte_order: ByteOrder,
+) -> PcmFormat {
+    PcmFormat {
+        name,
+        bits,
+        encoding,
+        byte_order,
+    }
+}
+
+/// Every format name, comma separated, for messages that list the choices.
+fn format_names() -> String {
+    PcmFormat::ALL.map(|format| format.name).join(", ")
+}
+
 impl fmt::Display for PcmFormat {
+    /// Writes the lower-case name Cochl expects in the `format=` parameter.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.write_str(self.name)
     }
 }
 
@@ -163,9 +133,8 @@ impl FromStr for PcmFormat {
     /// Parses a format name, ignoring ASCII case (`"S16LE"` is `s16le`).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         PcmFormat::ALL
-            .iter()
-            .copied()
-            .find(|format| format.as_str().eq_ignore_ascii_case(s))
+            .into_iter()
+            .find(|format| format.name.eq_ignore_ascii_case(s))
             .ok_or_else(|| PcmParamsError::UnknownFormat {
                 value: s.to_owned(),
             })
@@ -216,17 +185,6 @@ impl PcmSpec {
             format,
             channels,
         })
-    }
-
-    /// Bytes per frame (one sample for every channel); a raw PCM body is a
-    /// whole number of frames.
-    pub fn bytes_per_frame(self) -> usize {
-        self.format.bytes_per_sample() * usize::from(self.channels)
-    }
-
-    /// Bytes per second of audio; lets callers estimate a raw body's duration.
-    pub fn bytes_per_second(self) -> u64 {
-        self.bytes_per_frame() as u64 * u64::from(self.rate)
     }
 
     /// The canonical header value, e.g. `audio/x-raw; rate=22050; format=s24le; channels=1`.
@@ -334,7 +292,8 @@ pub enum PcmParamsError {
     },
     /// `format` is not one of the 18 known names.
     #[error(
-        "raw PCM content type: unknown format {value:?} (expected one of s16le, s24le, s32le, s16be, s24be, s32be, u16le, u24le, u32le, u16be, u24be, u32be, f16le, f24le, f32le, f16be, f24be, f32be)"
+        "raw PCM content type: unknown format {value:?} (expected one of {names})",
+        names = format_names()
     )]
     UnknownFormat {
         /// The value as written.
@@ -792,10 +751,14 @@ mod tests {
         HashMap::from([(key.to_owned(), value.to_owned())])
     }
 
-    fn spec(rate: u32, format: PcmFormat, channels: u8) -> PcmSpec {
+    fn pcm(name: &str) -> PcmFormat {
+        name.parse().unwrap()
+    }
+
+    fn spec(rate: u32, format: &str, channels: u8) -> PcmSpec {
         PcmSpec {
             rate,
-            format,
+            format: pcm(format),
             channels,
         }
     }
@@ -804,7 +767,7 @@ mod tests {
 
     #[test]
     fn all_formats_are_distinct_and_round_trip_in_any_case() {
-        let names: Vec<&str> = PcmFormat::ALL.iter().map(|f| f.as_str()).collect();
+        let names: Vec<String> = PcmFormat::ALL.iter().map(|f| f.to_string()).collect();
         assert_eq!(
             names,
             [
@@ -813,36 +776,43 @@ mod tests {
             ]
         );
         for format in PcmFormat::ALL {
-            assert_eq!(format.to_string(), format.as_str());
-            assert_eq!(format.as_str().parse::<PcmFormat>(), Ok(format));
-            assert_eq!(
-                format.as_str().to_ascii_uppercase().parse::<PcmFormat>(),
-                Ok(format)
-            );
+            let name = format.to_string();
+            assert_eq!(name.parse::<PcmFormat>(), Ok(format));
+            assert_eq!(name.to_ascii_uppercase().parse::<PcmFormat>(), Ok(format));
             let header = format!("audio/x-raw; rate=16000; format={format}; channels=2");
-            assert_eq!(parse_raw_pcm(&header), Ok(spec(16000, format, 2)));
-            let ct = CochlContentType::RawPcm(spec(16000, format, 2));
+            let parsed = PcmSpec {
+                rate: 16000,
+                format,
+                channels: 2,
+            };
+            assert_eq!(parse_raw_pcm(&header), Ok(parsed));
+            let ct = CochlContentType::RawPcm(parsed);
             assert_eq!(ct.header_value(), header);
             assert_eq!(header.parse::<CochlContentType>(), Ok(ct));
         }
     }
 
     #[test]
-    fn format_properties() {
+    fn every_row_means_what_its_name_says() {
         for format in PcmFormat::ALL {
-            let name = format.as_str();
-            let bits: usize = name[1..3].parse().unwrap();
-            assert_eq!(format.bytes_per_sample() * 8, bits, "{name}");
-            assert_eq!(format.is_float(), name.starts_with('f'), "{name}");
-            assert_eq!(format.is_signed(), !name.starts_with('u'), "{name}");
-            assert_eq!(format.is_big_endian(), name.ends_with("be"), "{name}");
+            let name = format.to_string();
+            let bits: u32 = name[1..3].parse().unwrap();
+            assert_eq!(format.bits(), bits, "{name}");
+            let encoding = match &name[..1] {
+                "s" => SampleEncoding::Signed,
+                "u" => SampleEncoding::Unsigned,
+                _ => SampleEncoding::Float,
+            };
+            assert_eq!(format.encoding(), encoding, "{name}");
+            let byte_order = match &name[3..] {
+                "le" => ByteOrder::Little,
+                _ => ByteOrder::Big,
+            };
+            assert_eq!(format.byte_order(), byte_order, "{name}");
         }
-        assert_eq!(PcmFormat::S16le.bytes_per_sample(), 2);
-        assert_eq!(PcmFormat::U24be.bytes_per_sample(), 3);
-        assert_eq!(PcmFormat::F32le.bytes_per_sample(), 4);
-        assert!(PcmFormat::F16be.is_float() && PcmFormat::F16be.is_signed());
-        assert!(!PcmFormat::U32le.is_signed() && !PcmFormat::U32le.is_big_endian());
-        assert!(PcmFormat::S24be.is_big_endian() && !PcmFormat::S24be.is_float());
+        assert_eq!(pcm("u24be").bits(), 24);
+        assert_eq!(pcm("f16be").encoding(), SampleEncoding::Float);
+        assert_eq!(pcm("u32le").byte_order(), ByteOrder::Little);
     }
 
     #[test]
@@ -857,7 +827,7 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("\"s8le\""), "{msg}");
         for format in PcmFormat::ALL {
-            assert!(msg.contains(format.as_str()), "{msg}");
+            assert!(msg.contains(&format.to_string()), "{msg}");
         }
         assert!(" s16le".parse::<PcmFormat>().is_err());
         assert!("".parse::<PcmFormat>().is_err());
@@ -865,31 +835,29 @@ mod tests {
 
     #[test]
     fn spec_helpers() {
-        let s = spec(22050, PcmFormat::S24le, 2);
-        assert_eq!(s.bytes_per_frame(), 6);
-        assert_eq!(s.bytes_per_second(), 132_300);
+        let s = spec(22050, "s24le", 2);
         assert_eq!(
             s.header_value(),
             "audio/x-raw; rate=22050; format=s24le; channels=2"
         );
         assert_eq!(s.to_string().parse::<PcmSpec>(), Ok(s));
-        assert_eq!(PcmSpec::new(22050, PcmFormat::S24le, 2), Ok(s));
+        assert_eq!(PcmSpec::new(22050, pcm("s24le"), 2), Ok(s));
         assert_eq!(
-            PcmSpec::new(0, PcmFormat::S24le, 2),
+            PcmSpec::new(0, pcm("s24le"), 2),
             Err(PcmParamsError::RateOutOfRange { value: "0".into() })
         );
         assert_eq!(
-            PcmSpec::new(384_001, PcmFormat::S24le, 2),
+            PcmSpec::new(384_001, pcm("s24le"), 2),
             Err(PcmParamsError::RateOutOfRange {
                 value: "384001".into()
             })
         );
         assert_eq!(
-            PcmSpec::new(8000, PcmFormat::S24le, 33),
+            PcmSpec::new(8000, pcm("s24le"), 33),
             Err(PcmParamsError::ChannelsOutOfRange { value: "33".into() })
         );
         assert_eq!(
-            PcmSpec::new(8000, PcmFormat::S24le, 0),
+            PcmSpec::new(8000, pcm("s24le"), 0),
             Err(PcmParamsError::ChannelsOutOfRange { value: "0".into() })
         );
     }
@@ -900,13 +868,13 @@ mod tests {
     fn parses_reference_example() {
         assert_eq!(
             parse_raw_pcm("audio/x-raw; rate=22050; format=s24le; channels=1"),
-            Ok(spec(22050, PcmFormat::S24le, 1))
+            Ok(spec(22050, "s24le", 1))
         );
     }
 
     #[test]
     fn parses_any_order_case_spacing_and_trailing_semicolon() {
-        let want = Ok(spec(44100, PcmFormat::F32be, 2));
+        let want = Ok(spec(44100, "f32be", 2));
         for text in [
             "audio/x-raw;rate=44100;format=f32be;channels=2",
             "AUDIO/X-RAW; CHANNELS=2; Format=F32BE; Rate=44100",
@@ -923,8 +891,8 @@ mod tests {
     fn rate_bounds() {
         let p =
             |r: &str| parse_raw_pcm(&format!("audio/x-raw; rate={r}; format=s16le; channels=1"));
-        assert_eq!(p("1"), Ok(spec(1, PcmFormat::S16le, 1)));
-        assert_eq!(p("384000"), Ok(spec(384_000, PcmFormat::S16le, 1)));
+        assert_eq!(p("1"), Ok(spec(1, "s16le", 1)));
+        assert_eq!(p("384000"), Ok(spec(384_000, "s16le", 1)));
         for bad in ["0", "384001", "-1", "4294967296", "99999999999999999999999"] {
             let err = p(bad).unwrap_err();
             assert_eq!(err, PcmParamsError::RateOutOfRange { value: bad.into() });
@@ -945,8 +913,8 @@ mod tests {
                 "audio/x-raw; rate=8000; format=u16be; channels={c}"
             ))
         };
-        assert_eq!(p("1"), Ok(spec(8000, PcmFormat::U16be, 1)));
-        assert_eq!(p("32"), Ok(spec(8000, PcmFormat::U16be, 32)));
+        assert_eq!(p("1"), Ok(spec(8000, "u16be", 1)));
+        assert_eq!(p("32"), Ok(spec(8000, "u16be", 32)));
         for bad in ["0", "33", "256", "-3", "18446744073709551616"] {
             let err = p(bad).unwrap_err();
             assert_eq!(
@@ -1110,7 +1078,7 @@ mod tests {
             CochlContentType::OctetStream.header_value(),
             "application/octet-stream"
         );
-        let raw = CochlContentType::RawPcm(spec(22050, PcmFormat::S24le, 1));
+        let raw = CochlContentType::RawPcm(spec(22050, "s24le", 1));
         assert_eq!(
             raw.header_value(),
             "audio/x-raw; rate=22050; format=s24le; channels=1"
@@ -1228,7 +1196,7 @@ mod tests {
                 "a.wav",
                 &m
             ),
-            Ok(CochlContentType::RawPcm(spec(48000, PcmFormat::S32le, 2)))
+            Ok(CochlContentType::RawPcm(spec(48000, "s32le", 2)))
         );
         let header = "audio/x-raw; rate=48000; format=s32le; channels=40";
         let err = resolve(Some(header), "a.pcm", &m).unwrap_err();
@@ -1428,7 +1396,7 @@ mod tests {
         );
         assert_eq!(
             resolve(Some("audio/mpeg"), "a.pcm", &m),
-            Ok(CochlContentType::RawPcm(spec(16000, PcmFormat::S16le, 1)))
+            Ok(CochlContentType::RawPcm(spec(16000, "s16le", 1)))
         );
         let m = meta("COCHL-CONTENT-TYPE", "application/octet-stream");
         assert_eq!(
