@@ -142,21 +142,21 @@ impl FromStr for PcmFormat {
 }
 
 /// The media type of raw PCM content types.
-pub const RAW_PCM_MEDIA_TYPE: &str = "audio/x-raw";
+const RAW_PCM_MEDIA_TYPE: &str = "audio/x-raw";
 /// Lowest sample rate accepted in a raw PCM content type.
-pub const MIN_RATE: u32 = 1;
+const MIN_RATE: u32 = 1;
 /// Highest sample rate accepted in a raw PCM content type.
-pub const MAX_RATE: u32 = 384_000;
+const MAX_RATE: u32 = 384_000;
 /// Fewest channels accepted in a raw PCM content type.
-pub const MIN_CHANNELS: u8 = 1;
+const MIN_CHANNELS: u8 = 1;
 /// Most channels accepted in a raw PCM content type.
-pub const MAX_CHANNELS: u8 = 32;
+const MAX_CHANNELS: u8 = 32;
 
 /// The parameters of a raw PCM content type: the model cannot guess them from
 /// headerless bytes, so they must travel with the request.
 ///
 /// Valid specs have `rate` in `1..=384000` and `channels` in `1..=32`;
-/// [`PcmSpec::new`] and [`parse_raw_pcm`] only build valid ones.
+/// [`parse_raw_pcm`] only builds valid ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PcmSpec {
     /// Samples per second per channel, `1..=384000`.
@@ -167,32 +167,6 @@ pub struct PcmSpec {
     pub channels: u8,
 }
 
-impl PcmSpec {
-    /// Builds a spec, checking the bounds so no invalid spec reaches Cochl.
-    pub fn new(rate: u32, format: PcmFormat, channels: u8) -> Result<Self, PcmParamsError> {
-        if !(MIN_RATE..=MAX_RATE).contains(&rate) {
-            return Err(PcmParamsError::RateOutOfRange {
-                value: rate.to_string(),
-            });
-        }
-        if !(MIN_CHANNELS..=MAX_CHANNELS).contains(&channels) {
-            return Err(PcmParamsError::ChannelsOutOfRange {
-                value: channels.to_string(),
-            });
-        }
-        Ok(PcmSpec {
-            rate,
-            format,
-            channels,
-        })
-    }
-
-    /// The canonical header value, e.g. `audio/x-raw; rate=22050; format=s24le; channels=1`.
-    pub fn header_value(self) -> String {
-        self.to_string()
-    }
-}
-
 impl fmt::Display for PcmSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -200,15 +174,6 @@ impl fmt::Display for PcmSpec {
             "{RAW_PCM_MEDIA_TYPE}; rate={}; format={}; channels={}",
             self.rate, self.format, self.channels
         )
-    }
-}
-
-impl FromStr for PcmSpec {
-    type Err = PcmParamsError;
-
-    /// Same as [`parse_raw_pcm`].
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        parse_raw_pcm(s)
     }
 }
 
@@ -449,7 +414,7 @@ impl CochlContentType {
     }
 
     /// The media type without parameters (`audio/x-raw` for raw PCM).
-    pub fn media_type(&self) -> &'static str {
+    fn media_type(&self) -> &'static str {
         match self {
             CochlContentType::Mp3 => "audio/mp3",
             CochlContentType::Wav => "audio/wav",
@@ -546,7 +511,7 @@ impl FromStr for CochlContentType {
 
 /// The user metadata key whose value overrides every other clue
 /// (S3 header `x-amz-meta-cochl-content-type`). Looked up ignoring case.
-pub const CONTENT_TYPE_METADATA_KEY: &str = "cochl-content-type";
+const CONTENT_TYPE_METADATA_KEY: &str = "cochl-content-type";
 
 /// What S3 tells us about an uploaded object, borrowed from the adapter's
 /// HeadObject/event data so the decision stays free of the AWS SDK.
@@ -607,14 +572,6 @@ pub enum ContentTypeRejection {
 }
 
 impl ContentTypeRejection {
-    /// Every machine code [`ContentTypeRejection::code`] can return.
-    pub const CODES: [&'static str; 4] = [
-        "not_audio",
-        "raw_pcm_without_parameters",
-        "invalid_pcm_parameters",
-        "invalid_content_type_override",
-    ];
-
     /// A stable machine code for dashboards, filters and tests; never changes
     /// when the wording of the message does.
     pub fn code(&self) -> &'static str {
@@ -731,6 +688,15 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// The stable rejection codes, spelled out: dashboards and the REJECTED jobs
+    /// depend on them, so changing one must fail a test.
+    const CODES: [&str; 4] = [
+        "not_audio",
+        "raw_pcm_without_parameters",
+        "invalid_pcm_parameters",
+        "invalid_content_type_override",
+    ];
+
     fn no_meta() -> HashMap<String, String> {
         HashMap::new()
     }
@@ -834,32 +800,13 @@ mod tests {
     }
 
     #[test]
-    fn spec_helpers() {
+    fn spec_displays_as_its_header() {
         let s = spec(22050, "s24le", 2);
         assert_eq!(
-            s.header_value(),
+            s.to_string(),
             "audio/x-raw; rate=22050; format=s24le; channels=2"
         );
-        assert_eq!(s.to_string().parse::<PcmSpec>(), Ok(s));
-        assert_eq!(PcmSpec::new(22050, pcm("s24le"), 2), Ok(s));
-        assert_eq!(
-            PcmSpec::new(0, pcm("s24le"), 2),
-            Err(PcmParamsError::RateOutOfRange { value: "0".into() })
-        );
-        assert_eq!(
-            PcmSpec::new(384_001, pcm("s24le"), 2),
-            Err(PcmParamsError::RateOutOfRange {
-                value: "384001".into()
-            })
-        );
-        assert_eq!(
-            PcmSpec::new(8000, pcm("s24le"), 33),
-            Err(PcmParamsError::ChannelsOutOfRange { value: "33".into() })
-        );
-        assert_eq!(
-            PcmSpec::new(8000, pcm("s24le"), 0),
-            Err(PcmParamsError::ChannelsOutOfRange { value: "0".into() })
-        );
+        assert_eq!(parse_raw_pcm(&s.to_string()), Ok(s));
     }
 
     // ---- parse_raw_pcm ----
@@ -1480,16 +1427,7 @@ mod tests {
             resolve(None, "a.wav", &bad_meta).unwrap_err(),
         ];
         let codes: Vec<&str> = rejections.iter().map(|r| r.code()).collect();
-        assert_eq!(codes, ContentTypeRejection::CODES);
-        assert_eq!(
-            ContentTypeRejection::CODES,
-            [
-                "not_audio",
-                "raw_pcm_without_parameters",
-                "invalid_pcm_parameters",
-                "invalid_content_type_override"
-            ]
-        );
+        assert_eq!(codes, CODES);
     }
 
     // ---- property tests ----
@@ -1607,7 +1545,7 @@ mod tests {
                 Ok(s) => {
                     prop_assert!((MIN_RATE..=MAX_RATE).contains(&s.rate));
                     prop_assert!((MIN_CHANNELS..=MAX_CHANNELS).contains(&s.channels));
-                    prop_assert_eq!(parse_raw_pcm(&s.header_value()), Ok(s));
+                    prop_assert_eq!(parse_raw_pcm(&s.to_string()), Ok(s));
                 }
                 Err(e) => prop_assert!(e.to_string().starts_with("raw PCM content type: ")),
             }
@@ -1625,7 +1563,7 @@ mod tests {
         ) {
             let facts = ObjectFacts { content_type: content_type.as_deref(), key: &key, metadata: &meta_entries };
             if let Err(rejection) = resolve_content_type(&facts) {
-                prop_assert!(ContentTypeRejection::CODES.contains(&rejection.code()));
+                prop_assert!(CODES.contains(&rejection.code()));
                 prop_assert!(!rejection.to_string().is_empty());
             }
         }
