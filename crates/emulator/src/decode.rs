@@ -1,6 +1,6 @@
 //! Decoding a request body into mono `f32` samples, as the model would before listening.
 //!
-//! The content type decides how (reference §1):
+//! The content type decides how (docs/cochl-contract.md, "Request contract"):
 //! - `audio/wav`, `audio/mp3`, `audio/ogg`: decoded with symphonia's reader for that
 //!   container, after checking the bytes really are that container; a WAV content type
 //!   on MP3 bytes is a failure naming both.
@@ -35,7 +35,7 @@ use symphonia::default::formats::{MpaReader, OggReader, WavReader};
 pub struct Audio {
     /// Mono samples, every channel averaged, clamped to [-1, 1].
     pub samples: Vec<f32>,
-    /// Samples per second.
+    /// Samples per second, which turns the sample count into a duration.
     pub sample_rate: u32,
 }
 
@@ -66,11 +66,11 @@ pub enum DecodeError {
         "content type {content_type} does not match the data: expected {expected}, found {found}"
     )]
     ContainerMismatch {
-        /// The request's content type.
+        /// The request's content type, echoed in the message.
         content_type: String,
         /// The container the content type names.
         expected: &'static str,
-        /// What the bytes look like.
+        /// What the bytes look like, so the message can say what was sent instead.
         found: &'static str,
     },
     /// `application/octet-stream` bytes in no recognised container.
@@ -79,9 +79,9 @@ pub enum DecodeError {
     /// The container was recognised but could not be read.
     #[error("could not read the {container} container: {message}")]
     Container {
-        /// The container.
+        /// Which container's reader failed.
         container: &'static str,
-        /// The decoder's message.
+        /// The reader's own explanation.
         message: String,
     },
     /// No decoder for the stream's codec, or the codec failed.
@@ -90,19 +90,19 @@ pub enum DecodeError {
     /// A raw PCM body that is not a whole number of frames.
     #[error("raw PCM body of {len} bytes is not a whole number of {frame_bytes}-byte frames ({format}, {channels} channel(s))")]
     PartialFrame {
-        /// Body length.
+        /// The body's length in bytes, which the frame size does not divide.
         len: usize,
-        /// Bytes per frame.
+        /// The frame size the content type implies (sample width times channels).
         frame_bytes: usize,
-        /// Sample format.
+        /// The declared format, one of the two factors of the frame size.
         format: PcmFormat,
-        /// Channel count.
+        /// The declared channel count, the other factor.
         channels: u8,
     },
     /// A float raw PCM sample that is NaN or infinite.
     #[error("raw PCM sample {index} is not a finite number")]
     NonFinite {
-        /// Index of the sample (interleaved).
+        /// Where the bad sample is (counted across interleaved channels).
         index: usize,
     },
     /// The stream decoded to no samples at all.
@@ -110,18 +110,18 @@ pub enum DecodeError {
     NoSamples,
 }
 
-/// The request format named by a content type.
+/// How a content type says to decode the body: which reader, or none (raw PCM).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestFormat {
-    /// `audio/wav`.
+    /// `audio/wav`: the bytes must be RIFF/WAVE.
     Wav,
-    /// `audio/mp3`.
+    /// `audio/mp3`: the bytes must be MPEG audio.
     Mp3,
-    /// `audio/ogg`.
+    /// `audio/ogg`: the bytes must be an Ogg stream.
     Ogg,
     /// `application/octet-stream`: sniff the container.
     Detect,
-    /// `audio/x-raw; ...`.
+    /// `audio/x-raw; ...`: headerless samples laid out as the parameters say.
     Raw(PcmSpec),
 }
 
@@ -149,13 +149,13 @@ impl RequestFormat {
 /// A container recognised from its first bytes, for checks and messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sniffed {
-    /// RIFF/WAVE.
+    /// `RIFF` then `WAVE`: a WAV file.
     Wav,
-    /// An ID3v2 tag or an MPEG audio frame header.
+    /// An ID3v2 tag or an MPEG audio frame header: an MP3 file.
     Mp3,
-    /// An Ogg page.
+    /// An `OggS` page header: an Ogg stream.
     Ogg,
-    /// A native FLAC stream.
+    /// `fLaC`: a native FLAC stream, which only auto-detection accepts.
     Flac,
     /// Something else we can name (AIFF, MP4, Matroska).
     Other(&'static str),
