@@ -206,7 +206,7 @@ mod tests {
                 value: "audio/flac".into()
             }
         );
-        assert!(err.to_string().contains("\"audio/flac\""));
+        assert!(err.to_string().contains("audio/flac"));
         assert_eq!(
             "  ".parse::<CochlContentType>(),
             Err(ParseContentTypeError::Empty)

