@@ -303,23 +303,15 @@ mod tests {
     #[test]
     fn header_beats_extension() {
         let m = no_meta();
-        assert_eq!(
-            resolve(Some("audio/mpeg"), "song.wav", &m),
-            Ok(CochlContentType::Mp3)
-        );
-        assert_eq!(
-            resolve(Some("audio/wav"), "song.mp3", &m),
-            Ok(CochlContentType::Wav)
-        );
-        assert_eq!(
-            resolve(Some("audio/flac"), "song.pcm", &m),
-            Ok(CochlContentType::OctetStream)
-        );
-        // a wrong, non-audio header loses to the extension
-        assert_eq!(
-            resolve(Some("text/plain"), "song.wav", &m),
-            Ok(CochlContentType::Wav)
-        );
+        for (header, key, want) in [
+            ("audio/mpeg", "song.wav", CochlContentType::Mp3),
+            ("audio/wav", "song.mp3", CochlContentType::Wav),
+            ("audio/flac", "song.pcm", CochlContentType::OctetStream),
+            // a wrong, non-audio header loses to the extension
+            ("text/plain", "song.wav", CochlContentType::Wav),
+        ] {
+            assert_eq!(resolve(Some(header), key, &m), Ok(want), "{header} {key}");
+        }
     }
 
     // ---- resolve_content_type: extension ----

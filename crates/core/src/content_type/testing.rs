@@ -41,7 +41,7 @@ pub(super) fn meta(key: &str, value: &str) -> HashMap<String, String> {
 }
 
 /// Any of the 18 formats.
-pub(super) fn format_strategy() -> impl Strategy<Value = PcmFormat> {
+fn format_strategy() -> impl Strategy<Value = PcmFormat> {
     prop::sample::select(PcmFormat::ALL.to_vec())
 }
 
