@@ -139,7 +139,7 @@ fn job(handler: &Doubles) -> JobRecord {
     handler.store.job(&uri(FILE)).expect("the job")
 }
 
-fn batch(error: ResultError) -> BatchError<NotificationOutcome, RecordError> {
+fn records_error(error: ResultError) -> BatchError<NotificationOutcome, RecordError> {
     match error {
         ResultError::Records(batch) => batch,
         other => panic!("a per-record failure was expected, got {other:?}"),
@@ -212,7 +212,7 @@ async fn the_job_settles_only_after_the_notification_is_published() {
     let error = handle(&handler, &success(INFERENCE, Some(OUTPUT)), None)
         .await
         .expect_err("publish failed");
-    let batch = batch(error);
+    let batch = records_error(error);
     assert!(matches!(batch.failures[..], [(0, RecordError::Publish(_))]));
     assert_eq!(batch.error_type(), "Retryable.PublishFailed");
     let unsettled = job(&handler);
@@ -383,7 +383,7 @@ async fn a_malformed_result_fails_the_job() {
 async fn a_result_not_yet_readable_is_retried_and_changes_nothing() {
     let handler = waiting();
     handler.objects.remove(&uri(OUTPUT));
-    let batch = batch(
+    let batch = records_error(
         handle(&handler, &success(INFERENCE, Some(OUTPUT)), None)
             .await
             .expect_err("missing"),
@@ -490,7 +490,7 @@ async fn a_refused_settle_of_our_own_job_is_decided_again() {
 async fn a_job_that_keeps_changing_gives_up_retryably() {
     let handler = waiting();
     handler.store.conflict_next_puts(MAX_CONFLICTS);
-    let batch = batch(
+    let batch = records_error(
         handle(&handler, &failure(INFERENCE), None)
             .await
             .expect_err("contended"),
@@ -533,7 +533,7 @@ async fn a_payload_that_is_not_an_sns_event_fails_permanently() {
 async fn an_unreachable_table_fails_the_record_retryably() {
     let handler = waiting();
     handler.store.fail_next(StoreOp::GetJob, 1);
-    let batch = batch(
+    let batch = records_error(
         handle(&handler, &success(INFERENCE, Some(OUTPUT)), None)
             .await
             .expect_err("table"),
@@ -542,7 +542,7 @@ async fn an_unreachable_table_fails_the_record_retryably() {
     assert!(batch.is_retryable());
 
     handler.store.fail_next(StoreOp::ReplaceTags, 1);
-    let batch = batch(
+    let batch = records_error(
         handle(&handler, &success(INFERENCE, Some(OUTPUT)), None)
             .await
             .expect_err("batch write"),
