@@ -22,9 +22,9 @@ use crate::retry::Backoff;
 pub struct InvocationRequest {
     /// Our deterministic inference id.
     pub inference_id: InferenceId,
-    /// The uploaded object.
+    /// The upload SageMaker reads (`InputLocation`).
     pub input: S3Uri,
-    /// The Cochl content type.
+    /// How Cochl must read the bytes (`audio/wav`, raw PCM parameters, ...).
     pub content_type: String,
     /// The sensitivity header, if any.
     pub custom_attributes: Option<String>,
@@ -65,7 +65,7 @@ pub enum EndpointError {
     GaveUp {
         /// Calls made.
         attempts: u32,
-        /// The last failure.
+        /// The last failure, for the logs and the retry's diagnosis.
         last: String,
     },
 }

@@ -15,10 +15,10 @@ pub enum Attribute {
     StringArray(Vec<String>),
 }
 
-/// A message ready to publish.
+/// A detection notification as SNS takes it: body and the attributes filters match on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
-    /// The JSON body.
+    /// The JSON document subscribers read.
     pub body: String,
     /// Message attributes by name.
     pub attributes: Vec<(String, Attribute)>,
@@ -28,7 +28,7 @@ pub struct Message {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("SNS Publish to {topic}: {message}")]
 pub struct PublishError {
-    /// The topic.
+    /// ARN of the topic that refused the message.
     pub topic: String,
     /// The error as the SDK reports it.
     pub message: String,
@@ -50,7 +50,7 @@ impl Topic {
         }
     }
 
-    /// The topic ARN.
+    /// Where messages go, for logs and for tests that subscribe to it.
     pub fn arn(&self) -> &str {
         &self.arn
     }

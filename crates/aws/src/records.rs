@@ -9,11 +9,12 @@ use serde::{Deserialize, Serialize};
 /// The job of one file (bucket and key): which upload is current and how far its analysis got.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobRecord {
-    /// The file.
+    /// The analysed object: one job per bucket and key, whatever its uploads.
     pub file: S3Uri,
     /// Where the analysis of the current upload stands.
     pub status: JobStatus,
-    /// The current upload.
+    /// Which upload of the key the job is about, to tell duplicates, stale events and newer
+    /// uploads apart.
     pub version: ObjectVersion,
     /// Optimistic-lock counter: every write expects the revision it read and stores one more.
     pub revision: u64,
@@ -163,7 +164,7 @@ pub struct OrphanRecord {
     pub input_location: Option<S3Uri>,
     /// When it was received (RFC 3339).
     pub received_at: String,
-    /// The raw notification.
+    /// The notification exactly as received, so nothing about it is lost.
     pub message: String,
 }
 

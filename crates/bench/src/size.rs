@@ -2,7 +2,7 @@
 
 use crate::report::Report;
 
-/// The Lambda binaries.
+/// The Lambda binaries whose zipped size the bench reports.
 pub const BINARIES: [&str; 3] = ["cochl-submit", "cochl-on-result", "cochl-query"];
 const TARGET_BYTES: u64 = 6_000_000;
 

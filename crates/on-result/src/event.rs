@@ -11,13 +11,13 @@ use serde_json::Value;
 /// A record as read from the payload.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ParsedRecord {
-    /// A SageMaker notification.
+    /// A readable SageMaker async notification.
     Notification {
         /// SNS message id, for the logs.
         message_id: String,
         /// The raw message, kept for orphans.
         raw: String,
-        /// The notification.
+        /// What SageMaker reported (boxed: it is much larger than the other variant).
         notification: Box<AsyncNotification>,
     },
     /// A record that could not be read.

@@ -285,9 +285,16 @@ async fn a_notification_no_job_knows_is_kept_once_as_an_orphan() {
         "invocationStatus": "Failed", "failureReason": "x", "inferenceId": "other-1"
     }))]);
     let outcomes = handle(&handler, &nameless, None).await.expect("handled");
-    assert!(matches!(&outcomes[..], [NotificationOutcome::Orphan { .. }]));
+    assert!(matches!(
+        &outcomes[..],
+        [NotificationOutcome::Orphan { .. }]
+    ));
     assert_eq!(handler.store.orphans().len(), 2);
-    assert_eq!(handler.store.calls(StoreOp::GetJob), 2, "none for the nameless one");
+    assert_eq!(
+        handler.store.calls(StoreOp::GetJob),
+        2,
+        "none for the nameless one"
+    );
 }
 
 #[tokio::test]
@@ -360,14 +367,22 @@ async fn the_stored_output_location_is_read_when_the_message_has_none() {
     let outcomes = handle(&handler, &success(INFERENCE, None), None)
         .await
         .expect("handled");
-    assert!(matches!(&outcomes[..], [NotificationOutcome::Completed { .. }]));
+    assert!(matches!(
+        &outcomes[..],
+        [NotificationOutcome::Completed { .. }]
+    ));
 }
 
 #[tokio::test]
 async fn a_result_over_the_limit_fails_the_job() {
     let mut handler = waiting();
     handler.settings.max_result_bytes = RESULT.len() as u64 - 1;
-    assert_fails_with(&handler, &success(INFERENCE, Some(OUTPUT)), "result_too_large").await;
+    assert_fails_with(
+        &handler,
+        &success(INFERENCE, Some(OUTPUT)),
+        "result_too_large",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -376,7 +391,12 @@ async fn a_malformed_result_fails_the_job() {
     handler
         .objects
         .put(&uri(OUTPUT), b"{\"data\": [", Some("application/json"));
-    assert_fails_with(&handler, &success(INFERENCE, Some(OUTPUT)), "malformed_result").await;
+    assert_fails_with(
+        &handler,
+        &success(INFERENCE, Some(OUTPUT)),
+        "malformed_result",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -476,9 +496,16 @@ async fn a_refused_settle_of_our_own_job_is_decided_again() {
     let outcomes = handle(&handler, &success(INFERENCE, Some(OUTPUT)), None)
         .await
         .expect("handled");
-    assert!(matches!(&outcomes[..], [NotificationOutcome::Completed { .. }]));
+    assert!(matches!(
+        &outcomes[..],
+        [NotificationOutcome::Completed { .. }]
+    ));
     assert_eq!(job(&handler).status, JobStatus::Completed);
-    assert_eq!(handler.store.calls(StoreOp::DeleteTags), 0, "still ours: kept");
+    assert_eq!(
+        handler.store.calls(StoreOp::DeleteTags),
+        0,
+        "still ours: kept"
+    );
     assert_eq!(
         handler.store.tag_names(&uri(FILE)),
         vec!["Dog_bark", "Siren"],
@@ -518,7 +545,11 @@ async fn a_malformed_record_fails_alone_and_permanently() {
         Diagnostic::from(error).error_type,
         "Permanent.MalformedRecord"
     );
-    assert_eq!(job(&handler).status, JobStatus::Completed, "the good one ran");
+    assert_eq!(
+        job(&handler).status,
+        JobStatus::Completed,
+        "the good one ran"
+    );
 }
 
 #[tokio::test]
@@ -548,6 +579,9 @@ async fn an_unreachable_table_fails_the_record_retryably() {
             .expect_err("batch write"),
     );
     assert_eq!(batch.error_type(), "Retryable.StoreUnavailable");
-    assert!(handler.detections.messages().is_empty(), "nothing published");
+    assert!(
+        handler.detections.messages().is_empty(),
+        "nothing published"
+    );
     assert_eq!(job(&handler), submitted_job(INFERENCE));
 }

@@ -39,7 +39,7 @@ pub enum ParsedRecord {
     Upload(UploadRecord),
     /// A record of another kind (e.g. `ObjectRemoved:*`): nothing to submit.
     Other {
-        /// Its event name.
+        /// Its event name, for the log line that says why it was ignored.
         event_name: String,
     },
     /// A record that could not be read.
@@ -58,7 +58,7 @@ pub enum ParsedRecord {
 pub enum SubmitEvent {
     /// S3's `s3:TestEvent`, sent when notifications are configured: acknowledged, ignored.
     TestEvent,
-    /// The records.
+    /// Object notifications, each parsed on its own.
     Records(Vec<ParsedRecord>),
 }
 

@@ -19,8 +19,7 @@ use cochl_submit::{handle, RecordError, RecordOutcome, SubmitError, Submitter};
 use lambda_runtime::Diagnostic;
 use serde_json::{json, Value};
 use testkit::doubles::{
-    EndpointReply, MemoryObjects, MemoryStore, ObjectOp, RecordingTopic, ScriptedEndpoint,
-    StoreOp,
+    EndpointReply, MemoryObjects, MemoryStore, ObjectOp, RecordingTopic, ScriptedEndpoint, StoreOp,
 };
 
 type Doubles = Submitter<MemoryStore, MemoryObjects, ScriptedEndpoint, RecordingTopic>;
@@ -97,7 +96,10 @@ async fn the_test_event_is_acknowledged_without_touching_anything() {
     let submitter = submitter();
     let payload = json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": BUCKET});
     let outcomes = handle(&submitter, &payload, None).await.expect("handled");
-    assert!(matches!(&outcomes[..], [RecordOutcome::Ignored { file: None, .. }]));
+    assert!(matches!(
+        &outcomes[..],
+        [RecordOutcome::Ignored { file: None, .. }]
+    ));
     assert_eq!(submitter.store.calls(StoreOp::GetJob), 0);
     assert_eq!(submitter.objects.calls(ObjectOp::Head), 0);
 }
@@ -170,9 +172,19 @@ async fn a_repeated_delivery_is_a_duplicate_and_never_resubmitted() {
 async fn an_older_upload_after_a_newer_one_is_stale() {
     let submitter = submitter();
     let file = uri("incoming/a.wav");
-    submitter.objects.put(&file, b"newer audio", Some("audio/wav"));
-    let newer = event(vec![created("incoming/a.wav", "newer", "0055AED6DCD90281F0")]);
-    let older = event(vec![created("incoming/a.wav", "older", "0055AED6DCD90281E5")]);
+    submitter
+        .objects
+        .put(&file, b"newer audio", Some("audio/wav"));
+    let newer = event(vec![created(
+        "incoming/a.wav",
+        "newer",
+        "0055AED6DCD90281F0",
+    )]);
+    let older = event(vec![created(
+        "incoming/a.wav",
+        "older",
+        "0055AED6DCD90281E5",
+    )]);
     handle(&submitter, &newer, None).await.expect("newer");
     let outcomes = handle(&submitter, &older, None).await.expect("older");
     assert_eq!(
@@ -182,7 +194,10 @@ async fn an_older_upload_after_a_newer_one_is_stale() {
         }]
     );
     assert_eq!(submitter.endpoint.requests().len(), 1);
-    assert_eq!(job(&submitter, &file).version.etag.as_deref(), Some("newer"));
+    assert_eq!(
+        job(&submitter, &file).version.etag.as_deref(),
+        Some("newer")
+    );
 }
 
 #[tokio::test]
@@ -191,7 +206,9 @@ async fn a_newer_upload_supersedes_and_deletes_the_old_analysis_tags() {
     let file = uri("incoming/a.wav");
     submitter.objects.put(&file, b"audio", Some("audio/wav"));
     let first = event(vec![created("incoming/a.wav", "v1", "0055AED6DCD90281E5")]);
-    handle(&submitter, &first, None).await.expect("first upload");
+    handle(&submitter, &first, None)
+        .await
+        .expect("first upload");
     // Its analysis completed with two tags.
     let old = job(&submitter, &file);
     let old_id = inference(&old).clone();
@@ -216,7 +233,9 @@ async fn a_newer_upload_supersedes_and_deletes_the_old_analysis_tags() {
     assert_eq!(submitter.store.tag_names(&file), vec!["Siren", "Speech"]);
 
     let second = event(vec![created("incoming/a.wav", "v2", "0055AED6DCD90281F0")]);
-    let outcomes = handle(&submitter, &second, None).await.expect("second upload");
+    let outcomes = handle(&submitter, &second, None)
+        .await
+        .expect("second upload");
     assert!(matches!(&outcomes[..], [RecordOutcome::Submitted { .. }]));
     let new = job(&submitter, &file);
     assert_eq!(new.status, JobStatus::Submitted);
@@ -244,9 +263,24 @@ fn tag(name: &str) -> TagDetection {
 async fn rejected_uploads_are_recorded_with_their_code_and_never_sent() {
     let submitter = submitter();
     let cases = [
-        ("incoming/empty.wav", Some(b"".as_slice()), Some("audio/wav"), "empty_object"),
-        ("incoming/notes.txt", Some(b"hello".as_slice()), Some("text/plain"), "not_audio"),
-        ("incoming/huge.wav", Some(&[0u8; (1 << 20) + 1][..]), Some("audio/wav"), "too_large"),
+        (
+            "incoming/empty.wav",
+            Some(b"".as_slice()),
+            Some("audio/wav"),
+            "empty_object",
+        ),
+        (
+            "incoming/notes.txt",
+            Some(b"hello".as_slice()),
+            Some("text/plain"),
+            "not_audio",
+        ),
+        (
+            "incoming/huge.wav",
+            Some(&[0u8; (1 << 20) + 1][..]),
+            Some("audio/wav"),
+            "too_large",
+        ),
         ("incoming/gone.wav", None, None, "object_missing"),
     ];
     let mut records = Vec::new();
@@ -311,13 +345,22 @@ async fn a_malformed_record_fails_alone_and_permanently() {
     let batch = records_error(handle(&submitter, &payload, None).await.expect_err("bad"));
     assert_eq!(batch.total, 2);
     assert!(
-        matches!(&batch.failures[..], [(0, RecordError::Malformed { index: 0, .. })]),
+        matches!(
+            &batch.failures[..],
+            [(0, RecordError::Malformed { index: 0, .. })]
+        ),
         "{batch}"
     );
     assert!(!batch.is_retryable());
     assert_eq!(batch.error_type(), "Permanent.MalformedRecord");
-    assert!(matches!(&batch.handled[..], [RecordOutcome::Submitted { .. }]));
-    assert!(job(&submitter, &file).accepted, "the good record was handled");
+    assert!(matches!(
+        &batch.handled[..],
+        [RecordOutcome::Submitted { .. }]
+    ));
+    assert!(
+        job(&submitter, &file).accepted,
+        "the good record was handled"
+    );
 }
 
 #[tokio::test]
@@ -359,11 +402,15 @@ async fn a_refused_claim_is_decided_again() {
 async fn a_concurrent_delivery_that_claims_first_makes_this_one_a_duplicate() {
     let winner = submitter();
     let (file, event) = upload(&winner, "incoming/a.wav", "0055AED6DCD90281E5");
-    handle(&winner, &event, None).await.expect("the other delivery");
+    handle(&winner, &event, None)
+        .await
+        .expect("the other delivery");
     let claimed = job(&winner, &file);
 
     let loser = submitter();
-    loser.objects.put(&file, b"RIFF....WAVEfmt ", Some("audio/wav"));
+    loser
+        .objects
+        .put(&file, b"RIFF....WAVEfmt ", Some("audio/wav"));
     loser.store.before_put(1, move |state| {
         state.jobs.insert(claimed.file.clone(), claimed);
     });
@@ -382,7 +429,11 @@ async fn a_job_that_keeps_changing_gives_up_retryably() {
     let submitter = submitter();
     let (_, event) = upload(&submitter, "incoming/a.wav", "0055AED6DCD90281E5");
     submitter.store.conflict_next_puts(MAX_CONFLICTS);
-    let batch = records_error(handle(&submitter, &event, None).await.expect_err("contended"));
+    let batch = records_error(
+        handle(&submitter, &event, None)
+            .await
+            .expect_err("contended"),
+    );
     assert!(matches!(
         batch.failures[..],
         [(0, RecordError::Contended { attempts })] if attempts == MAX_CONFLICTS
@@ -472,7 +523,10 @@ async fn a_notification_that_overtakes_the_acceptance_record_is_kept() {
     assert!(matches!(&outcomes[..], [RecordOutcome::Submitted { .. }]));
     let job = job(&submitter, &file);
     assert_eq!(job.status, JobStatus::Completed, "the newer state stays");
-    assert!(!job.accepted, "our older bookkeeping was not written over it");
+    assert!(
+        !job.accepted,
+        "our older bookkeeping was not written over it"
+    );
 }
 
 #[tokio::test]
@@ -483,7 +537,13 @@ async fn an_acceptance_that_cannot_be_recorded_is_retried_under_the_same_id() {
     let batch = records_error(handle(&submitter, &event, None).await.expect_err("store"));
     assert!(matches!(
         &batch.failures[..],
-        [(0, RecordError::Store { source: StoreError::Service { .. }, .. })]
+        [(
+            0,
+            RecordError::Store {
+                source: StoreError::Service { .. },
+                ..
+            }
+        )]
     ));
     assert_eq!(batch.error_type(), "Retryable.StoreUnavailable");
     assert!(!job(&submitter, &file).accepted);
@@ -526,7 +586,11 @@ async fn a_supersede_whose_cleanup_fails_leaves_the_old_job_in_place() {
 
     submitter.store.fail_next(StoreOp::DeleteTags, 1);
     let second = event(vec![created("incoming/a.wav", "v2", "0055AED6DCD90281F0")]);
-    let batch = records_error(handle(&submitter, &second, None).await.expect_err("cleanup"));
+    let batch = records_error(
+        handle(&submitter, &second, None)
+            .await
+            .expect_err("cleanup"),
+    );
     assert!(batch.is_retryable());
     assert_eq!(job(&submitter, &file), old);
     handle(&submitter, &second, None).await.expect("retry");

@@ -51,7 +51,7 @@ pub enum StoreError {
     /// The service refused or could not be reached (after the SDK's own retries).
     #[error("DynamoDB {operation}: {message}")]
     Service {
-        /// The API operation.
+        /// The API operation that failed, e.g. `PutItem`.
         operation: &'static str,
         /// The error as the SDK reports it.
         message: String,
@@ -90,7 +90,7 @@ fn tag_keys(file: &S3Uri, items: &StoredTags) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The job table.
+/// The job table in DynamoDB: the real adapter behind `ports::JobStore`.
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
     client: Client,

@@ -18,7 +18,7 @@ pub enum EndpointReply {
     Accept,
     /// A 4xx the request itself caused (e.g. `ValidationError`).
     Refuse {
-        /// The error code.
+        /// The service's error code, e.g. `ValidationError`.
         code: String,
         /// The service's message.
         message: String,
@@ -60,8 +60,7 @@ impl ScriptedEndpoint {
 }
 
 fn location(input: &S3Uri, prefix: &str, name: &str) -> S3Uri {
-    S3Uri::new(input.bucket(), format!("{prefix}/{name}"))
-        .unwrap_or_else(|_| input.clone())
+    S3Uri::new(input.bucket(), format!("{prefix}/{name}")).unwrap_or_else(|_| input.clone())
 }
 
 impl InferenceEndpoint for ScriptedEndpoint {

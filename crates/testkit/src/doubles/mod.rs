@@ -22,7 +22,9 @@ use std::sync::{Mutex, MutexGuard};
 
 /// Locks a double's state; a panicking test poisons nothing another test can see.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Per-operation counters of calls made, and which coming calls must fail.
