@@ -4,7 +4,7 @@
 //! It proves that every bad input ends in one exact, recorded outcome and is never lost:
 //! - uploads Cochl cannot take (empty, not audio, unknown extension, raw PCM without or with
 //!   bad parameters, too large, bad or oversized sensitivity) are REJECTED with their stable
-//!   reason code and reason, and nothing is sent to the endpoint;
+//!   reason code and a reason naming what to fix, and nothing is sent to the endpoint;
 //! - awkward keys (spaces, `+`, `%`, unicode, reserved characters, the longest key SageMaker's
 //!   1024-character `InputLocation` can carry) are analysed under their exact key, whichever
 //!   way the S3 event encodes them; a 1,024-byte key (S3's maximum) makes `InputLocation` too
@@ -43,7 +43,9 @@ fn noise_bytes(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// What a rejected upload must end as.
+/// What a rejected upload must end as: its stable reason code, and the facts its reason
+/// must name so the uploader knows what to fix. The wording is the producing code's own
+/// (unit-tested there), so it is not repeated here.
 struct Rejected {
     name: &'static str,
     key: String,
@@ -51,20 +53,19 @@ struct Rejected {
     content_type: Option<&'static str>,
     metadata: Vec<(&'static str, String)>,
     code: &'static str,
-    /// The exact reason, when `Some`; else every fragment of `contains` must appear.
-    reason: Option<String>,
-    contains: Vec<String>,
+    /// Each must appear in the reason: the key, the offending value, a limit.
+    mentions: Vec<String>,
 }
 
 impl Rejected {
-    fn exact(
+    fn new(
         name: &'static str,
         key: &str,
         bytes: Vec<u8>,
         content_type: Option<&'static str>,
         metadata: Vec<(&'static str, String)>,
         code: &'static str,
-        reason: String,
+        mentions: &[&str],
     ) -> Self {
         Rejected {
             name,
@@ -73,50 +74,15 @@ impl Rejected {
             content_type,
             metadata,
             code,
-            reason: Some(reason),
-            contains: Vec::new(),
+            mentions: mentions.iter().map(|s| s.to_string()).collect(),
         }
     }
-
-    fn containing(
-        name: &'static str,
-        key: &str,
-        bytes: Vec<u8>,
-        content_type: Option<&'static str>,
-        metadata: Vec<(&'static str, String)>,
-        code: &'static str,
-        contains: &[&str],
-    ) -> Self {
-        Rejected {
-            name,
-            key: key.to_string(),
-            bytes,
-            content_type,
-            metadata,
-            code,
-            reason: None,
-            contains: contains.iter().map(|s| s.to_string()).collect(),
-        }
-    }
-}
-
-fn not_audio(key: &str, extension: &str, content_type: &str) -> String {
-    format!(
-        "not an audio file: key {key:?} has {extension} and {content_type}; upload an audio file (mp3, wav, ogg, flac, m4a, ...) or set the cochl-content-type metadata"
-    )
-}
-
-fn raw_without_parameters(key: &str, extension: &str) -> String {
-    format!(
-        "raw PCM without parameters: key {key:?} has extension \".{extension}\" but no rate, format or channels, and auto-detect cannot read raw PCM; upload it with Content-Type audio/x-raw; rate=..; format=..; channels=.. or set the cochl-content-type metadata"
-    )
 }
 
 const LIMIT: u64 = 64 * 1024;
-const MISSING_CHANNELS: &str = "missing parameter \"channels\" (expected audio/x-raw; rate=<1..=384000>; format=<s16le, s24le, ...>; channels=<1..=32>)";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_rejected_upload_records_its_exact_reason() -> Result<()> {
+async fn every_rejected_upload_records_its_reason_code() -> Result<()> {
     let stack = LocalStack::on_shared_moto(StackOptions {
         max_object_bytes: LIMIT,
         ..StackOptions::default()
@@ -131,251 +97,246 @@ async fn every_rejected_upload_records_its_exact_reason() -> Result<()> {
         .map(|i| (format!("Long_sound_event_tag_{i:03}"), json!(1)))
         .collect();
     let oversized = json!({ "tags_sensitivity": many_tags }).to_string();
-    let oversized_len = oversized.len();
-    assert!(oversized_len > 1024 && oversized_len < 2000);
+    assert!(oversized.len() > 1024 && oversized.len() < 2000);
+    let oversized_len = oversized.len().to_string();
+    let too_large = (LIMIT + 1).to_string();
+    let limit = LIMIT.to_string();
 
     let cases = vec![
-        Rejected::exact(
+        Rejected::new(
             "zero-byte wav",
             "incoming/empty.wav",
             Vec::new(),
             Some("audio/wav"),
             vec![],
             "empty_object",
-            "the object is empty (0 bytes)".into(),
+            &[],
         ),
-        Rejected::exact(
+        Rejected::new(
             "zero-byte raw PCM: emptiness is checked first",
             "incoming/empty.pcm",
             Vec::new(),
             None,
             vec![],
             "empty_object",
-            "the object is empty (0 bytes)".into(),
+            &[],
         ),
-        Rejected::exact(
+        Rejected::new(
             "text file",
             "incoming/notes.txt",
             b"meeting notes, not a recording\n".to_vec(),
             Some("text/plain"),
             vec![],
             "not_audio",
-            not_audio(
-                "incoming/notes.txt",
-                "extension \".txt\"",
-                "Content-Type \"text/plain\"",
-            ),
+            &["incoming/notes.txt", "text/plain"],
         ),
-        Rejected::exact(
+        Rejected::new(
             "JSON file",
             "incoming/result.json",
             br#"{"data": []}"#.to_vec(),
             Some("application/json"),
             vec![],
             "not_audio",
-            not_audio(
-                "incoming/result.json",
-                "extension \".json\"",
-                "Content-Type \"application/json\"",
-            ),
+            &["incoming/result.json", "application/json"],
         ),
-        Rejected::exact(
+        Rejected::new(
             "JPEG image",
             "incoming/photo.jpg",
             jpeg,
             Some("image/jpeg"),
             vec![],
             "not_audio",
-            not_audio(
-                "incoming/photo.jpg",
-                "extension \".jpg\"",
-                "Content-Type \"image/jpeg\"",
-            ),
+            &["incoming/photo.jpg", "image/jpeg"],
         ),
         // Without a Content-Type the SDK sends application/octet-stream, which says nothing.
-        Rejected::exact(
+        Rejected::new(
             "unknown extension",
             "incoming/recording.xyz",
             small_wav.clone(),
             None,
             vec![],
             "not_audio",
-            not_audio(
-                "incoming/recording.xyz",
-                "extension \".xyz\"",
-                "Content-Type \"application/octet-stream\"",
-            ),
+            &["incoming/recording.xyz", "application/octet-stream"],
         ),
-        Rejected::exact(
+        Rejected::new(
             "no extension",
             "incoming/recording",
             small_wav.clone(),
             None,
             vec![],
             "not_audio",
-            not_audio(
-                "incoming/recording",
-                "no extension",
-                "Content-Type \"application/octet-stream\"",
-            ),
+            &["incoming/recording", "application/octet-stream"],
         ),
-        Rejected::exact(
+        Rejected::new(
             "raw PCM .pcm without parameters",
             "incoming/take.pcm",
             pcm.clone(),
             None,
             vec![],
             "raw_pcm_without_parameters",
-            raw_without_parameters("incoming/take.pcm", "pcm"),
+            &["incoming/take.pcm"],
         ),
-        Rejected::exact(
+        Rejected::new(
             "raw PCM .raw without parameters",
             "incoming/take.raw",
             pcm.clone(),
             Some("application/octet-stream"),
             vec![],
             "raw_pcm_without_parameters",
-            raw_without_parameters("incoming/take.raw", "raw"),
+            &["incoming/take.raw"],
         ),
-        Rejected::containing(
+        Rejected::new(
             "Content-Type with a bad format",
             "incoming/bad-format.pcm",
             pcm.clone(),
             Some("audio/x-raw; rate=16000; format=s8; channels=1"),
             vec![],
             "invalid_pcm_parameters",
-            &[
-                "invalid Content-Type \"audio/x-raw; rate=16000; format=s8; channels=1\": raw PCM content type: unknown format \"s8\" (expected one of s16le,",
-            ],
+            &["s8", "s16le"],
         ),
-        Rejected::exact(
+        Rejected::new(
             "Content-Type with rate 0",
             "incoming/rate-zero.pcm",
             pcm.clone(),
             Some("audio/x-raw; rate=0; format=s16le; channels=1"),
             vec![],
             "invalid_pcm_parameters",
-            "invalid Content-Type \"audio/x-raw; rate=0; format=s16le; channels=1\": raw PCM content type: rate \"0\" is out of range 1..=384000".into(),
+            &["rate", "384000"],
         ),
-        Rejected::exact(
+        Rejected::new(
             "Content-Type with 33 channels",
             "incoming/channels-33.pcm",
             pcm.clone(),
             Some("audio/x-raw; rate=16000; format=s16le; channels=33"),
             vec![],
             "invalid_pcm_parameters",
-            "invalid Content-Type \"audio/x-raw; rate=16000; format=s16le; channels=33\": raw PCM content type: channels \"33\" is out of range 1..=32".into(),
+            &["channels", "33", "32"],
         ),
-        Rejected::exact(
+        Rejected::new(
             "Content-Type missing channels",
             "incoming/no-channels.pcm",
             pcm.clone(),
             Some("audio/x-raw; rate=16000; format=s16le"),
             vec![],
             "invalid_pcm_parameters",
-            format!("invalid Content-Type \"audio/x-raw; rate=16000; format=s16le\": raw PCM content type: {MISSING_CHANNELS}"),
+            &["channels"],
         ),
-        Rejected::containing(
+        Rejected::new(
             "metadata with a bad format",
             "incoming/meta-format.pcm",
             pcm.clone(),
             None,
-            vec![("cochl-content-type", "audio/x-raw; rate=16000; format=s17le; channels=1".into())],
+            vec![(
+                "cochl-content-type",
+                "audio/x-raw; rate=16000; format=s17le; channels=1".into(),
+            )],
             "invalid_content_type_override",
-            &[
-                "invalid cochl-content-type metadata \"audio/x-raw; rate=16000; format=s17le; channels=1\": raw PCM content type: unknown format \"s17le\"",
-                "; fix or remove the metadata",
-            ],
+            &["s17le", "s16le", "cochl-content-type"],
         ),
-        Rejected::exact(
+        Rejected::new(
             "metadata with rate 0",
             "incoming/meta-rate.pcm",
             pcm.clone(),
             None,
-            vec![("cochl-content-type", "audio/x-raw; rate=0; format=s16le; channels=1".into())],
+            vec![(
+                "cochl-content-type",
+                "audio/x-raw; rate=0; format=s16le; channels=1".into(),
+            )],
             "invalid_content_type_override",
-            "invalid cochl-content-type metadata \"audio/x-raw; rate=0; format=s16le; channels=1\": raw PCM content type: rate \"0\" is out of range 1..=384000; fix or remove the metadata".into(),
+            &["rate", "384000", "cochl-content-type"],
         ),
-        Rejected::exact(
+        Rejected::new(
             "metadata with 33 channels (wins over a good Content-Type)",
             "incoming/meta-channels.pcm",
             pcm.clone(),
             Some("audio/x-raw; rate=16000; format=s16le; channels=1"),
-            vec![("cochl-content-type", "audio/x-raw; rate=16000; format=s16le; channels=33".into())],
+            vec![(
+                "cochl-content-type",
+                "audio/x-raw; rate=16000; format=s16le; channels=33".into(),
+            )],
             "invalid_content_type_override",
-            "invalid cochl-content-type metadata \"audio/x-raw; rate=16000; format=s16le; channels=33\": raw PCM content type: channels \"33\" is out of range 1..=32; fix or remove the metadata".into(),
+            &["channels", "33", "32", "cochl-content-type"],
         ),
-        Rejected::exact(
+        Rejected::new(
             "metadata missing channels",
             "incoming/meta-missing.pcm",
             pcm.clone(),
             None,
-            vec![("cochl-content-type", "audio/x-raw; rate=16000; format=s16le".into())],
+            vec![(
+                "cochl-content-type",
+                "audio/x-raw; rate=16000; format=s16le".into(),
+            )],
             "invalid_content_type_override",
-            format!("invalid cochl-content-type metadata \"audio/x-raw; rate=16000; format=s16le\": raw PCM content type: {MISSING_CHANNELS}; fix or remove the metadata"),
+            &["channels", "cochl-content-type"],
         ),
-        Rejected::exact(
+        Rejected::new(
             "object over the size limit",
             "incoming/too big.wav",
             [wav.as_slice(), &vec![0; LIMIT as usize]].concat()[..LIMIT as usize + 1].to_vec(),
             Some("audio/wav"),
             vec![],
             "too_large",
-            format!("the object is {} bytes, over the limit of {LIMIT} bytes", LIMIT + 1),
+            &[&too_large, &limit],
         ),
-        Rejected::containing(
+        Rejected::new(
             "sensitivity not JSON",
             "incoming/sens-not-json.wav",
             small_wav.clone(),
             Some("audio/wav"),
             vec![("sensitivity", "loud please".into())],
             "invalid_sensitivity",
-            &["metadata sensitivity: sensitivity is not valid JSON of the form {\"default_sensitivity\": n, \"tags_sensitivity\": {\"Tag\": n}}: expected value at line 1 column 1"],
+            &["sensitivity", "JSON"],
         ),
-        Rejected::exact(
+        Rejected::new(
             "sensitivity out of range",
             "incoming/sens-range.wav",
             small_wav.clone(),
             Some("audio/wav"),
             vec![("sensitivity", r#"{"default_sensitivity": 3}"#.into())],
             "invalid_sensitivity",
-            "metadata sensitivity: sensitivity for default is 3, outside [-2, 2]".into(),
+            &["default", "3", "[-2, 2]"],
         ),
-        Rejected::exact(
+        Rejected::new(
             "tag sensitivity out of range",
             "incoming/sens-tag-range.wav",
             small_wav.clone(),
             Some("audio/wav"),
-            vec![("sensitivity", r#"{"tags_sensitivity": {"Siren": -3}}"#.into())],
+            vec![(
+                "sensitivity",
+                r#"{"tags_sensitivity": {"Siren": -3}}"#.into(),
+            )],
             "invalid_sensitivity",
-            "metadata sensitivity: sensitivity for tag \"Siren\" is -3, outside [-2, 2]".into(),
+            &["Siren", "-3", "[-2, 2]"],
         ),
-        Rejected::exact(
+        Rejected::new(
             "sensitivity not an integer",
             "incoming/sens-float.wav",
             small_wav.clone(),
             Some("audio/wav"),
             vec![("sensitivity", r#"{"default_sensitivity": 1.5}"#.into())],
             "invalid_sensitivity",
-            "metadata sensitivity: sensitivity for default must be an integer in [-2, 2], got 1.5".into(),
+            &["default", "1.5"],
         ),
-        Rejected::exact(
+        Rejected::new(
             "tag sensitivity a string",
             "incoming/sens-string.wav",
             small_wav.clone(),
             Some("audio/wav"),
-            vec![("sensitivity", r#"{"tags_sensitivity": {"Siren": "high"}}"#.into())],
+            vec![(
+                "sensitivity",
+                r#"{"tags_sensitivity": {"Siren": "high"}}"#.into(),
+            )],
             "invalid_sensitivity",
-            "metadata sensitivity: sensitivity for tag \"Siren\" must be an integer in [-2, 2], got \"high\"".into(),
+            &["Siren", "high"],
         ),
-        Rejected::exact(
+        Rejected::new(
             "sensitivity over the 1024-character header limit",
             "incoming/sens-oversized.wav",
             small_wav.clone(),
             Some("audio/wav"),
             vec![("sensitivity", oversized)],
             "invalid_sensitivity",
-            format!("metadata sensitivity: sensitivity custom attributes would be {oversized_len} characters, over SageMaker's limit of 1024"),
+            &[&oversized_len, "1024"],
         ),
     ];
 
@@ -401,13 +362,9 @@ async fn every_rejected_upload_records_its_exact_reason() -> Result<()> {
         assert_eq!(job.status, JobStatus::Rejected, "{name}: {:?}", job.reason);
         assert_eq!(job.reason_code.as_deref(), Some(case.code), "{name}");
         let reason = job.reason.clone().unwrap_or_default();
-        match &case.reason {
-            Some(exact) => assert_eq!(&reason, exact, "{name}"),
-            None => {
-                for fragment in &case.contains {
-                    assert!(reason.contains(fragment.as_str()), "{name}: {reason}");
-                }
-            }
+        assert!(!reason.trim().is_empty(), "{name}: no reason");
+        for fact in &case.mentions {
+            assert!(reason.contains(fact.as_str()), "{name}: {fact} in {reason}");
         }
         assert_eq!(job.inference_id, None, "{name}");
         assert_eq!(job.size_bytes, Some(case.bytes.len() as u64), "{name}");
@@ -553,7 +510,7 @@ async fn awkward_keys_are_analysed_under_their_exact_key() -> Result<()> {
             assert_eq!(notification["bucket"], bucket.as_str(), "{name}");
             assert_eq!(
                 notification["inference_id"],
-                job.inference_id.as_deref().unwrap_or_default(),
+                job.inference_id.as_ref().context("inference id")?.as_str(),
                 "{name}"
             );
             assert_eq!(notification["tags"], json!([]), "{name}");
@@ -1146,7 +1103,7 @@ async fn malformed_events_are_dead_lettered_and_good_records_still_handled() -> 
         "failureReason": "ClientError: crafted failure for the mixed event",
         "requestParameters": {"contentType": "audio/wav", "endpointName": "cochl-sense",
                               "inputLocation": slow.to_string()},
-        "inferenceId": inference_id, "eventVersion": "1.0",
+        "inferenceId": inference_id.as_str(), "eventVersion": "1.0",
         "eventSource": "aws:sagemaker", "eventName": "InferenceResult"
     });
     let mixed = json!({"Records": [
@@ -1156,23 +1113,21 @@ async fn malformed_events_are_dead_lettered_and_good_records_still_handled() -> 
     let error = cochl_on_result::handle(&stack.results, &mixed, None)
         .await
         .expect_err("the bad record fails the invocation");
-    let cochl_on_result::ResultError::Records {
-        failed,
-        total,
-        first_error,
-        outcomes,
-    } = error
-    else {
+    assert_eq!(error.error_type(), "Permanent.MalformedRecord");
+    let cochl_on_result::ResultError::Records(batch) = error else {
         panic!("per-record failure expected: {error}");
     };
-    assert_eq!((failed, total), (1, 2));
-    assert_eq!(
-        first_error,
-        "record 0 is malformed: SageMaker notification: notification is missing the required field `inferenceId`"
+    assert_eq!((batch.failures.len(), batch.total), (1, 2));
+    let (index, first_error) = &batch.failures[0];
+    assert_eq!(*index, 0);
+    assert!(
+        matches!(first_error, cochl_on_result::RecordError::Malformed { index: 0, reason } if reason.contains("inferenceId")),
+        "{first_error}"
     );
     assert!(
-        matches!(&outcomes[1], cochl_on_result::NotificationOutcome::Failed { reason_code, .. } if reason_code == "inference_failed"),
-        "{outcomes:?}"
+        matches!(&batch.handled[..], [cochl_on_result::NotificationOutcome::Failed { reason_code, .. }] if reason_code == "inference_failed"),
+        "{:?}",
+        batch.handled
     );
     let job = stack.wait_terminal(&slow, DEADLINE).await?;
     assert_eq!(job.status, JobStatus::Failed);

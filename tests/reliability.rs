@@ -140,8 +140,8 @@ fn sns_envelope(topic_arn: &str, message_id: &str, message: &Value) -> String {
     .to_string()
 }
 
-/// A SageMaker notification in its exact shape (reference §4): a success names its output
-/// object, a failure its reason and failure object.
+/// A SageMaker notification in its exact shape (docs/cochl-contract.md, "Notifications"): a
+/// success names its output object, a failure its reason and failure object.
 fn notification_message(
     bucket: &str,
     key: &str,

@@ -12,6 +12,7 @@ use aws_sdk_sagemakerruntime::config::http::HttpResponse;
 use aws_sdk_sagemakerruntime::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sagemakerruntime::operation::invoke_endpoint_async::InvokeEndpointAsyncError;
 use aws_sdk_sagemakerruntime::Client;
+use cochl_core::inference_id::InferenceId;
 use cochl_core::keys::S3Uri;
 
 use crate::retry::Backoff;
@@ -20,7 +21,7 @@ use crate::retry::Backoff;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvocationRequest {
     /// Our deterministic inference id.
-    pub inference_id: String,
+    pub inference_id: InferenceId,
     /// The uploaded object.
     pub input: S3Uri,
     /// The Cochl content type.
@@ -139,7 +140,7 @@ impl AsyncEndpoint {
                 .client
                 .invoke_endpoint_async()
                 .endpoint_name(&self.name)
-                .inference_id(&request.inference_id)
+                .inference_id(request.inference_id.as_str())
                 .input_location(request.input.to_string())
                 .content_type(&request.content_type)
                 .accept("application/json")
@@ -157,7 +158,7 @@ impl AsyncEndpoint {
                     return Ok(Accepted {
                         inference_id: output
                             .inference_id()
-                            .unwrap_or(&request.inference_id)
+                            .unwrap_or(request.inference_id.as_str())
                             .to_string(),
                         output_location: parse(output.output_location()),
                         failure_location: parse(output.failure_location()),

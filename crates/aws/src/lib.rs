@@ -7,6 +7,7 @@
 //! configuration from the environment, [`retry`] is the backoff policy, [`clients`] builds the
 //! SDK clients once per cold start.
 
+pub mod batch;
 pub mod clients;
 pub mod clock;
 pub mod dynamo;
@@ -15,6 +16,7 @@ pub mod logging;
 pub mod message;
 pub mod notify;
 pub mod objects;
+pub mod ports;
 pub mod records;
 pub mod retry;
 pub mod settings;

@@ -1,6 +1,7 @@
 //! The records the pipeline keeps per file, independent of how DynamoDB stores them.
 
 use cochl_core::detections::{Segment, TagDetection};
+use cochl_core::inference_id::InferenceId;
 use cochl_core::job::{JobSnapshot, JobStatus, ObjectVersion};
 use cochl_core::keys::S3Uri;
 use serde::{Deserialize, Serialize};
@@ -16,8 +17,9 @@ pub struct JobRecord {
     pub version: ObjectVersion,
     /// Optimistic-lock counter: every write expects the revision it read and stores one more.
     pub revision: u64,
-    /// The inference of the current upload (absent for a rejection).
-    pub inference_id: Option<String>,
+    /// The inference of the current upload (absent only for a rejection, which is never
+    /// sent to the endpoint).
+    pub inference_id: Option<InferenceId>,
     /// True once the endpoint accepted the inference (answered 202).
     pub accepted: bool,
     /// True once the outcome's detection notification was published, so a retried
@@ -47,9 +49,9 @@ pub struct JobRecord {
     pub length_sec: Option<f64>,
     /// Per-tag summary of the completed analysis.
     pub tags: Vec<TagSummary>,
-    /// Sort keys of the tag items this file has in the table, so a later analysis or a newer
-    /// upload can delete them without a query.
-    pub tag_items: Vec<String>,
+    /// The tag items this file has in the table, so a later analysis or a newer upload can
+    /// delete them without a query.
+    pub tag_items: StoredTags,
 }
 
 impl JobRecord {
@@ -61,6 +63,41 @@ impl JobRecord {
             inference_id: self.inference_id.clone(),
             accepted: self.accepted,
         }
+    }
+}
+
+/// Names of the tag items a file has in the table, as the store chose them.
+///
+/// Opaque to the handlers: only the store creates the names (they encode its key layout);
+/// a handler keeps them on the job and hands them back to delete exactly those items.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredTags(Vec<String>);
+
+impl StoredTags {
+    /// Wraps names a store produced (or read back from a job item).
+    pub fn from_names(names: Vec<String>) -> Self {
+        StoredTags(names)
+    }
+
+    /// The names, in the order they were written.
+    pub fn names(&self) -> &[String] {
+        &self.0
+    }
+
+    /// True when the file has no tag items.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The items of `self` that `kept` does not name: what a replacement must delete.
+    pub fn without(&self, kept: &StoredTags) -> StoredTags {
+        StoredTags(
+            self.0
+                .iter()
+                .filter(|name| !kept.0.contains(name))
+                .cloned()
+                .collect(),
+        )
     }
 }
 
@@ -96,7 +133,7 @@ pub struct TagRecord {
     /// The file.
     pub file: S3Uri,
     /// The inference that produced it.
-    pub inference_id: String,
+    pub inference_id: InferenceId,
     /// When the analysis completed (RFC 3339), the index's sort order.
     pub completed_at: String,
     /// Cochl tag name.

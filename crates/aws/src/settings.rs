@@ -27,6 +27,8 @@ pub const INVOCATION_TIMEOUT_SECONDS: &str = "COCHL_INVOCATION_TIMEOUT_SECONDS";
 pub const MAX_ATTEMPTS: &str = "COCHL_MAX_ATTEMPTS";
 /// Records of one event submitted in parallel (submit).
 pub const SUBMIT_CONCURRENCY: &str = "COCHL_SUBMIT_CONCURRENCY";
+/// Notifications of one event handled in parallel (on-result).
+pub const RESULT_CONCURRENCY: &str = "COCHL_RESULT_CONCURRENCY";
 /// Topic receiving one detection notification per analysed file (on-result; submit, for
 /// requests the endpoint refuses).
 pub const DETECTIONS_TOPIC_ARN: &str = "COCHL_DETECTIONS_TOPIC_ARN";
@@ -166,6 +168,8 @@ pub struct ResultSettings {
     pub query_url: Option<String>,
     /// Largest result document read.
     pub max_result_bytes: u64,
+    /// Notifications of one event handled at the same time.
+    pub concurrency: usize,
 }
 
 impl ResultSettings {
@@ -191,6 +195,7 @@ impl ResultSettings {
             max_result_bytes: env
                 .number(MAX_RESULT_BYTES, 1..=4 << 30)?
                 .unwrap_or(512 << 20),
+            concurrency: env.number(RESULT_CONCURRENCY, 1..=64)?.unwrap_or(4),
         })
     }
 }

@@ -7,8 +7,9 @@ use cochl_aws::dynamo::provision::create_table;
 use cochl_aws::dynamo::read::{ReadError, FILTERED_QUERY_LIMIT, MAX_QUERY_REQUESTS};
 use cochl_aws::dynamo::schema::{self, Item};
 use cochl_aws::dynamo::{DynamoStore, Expect};
-use cochl_aws::records::{JobRecord, TagSummary};
+use cochl_aws::records::{JobRecord, StoredTags, TagSummary};
 use cochl_core::detections::{Segment, TagDetection};
+use cochl_core::inference_id::InferenceId;
 use cochl_core::job::{JobStatus, ObjectVersion};
 use cochl_core::keys::S3Uri;
 use cochl_core::time::format_millis;
@@ -54,7 +55,7 @@ fn job(file: &S3Uri, status: JobStatus, inference: Option<&str>, at: &str) -> Jo
             event_time_ms: 1,
         },
         revision: 1,
-        inference_id: inference.map(str::to_string),
+        inference_id: inference.map(|id| InferenceId::parse(id).expect("valid inference id")),
         accepted: inference.is_some(),
         notified: terminal,
         content_type: Some("audio/wav".into()),
@@ -69,14 +70,17 @@ fn job(file: &S3Uri, status: JobStatus, inference: Option<&str>, at: &str) -> Jo
         updated_at: at.to_string(),
         length_sec: None,
         tags: Vec::new(),
-        tag_items: Vec::new(),
+        tag_items: StoredTags::default(),
     }
 }
 
 /// The items of one analysis's detections.
 fn tag_items(file: &S3Uri, inference: &str, at: &str, tags: &[TagDetection]) -> Vec<Item> {
     tags.iter()
-        .flat_map(|tag| schema::tag_records(file, inference, at, tag))
+        .flat_map(|tag| {
+            let inference = InferenceId::parse(inference).expect("valid inference id");
+            schema::tag_records(file, &inference, at, tag)
+        })
         .map(|record| schema::tag_item(&record))
         .collect()
 }

@@ -1,7 +1,7 @@
 //! Deterministic, realistic Cochl results and test audio, generated in memory.
 //!
 //! A result has one window per second of audio (2 s windows, 1 s hop), in exactly the
-//! format of `/work/shared/reference/cochl-sagemaker.md` §2: Python-style separators,
+//! format of docs/cochl-contract.md, "Result document": Python-style separators,
 //! integer times, probabilities printed as `f32`. Sound sources switch on and off as
 //! Markov chains, so tags form long detections; hierarchical pairs carry equal scores
 //! (`Music`/`Instrument`, `Gunshot`/`Gunshot_single`, `Dog`/`Dog_bark`); an active tag

@@ -17,8 +17,9 @@ pub const INFERENCE_ID_PREFIX: &str = "cochl-";
 /// Longest inference id SageMaker accepts.
 pub const MAX_INFERENCE_ID_LEN: usize = 64;
 
-/// An inference id SageMaker accepts.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// An inference id SageMaker accepts. Serialises as the bare string, as documents show it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
 pub struct InferenceId(String);
 
 /// Why a text is not a valid inference id.
@@ -71,6 +72,16 @@ impl InferenceId {
 
     /// The id as sent to SageMaker.
     pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Read-only access to the validated text, so `Option<InferenceId>::as_deref()` gives the
+/// `Option<&str>` that comparisons with notifications and documents want.
+impl std::ops::Deref for InferenceId {
+    type Target = str;
+
+    fn deref(&self) -> &str {
         &self.0
     }
 }

@@ -11,6 +11,7 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
+use crate::inference_id::InferenceId;
 use crate::keys::Sequencer;
 
 /// Where a file's analysis stands.
@@ -143,7 +144,7 @@ pub struct JobSnapshot {
     /// The upload the job belongs to.
     pub version: ObjectVersion,
     /// The inference the job waits for or came from (none for a rejection).
-    pub inference_id: Option<String>,
+    pub inference_id: Option<InferenceId>,
     /// True once the endpoint answered 202 (the output location is stored).
     pub accepted: bool,
 }
@@ -199,7 +200,7 @@ pub enum ResultDecision {
 pub fn decide_result(existing: Option<&JobSnapshot>, inference_id: &str) -> ResultDecision {
     match existing {
         None => ResultDecision::Orphan,
-        Some(job) if job.inference_id.as_deref() != Some(inference_id) => {
+        Some(job) if job.inference_id.as_ref().map(InferenceId::as_str) != Some(inference_id) => {
             ResultDecision::Superseded
         }
         Some(job) if job.status.is_terminal() => ResultDecision::Duplicate,
@@ -229,7 +230,7 @@ mod tests {
         JobSnapshot {
             status,
             version,
-            inference_id: Some("inf-1".into()),
+            inference_id: InferenceId::parse("inf-1").ok(),
             accepted,
         }
     }

@@ -7,7 +7,7 @@
 //! result or the failure lives in S3. [`parse_notification`] turns the message
 //! into an [`AsyncNotification`] and refuses messages it cannot act on.
 //!
-//! Rules (from the reference, §4):
+//! Rules (docs/cochl-contract.md, "Notifications"):
 //! - Only the exact status `Completed` is a success. Every other status,
 //!   including `Failed`, `Stopped`, the empty string and even `completed` in
 //!   lower case, is a failure: a result is only fetched when SageMaker said, in

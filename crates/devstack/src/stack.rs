@@ -263,6 +263,7 @@ impl LocalStack {
             merge: options.merge.clone(),
             query_url: None,
             max_result_bytes: 512 << 20,
+            concurrency: 4,
         };
         let mut results = ResultHandler::from_config(&function_config, result_settings);
         results.objects = cochl_aws::objects::Objects::new(function_s3);

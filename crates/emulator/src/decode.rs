@@ -1,6 +1,6 @@
 //! Decoding a request body into mono `f32` samples, as the model would before listening.
 //!
-//! The content type decides how (reference §1):
+//! The content type decides how (docs/cochl-contract.md, "Request contract"):
 //! - `audio/wav`, `audio/mp3`, `audio/ogg`: decoded with symphonia's reader for that
 //!   container, after checking the bytes really are that container; a WAV content type
 //!   on MP3 bytes is a failure naming both.
@@ -18,7 +18,9 @@
 
 use std::io::Cursor;
 
-use cochl_core::content_type::{parse_raw_pcm, PcmFormat, PcmParamsError, PcmSpec};
+use cochl_core::content_type::{
+    parse_raw_pcm, ByteOrder, PcmFormat, PcmParamsError, PcmSpec, SampleEncoding,
+};
 use symphonia::core::audio::SampleBuffer;
 use symphonia::core::codecs::{DecoderOptions, CODEC_TYPE_NULL};
 use symphonia::core::errors::Error as SymphoniaError;
@@ -33,7 +35,7 @@ use symphonia::default::formats::{MpaReader, OggReader, WavReader};
 pub struct Audio {
     /// Mono samples, every channel averaged, clamped to [-1, 1].
     pub samples: Vec<f32>,
-    /// Samples per second.
+    /// Samples per second, which turns the sample count into a duration.
     pub sample_rate: u32,
 }
 
@@ -64,11 +66,11 @@ pub enum DecodeError {
         "content type {content_type} does not match the data: expected {expected}, found {found}"
     )]
     ContainerMismatch {
-        /// The request's content type.
+        /// The request's content type, echoed in the message.
         content_type: String,
         /// The container the content type names.
         expected: &'static str,
-        /// What the bytes look like.
+        /// What the bytes look like, so the message can say what was sent instead.
         found: &'static str,
     },
     /// `application/octet-stream` bytes in no recognised container.
@@ -77,9 +79,9 @@ pub enum DecodeError {
     /// The container was recognised but could not be read.
     #[error("could not read the {container} container: {message}")]
     Container {
-        /// The container.
+        /// Which container's reader failed.
         container: &'static str,
-        /// The decoder's message.
+        /// The reader's own explanation.
         message: String,
     },
     /// No decoder for the stream's codec, or the codec failed.
@@ -88,19 +90,19 @@ pub enum DecodeError {
     /// A raw PCM body that is not a whole number of frames.
     #[error("raw PCM body of {len} bytes is not a whole number of {frame_bytes}-byte frames ({format}, {channels} channel(s))")]
     PartialFrame {
-        /// Body length.
+        /// The body's length in bytes, which the frame size does not divide.
         len: usize,
-        /// Bytes per frame.
+        /// The frame size the content type implies (sample width times channels).
         frame_bytes: usize,
-        /// Sample format.
+        /// The declared format, one of the two factors of the frame size.
         format: PcmFormat,
-        /// Channel count.
+        /// The declared channel count, the other factor.
         channels: u8,
     },
     /// A float raw PCM sample that is NaN or infinite.
     #[error("raw PCM sample {index} is not a finite number")]
     NonFinite {
-        /// Index of the sample (interleaved).
+        /// Where the bad sample is (counted across interleaved channels).
         index: usize,
     },
     /// The stream decoded to no samples at all.
@@ -108,18 +110,18 @@ pub enum DecodeError {
     NoSamples,
 }
 
-/// The request format named by a content type.
+/// How a content type says to decode the body: which reader, or none (raw PCM).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestFormat {
-    /// `audio/wav`.
+    /// `audio/wav`: the bytes must be RIFF/WAVE.
     Wav,
-    /// `audio/mp3`.
+    /// `audio/mp3`: the bytes must be MPEG audio.
     Mp3,
-    /// `audio/ogg`.
+    /// `audio/ogg`: the bytes must be an Ogg stream.
     Ogg,
     /// `application/octet-stream`: sniff the container.
     Detect,
-    /// `audio/x-raw; ...`.
+    /// `audio/x-raw; ...`: headerless samples laid out as the parameters say.
     Raw(PcmSpec),
 }
 
@@ -147,13 +149,13 @@ impl RequestFormat {
 /// A container recognised from its first bytes, for checks and messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sniffed {
-    /// RIFF/WAVE.
+    /// `RIFF` then `WAVE`: a WAV file.
     Wav,
-    /// An ID3v2 tag or an MPEG audio frame header.
+    /// An ID3v2 tag or an MPEG audio frame header: an MP3 file.
     Mp3,
-    /// An Ogg page.
+    /// An `OggS` page header: an Ogg stream.
     Ogg,
-    /// A native FLAC stream.
+    /// `fLaC`: a native FLAC stream, which only auto-detection accepts.
     Flac,
     /// Something else we can name (AIFF, MP4, Matroska).
     Other(&'static str),
@@ -355,7 +357,8 @@ fn mix_into(out: &mut Vec<f32>, interleaved: &[f32], channels: usize) {
 
 /// Decodes headerless PCM described by `spec`.
 fn decode_raw(bytes: &[u8], spec: PcmSpec) -> Result<Audio, DecodeError> {
-    let frame_bytes = spec.bytes_per_frame();
+    let width = sample_bytes(spec.format);
+    let frame_bytes = width * usize::from(spec.channels);
     if bytes.len() % frame_bytes != 0 {
         return Err(DecodeError::PartialFrame {
             len: bytes.len(),
@@ -364,7 +367,6 @@ fn decode_raw(bytes: &[u8], spec: PcmSpec) -> Result<Audio, DecodeError> {
             channels: spec.channels,
         });
     }
-    let width = spec.format.bytes_per_sample();
     let mut interleaved = Vec::with_capacity(bytes.len() / width);
     for (index, sample) in bytes.chunks_exact(width).enumerate() {
         let value = pcm_sample(sample, spec.format);
@@ -381,30 +383,34 @@ fn decode_raw(bytes: &[u8], spec: PcmSpec) -> Result<Audio, DecodeError> {
     })
 }
 
+/// Bytes one sample of one channel occupies in `format` (2, 3 or 4): the unit a raw body
+/// is cut into.
+fn sample_bytes(format: PcmFormat) -> usize {
+    format.bits() as usize / 8
+}
+
 /// Decodes one sample of `format` (2, 3 or 4 bytes) to `f32` (not yet clamped).
 pub fn pcm_sample(bytes: &[u8], format: PcmFormat) -> f32 {
     let bits = 8 * bytes.len() as u32;
-    let raw = if format.is_big_endian() {
-        bytes.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b))
-    } else {
-        bytes
+    let raw = match format.byte_order() {
+        ByteOrder::Big => bytes.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)),
+        ByteOrder::Little => bytes
             .iter()
             .rev()
-            .fold(0u32, |acc, b| (acc << 8) | u32::from(*b))
+            .fold(0u32, |acc, b| (acc << 8) | u32::from(*b)),
     };
-    if format.is_float() {
-        return match bits {
-            16 => f16_to_f32(raw as u16),
-            24 => f32::from_bits(raw << 8),
-            _ => f32::from_bits(raw),
-        };
-    }
     let scale = 2f64.powi(bits as i32 - 1);
-    let value = if format.is_signed() {
+    let value = match format.encoding() {
+        SampleEncoding::Float => {
+            return match bits {
+                16 => f16_to_f32(raw as u16),
+                24 => f32::from_bits(raw << 8),
+                _ => f32::from_bits(raw),
+            }
+        }
         // Sign-extend from `bits` to 32.
-        f64::from(((raw << (32 - bits)) as i32) >> (32 - bits))
-    } else {
-        f64::from(raw) - scale
+        SampleEncoding::Signed => f64::from(((raw << (32 - bits)) as i32) >> (32 - bits)),
+        SampleEncoding::Unsigned => f64::from(raw) - scale,
     };
     (value / scale) as f32
 }
@@ -440,6 +446,10 @@ mod tests {
             .join("../../samples")
             .join(name);
         std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    fn pcm(name: &str) -> PcmFormat {
+        name.parse().unwrap()
     }
 
     fn rms(samples: &[f32]) -> f64 {
@@ -575,9 +585,9 @@ mod tests {
 
     /// Encodes a value in [-1, 1) in `format`, the inverse of `pcm_sample`.
     fn encode(value: f32, format: PcmFormat) -> Vec<u8> {
-        let width = format.bytes_per_sample();
-        let bits = 8 * width as u32;
-        let raw: u32 = if format.is_float() {
+        let width = sample_bytes(format);
+        let bits = format.bits();
+        let raw: u32 = if format.encoding() == SampleEncoding::Float {
             match bits {
                 16 => u32::from(f32_to_f16(value)),
                 24 => value.to_bits() >> 8,
@@ -587,12 +597,15 @@ mod tests {
             let scale = 2f64.powi(bits as i32 - 1);
             let max = scale - 1.0;
             let level = (f64::from(value) * scale).round().clamp(-scale, max) as i64;
-            let offset = if format.is_signed() { 0 } else { scale as i64 };
+            let offset = match format.encoding() {
+                SampleEncoding::Unsigned => scale as i64,
+                _ => 0,
+            };
             ((level + offset) as u64 & ((1u64 << bits) - 1)) as u32
         };
         let be = raw.to_be_bytes();
         let mut bytes = be[4 - width..].to_vec();
-        if !format.is_big_endian() {
+        if format.byte_order() == ByteOrder::Little {
             bytes.reverse();
         }
         bytes
@@ -629,11 +642,11 @@ mod tests {
         values.extend([0.0, -1.0, 0.999, -0.5, 0.25]);
         for format in PcmFormat::ALL {
             // Tolerance: one integer step, or the float format's precision.
-            let tolerance = match (format.is_float(), format.bytes_per_sample()) {
-                (true, 2) => 1e-3,
-                (true, 3) => 1e-4,
-                (true, _) => 0.0,
-                (false, width) => 1.0 / 2f32.powi(8 * width as i32 - 1),
+            let tolerance = match (format.encoding(), format.bits()) {
+                (SampleEncoding::Float, 16) => 1e-3,
+                (SampleEncoding::Float, 24) => 1e-4,
+                (SampleEncoding::Float, _) => 0.0,
+                (_, bits) => 1.0 / 2f32.powi(bits as i32 - 1),
             };
             for channels in [1u8, 2] {
                 let mut bytes = Vec::new();
@@ -659,12 +672,12 @@ mod tests {
 
     #[test]
     fn unsigned_is_offset_binary_and_signed_is_twos_complement() {
-        assert_eq!(pcm_sample(&[0x00, 0x80], PcmFormat::U16le), 0.0);
-        assert_eq!(pcm_sample(&[0x00, 0x00], PcmFormat::U16le), -1.0);
-        assert_eq!(pcm_sample(&[0x80, 0x00, 0x00], PcmFormat::U24be), 0.0);
-        assert_eq!(pcm_sample(&[0x80, 0x00, 0x00], PcmFormat::S24be), -1.0);
-        assert_eq!(pcm_sample(&[0x00, 0x00, 0x00, 0x40], PcmFormat::S32le), 0.5);
-        assert_eq!(pcm_sample(&[0xff, 0xff], PcmFormat::S16be), -1.0 / 32768.0);
+        assert_eq!(pcm_sample(&[0x00, 0x80], pcm("u16le")), 0.0);
+        assert_eq!(pcm_sample(&[0x00, 0x00], pcm("u16le")), -1.0);
+        assert_eq!(pcm_sample(&[0x80, 0x00, 0x00], pcm("u24be")), 0.0);
+        assert_eq!(pcm_sample(&[0x80, 0x00, 0x00], pcm("s24be")), -1.0);
+        assert_eq!(pcm_sample(&[0x00, 0x00, 0x00, 0x40], pcm("s32le")), 0.5);
+        assert_eq!(pcm_sample(&[0xff, 0xff], pcm("s16be")), -1.0 / 32768.0);
     }
 
     #[test]
@@ -676,8 +689,8 @@ mod tests {
         assert!(f16_to_f32(0x7c00).is_infinite());
         assert!(f16_to_f32(0x7e00).is_nan());
         // f24 = the upper three bytes of an f32: 0.5f32 is 0x3f000000.
-        assert_eq!(pcm_sample(&[0x3f, 0x00, 0x00], PcmFormat::F24be), 0.5);
-        assert_eq!(pcm_sample(&[0x00, 0x80, 0xbf], PcmFormat::F24le), -1.0);
+        assert_eq!(pcm_sample(&[0x3f, 0x00, 0x00], pcm("f24be")), 0.5);
+        assert_eq!(pcm_sample(&[0x00, 0x80, 0xbf], pcm("f24le")), -1.0);
         let err = decode(
             &[0x00, 0x7c],
             "audio/x-raw; rate=8000; format=f16le; channels=1",

@@ -1,4 +1,4 @@
-//! The SNS messages SageMaker publishes when an async inference ends (reference §4).
+//! SageMaker's SNS messages when an async inference ends (docs/cochl-contract.md, "Notifications").
 //!
 //! Field names, order and constants are SageMaker's. `accept`, `contentType` and
 //! `customAttributes` are omitted when the request had none. Times are UTC with

@@ -1,4 +1,4 @@
-//! The result document in Cochl's exact format (reference §2).
+//! The result document in Cochl's exact format (docs/cochl-contract.md, "Result document").
 //!
 //! Serialised with the field order and number forms Cochl uses: window times are
 //! integers (`"start_time": 0`), `length_sec` is rounded to 3 decimals, probabilities to 6.

@@ -52,7 +52,7 @@ pub const MAX_INFERENCE_ID_LEN: usize = 64;
 pub const TTL_RANGE: (u32, u32, u32) = (60, 21_600, 21_600);
 /// `InvocationTimeoutSeconds` bounds and default (15 min).
 pub const TIMEOUT_RANGE: (u32, u32, u32) = (1, 3_600, 900);
-/// Largest `InvokeEndpoint` body (25 MB, reference §1).
+/// Largest `InvokeEndpoint` body (25 MB, docs/cochl-contract.md, "Request contract").
 pub const MAX_REALTIME_BODY: usize = 25 * 1024 * 1024;
 
 /// An error answer of the SageMaker Runtime API.

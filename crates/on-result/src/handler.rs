@@ -10,164 +10,85 @@
 //! reason, and is notified too.
 //!
 //! DynamoDB requests per analysed file: one read, `ceil(items / 25)` batch writes and one
-//! conditional write.
+//! conditional write. The handler sees the table only through the `JobStore` port, so it
+//! never builds an item or a key.
 
 use std::time::Instant;
 
+use cochl_aws::batch::{log_unreadable, run_batch};
 use cochl_aws::clock::now;
-use cochl_aws::dynamo::schema::{self, file_pk};
 use cochl_aws::dynamo::{DynamoStore, Expect, StoreError};
 use cochl_aws::message::{detection_message, Outcome};
 use cochl_aws::notify::Topic;
 use cochl_aws::objects::{ObjectError, Objects};
-use cochl_aws::records::{JobRecord, OrphanRecord, TagSummary};
+use cochl_aws::ports::{JobStore, NotificationTopic, ObjectStore};
+use cochl_aws::records::{JobRecord, OrphanRecord, StoredTags, TagSummary};
 use cochl_aws::settings::ResultSettings;
 use cochl_core::detections::merge_windows;
+use cochl_core::inference_id::InferenceId;
 use cochl_core::job::{decide_result, JobStatus, ResultDecision};
 use cochl_core::keys::S3Uri;
 use cochl_core::notification::{AsyncNotification, InferenceOutcome};
 use cochl_core::result::CochlResult;
-use futures_util::stream::{self, StreamExt};
-use serde::Serialize;
 use serde_json::Value;
 use tracing::Instrument;
 
-use crate::event::{parse_event, EventError, ParsedRecord};
+use crate::error::{RecordError, ResultError};
+use crate::event::{parse_event, ParsedRecord};
+use crate::outcome::NotificationOutcome;
 
 /// Conditional-write conflicts tolerated per notification before failing to Lambda's retry.
-const MAX_CONFLICTS: usize = 5;
-/// Notifications of one event handled in parallel.
-const CONCURRENCY: usize = 4;
+pub const MAX_CONFLICTS: usize = 5;
 
-/// Everything the handler needs, built once per cold start.
+/// Everything the handler needs, built once per cold start. The type parameters are the
+/// ports; the defaults are the AWS adapters the Lambda runs with, tests plug in-memory
+/// doubles (`testkit::doubles`).
 #[derive(Debug, Clone)]
-pub struct ResultHandler {
-    /// The bucket holding results.
-    pub objects: Objects,
-    /// The job table.
-    pub store: DynamoStore,
-    /// The detections topic.
-    pub detections: Topic,
-    /// Configuration.
+pub struct ResultHandler<S = DynamoStore, O = Objects, T = Topic> {
+    /// Where result documents are read.
+    pub objects: O,
+    /// Where jobs are settled and detections stored.
+    pub store: S,
+    /// Where detection notifications go.
+    pub detections: T,
+    /// The function's configuration.
     pub settings: ResultSettings,
 }
 
-/// What happened to one notification.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum NotificationOutcome {
-    /// Detections recorded, job COMPLETED, notification published.
-    Completed {
-        /// The file.
-        file: String,
-        /// The inference.
-        inference_id: String,
-        /// Tags detected.
-        tags: usize,
-        /// DynamoDB requests made.
-        dynamodb_requests: u32,
-    },
-    /// Job FAILED (inference failure or unusable result), notification published.
-    Failed {
-        /// The file.
-        file: String,
-        /// The inference.
-        inference_id: String,
-        /// Stable reason code.
-        reason_code: String,
-    },
-    /// The job already holds this inference's outcome.
-    Duplicate {
-        /// The file.
-        file: String,
-    },
-    /// The job now belongs to a newer upload.
-    Superseded {
-        /// The file.
-        file: String,
-        /// The inference of the notification.
-        inference_id: String,
-    },
-    /// No job knows the inference; recorded as an orphan.
-    Orphan {
-        /// The inference.
-        inference_id: String,
-    },
-    /// Could not be handled now; the invocation fails so Lambda retries.
-    Error {
-        /// What went wrong.
-        error: String,
-    },
-}
-
-/// Why an invocation failed (Lambda retries it, then the subscription's dead-letter queue
-/// or the on-failure destination keeps it).
-#[derive(Debug, thiserror::Error)]
-pub enum ResultError {
-    /// The payload is not an SNS event.
-    #[error(transparent)]
-    NotAnEvent(#[from] EventError),
-    /// Some notifications could not be handled; the others were.
-    #[error("{failed} of {total} notifications could not be handled: {first_error}")]
-    Records {
-        /// Notifications that failed.
-        failed: usize,
-        /// Notifications in the event.
-        total: usize,
-        /// The first failure.
-        first_error: String,
-        /// Every notification's outcome.
-        outcomes: Vec<NotificationOutcome>,
-    },
-}
-
-/// Handles one SNS payload.
-pub async fn handle(
-    handler: &ResultHandler,
+/// Handles one SNS payload: every notification is handled; the invocation fails if any
+/// could not be (Lambda retries it; every step is idempotent).
+pub async fn handle<S, O, T>(
+    handler: &ResultHandler<S, O, T>,
     payload: &Value,
     deadline: Option<Instant>,
-) -> Result<Vec<NotificationOutcome>, ResultError> {
-    let records = match parse_event(payload) {
-        Ok(records) => records,
-        Err(error) => {
-            tracing::error!(payload = %payload, error = %error, "not an SNS event; failing into the dead-letter path");
-            return Err(error.into());
-        }
-    };
-    let outcomes: Vec<NotificationOutcome> = stream::iter(records)
-        .map(|record| handle_record(handler, record, deadline))
-        .buffered(CONCURRENCY)
-        .collect()
-        .await;
-    let failures: Vec<&String> = outcomes
-        .iter()
-        .filter_map(|o| match o {
-            NotificationOutcome::Error { error } => Some(error),
-            _ => None,
-        })
-        .collect();
-    if let Some(first) = failures.first() {
-        return Err(ResultError::Records {
-            failed: failures.len(),
-            total: outcomes.len(),
-            first_error: (*first).clone(),
-            outcomes: outcomes.clone(),
-        });
-    }
+) -> Result<Vec<NotificationOutcome>, ResultError>
+where
+    S: JobStore,
+    O: ObjectStore,
+    T: NotificationTopic,
+{
+    let records = parse_event(payload).inspect_err(|error| log_unreadable(payload, error))?;
+    let outcomes = run_batch(records, handler.settings.concurrency, |record| {
+        handle_record(handler, record, deadline)
+    })
+    .await?;
     Ok(outcomes)
 }
 
-async fn handle_record(
-    handler: &ResultHandler,
+async fn handle_record<S, O, T>(
+    handler: &ResultHandler<S, O, T>,
     record: ParsedRecord,
     deadline: Option<Instant>,
-) -> NotificationOutcome {
-    let outcome = match record {
+) -> Result<NotificationOutcome, RecordError>
+where
+    S: JobStore,
+    O: ObjectStore,
+    T: NotificationTopic,
+{
+    match record {
         ParsedRecord::Malformed { index, reason, raw } => {
             tracing::error!(index, reason = %reason, record = %raw, "malformed SNS record");
-            NotificationOutcome::Error {
-                error: format!("record {index} is malformed: {reason}"),
-            }
+            Err(RecordError::Malformed { index, reason })
         }
         ParsedRecord::Notification {
             message_id,
@@ -178,34 +99,28 @@ async fn handle_record(
                 .request
                 .input_location
                 .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default();
+                .map(ToString::to_string);
             let span = tracing::info_span!(
                 "notification",
-                file = %file,
+                file = file.as_deref(),
                 inference_id = %notification.inference_id,
                 message_id = %message_id
             );
             handle_notification(handler, &notification, &raw, deadline)
                 .instrument(span)
                 .await
-                .unwrap_or_else(|error| NotificationOutcome::Error { error })
         }
-    };
-    match &outcome {
-        NotificationOutcome::Error { .. } => {
-            tracing::error!(outcome = ?outcome, "notification failed")
-        }
-        _ => tracing::info!(outcome = ?outcome, "notification handled"),
     }
-    outcome
 }
 
-async fn record_orphan(
-    handler: &ResultHandler,
+async fn record_orphan<S, O, T>(
+    handler: &ResultHandler<S, O, T>,
     notification: &AsyncNotification,
     raw: &str,
-) -> Result<NotificationOutcome, String> {
+) -> Result<NotificationOutcome, RecordError>
+where
+    S: JobStore,
+{
     let status = match &notification.outcome {
         InferenceOutcome::Succeeded { .. } => "Completed".to_string(),
         InferenceOutcome::Failed { status, .. } => status.clone(),
@@ -220,34 +135,38 @@ async fn record_orphan(
             message: raw.to_string(),
         })
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(RecordError::store("recording the orphan"))?;
     tracing::warn!("notification for an unknown inference recorded as an orphan");
     Ok(NotificationOutcome::Orphan {
         inference_id: notification.inference_id.clone(),
     })
 }
 
-async fn handle_notification(
-    handler: &ResultHandler,
+async fn handle_notification<S, O, T>(
+    handler: &ResultHandler<S, O, T>,
     notification: &AsyncNotification,
     raw: &str,
     deadline: Option<Instant>,
-) -> Result<NotificationOutcome, String> {
+) -> Result<NotificationOutcome, RecordError>
+where
+    S: JobStore,
+    O: ObjectStore,
+    T: NotificationTopic,
+{
     let Some(file) = notification.request.input_location.clone() else {
         return record_orphan(handler, notification, raw).await;
     };
-    let inference_id = notification.inference_id.as_str();
     for _ in 0..MAX_CONFLICTS {
         let job = handler
             .store
             .get_job(&file)
             .await
-            .map_err(|e| e.to_string())?;
-        let decision = decide_result(job.as_ref().map(JobRecord::snapshot).as_ref(), inference_id);
-        let job = match (decision, job) {
-            (ResultDecision::Orphan, _) | (_, None) => {
-                return record_orphan(handler, notification, raw).await
-            }
+            .map_err(RecordError::store("reading the job"))?;
+        let decision = decide_result(
+            job.as_ref().map(JobRecord::snapshot).as_ref(),
+            &notification.inference_id,
+        );
+        let (job, inference_id) = match (decision, job) {
             (ResultDecision::Duplicate, _) => {
                 return Ok(NotificationOutcome::Duplicate {
                     file: file.to_string(),
@@ -256,12 +175,19 @@ async fn handle_notification(
             (ResultDecision::Superseded, _) => {
                 return Ok(NotificationOutcome::Superseded {
                     file: file.to_string(),
-                    inference_id: inference_id.to_string(),
+                    inference_id: notification.inference_id.clone(),
                 })
             }
-            (ResultDecision::Apply, Some(job)) => job,
+            // `Apply` means the job waits for exactly this inference, so it has its id.
+            (ResultDecision::Apply, Some(job)) => match job.inference_id.clone() {
+                Some(inference_id) => (job, inference_id),
+                None => return record_orphan(handler, notification, raw).await,
+            },
+            (ResultDecision::Orphan, _) | (ResultDecision::Apply, None) => {
+                return record_orphan(handler, notification, raw).await
+            }
         };
-        let applied = match &notification.outcome {
+        let settled = match &notification.outcome {
             InferenceOutcome::Succeeded {
                 output_location, ..
             } => {
@@ -269,35 +195,34 @@ async fn handle_notification(
                     .output_location
                     .clone()
                     .or_else(|| output_location.clone());
-                apply_success(handler, job, location, deadline).await?
+                apply_success(handler, job, inference_id, location, deadline).await?
             }
             InferenceOutcome::Failed {
                 reason,
                 failure_location,
                 ..
             } => {
-                let location = failure_location
-                    .clone()
-                    .or_else(|| job.failure_location.clone());
                 let failure = Failure {
                     code: "inference_failed",
                     reason: reason.clone(),
-                    location,
+                    location: failure_location
+                        .clone()
+                        .or_else(|| job.failure_location.clone()),
                 };
-                apply_failure(handler, job, failure).await?
+                apply_failure(handler, job, inference_id, failure).await?
             }
         };
-        match applied {
+        match settled {
             Some(outcome) => return Ok(outcome),
             None => tracing::info!("job changed while recording the outcome; deciding again"),
         }
     }
-    Err(format!(
-        "the job kept changing underneath ({MAX_CONFLICTS} conflicting writes)"
-    ))
+    Err(RecordError::Contended {
+        attempts: MAX_CONFLICTS,
+    })
 }
 
-/// A failure to record.
+/// A failure to record: an inference failure, or a result that cannot be used.
 struct Failure {
     code: &'static str,
     reason: String,
@@ -305,19 +230,25 @@ struct Failure {
 }
 
 /// Reads, merges and records a successful inference. `Ok(None)`: the job changed under us.
-async fn apply_success(
-    handler: &ResultHandler,
+async fn apply_success<S, O, T>(
+    handler: &ResultHandler<S, O, T>,
     job: JobRecord,
+    inference_id: InferenceId,
     location: Option<S3Uri>,
     deadline: Option<Instant>,
-) -> Result<Option<NotificationOutcome>, String> {
+) -> Result<Option<NotificationOutcome>, RecordError>
+where
+    S: JobStore,
+    O: ObjectStore,
+    T: NotificationTopic,
+{
     let Some(location) = location else {
         let failure = Failure {
             code: "no_output_location",
             reason: "the success notification names no output location and none was stored".into(),
             location: None,
         };
-        return apply_failure(handler, job, failure).await;
+        return apply_failure(handler, job, inference_id, failure).await;
     };
     let bytes = match handler
         .objects
@@ -331,10 +262,10 @@ async fn apply_success(
                 reason: error.to_string(),
                 location: Some(location),
             };
-            return apply_failure(handler, job, failure).await;
+            return apply_failure(handler, job, inference_id, failure).await;
         }
         // Missing (not yet visible) or unreachable: retry later.
-        Err(error) => return Err(error.to_string()),
+        Err(error) => return Err(RecordError::ResultUnavailable(error)),
     };
     let result = match CochlResult::parse(&bytes) {
         Ok(result) => result,
@@ -345,41 +276,30 @@ async fn apply_success(
                 reason: format!("{location}: {error}"),
                 location: Some(location),
             };
-            return apply_failure(handler, job, failure).await;
+            return apply_failure(handler, job, inference_id, failure).await;
         }
     };
     let detections = merge_windows(&result.data, &handler.settings.merge);
-    let inference_id = job.inference_id.clone().unwrap_or_default();
     let completed_at = now();
-
-    let mut puts = Vec::new();
-    let mut new_items = Vec::new();
-    for detection in &detections {
-        for record in schema::tag_records(&job.file, &inference_id, &completed_at, detection) {
-            new_items.push(schema::tag_sk(&inference_id, &record.name, record.part));
-            puts.push(schema::tag_item(&record));
-        }
-    }
-    let pk = file_pk(&job.file);
-    let deletes: Vec<(String, String)> = job
-        .tag_items
-        .iter()
-        .filter(|sk| !new_items.contains(sk))
-        .map(|sk| (pk.clone(), sk.clone()))
-        .collect();
-    let stats = handler
+    let written = handler
         .store
-        .write_batch(puts, deletes, deadline)
+        .replace_tags(
+            &job.file,
+            &inference_id,
+            &completed_at,
+            &detections,
+            &job.tag_items,
+            deadline,
+        )
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(RecordError::store("writing the tag items"))?;
 
-    let file = job.file.to_string();
     let length_sec = result.length_sec();
     let message = detection_message(
         &Outcome {
             file: &job.file,
             status: JobStatus::Completed.as_str(),
-            inference_id: &inference_id,
+            inference_id: inference_id.as_str(),
             length_sec,
             reason_code: None,
             reason: None,
@@ -387,11 +307,13 @@ async fn apply_success(
         },
         handler.settings.query_url.as_deref(),
     );
+    // Published before the job says COMPLETED: a crash in between republishes on the retry
+    // instead of never publishing.
     handler
         .detections
         .publish(&message)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(RecordError::Publish)?;
 
     let expected = job.revision;
     let completed = JobRecord {
@@ -402,7 +324,7 @@ async fn apply_success(
         updated_at: completed_at,
         length_sec,
         tags: detections.iter().map(TagSummary::from).collect(),
-        tag_items: new_items.clone(),
+        tag_items: written.stored.clone(),
         reason: None,
         reason_code: None,
         output_location: Some(location),
@@ -414,64 +336,74 @@ async fn apply_success(
         .await
     {
         Ok(()) => Ok(Some(NotificationOutcome::Completed {
-            file,
-            inference_id,
+            file: completed.file.to_string(),
+            inference_id: inference_id.to_string(),
             tags: detections.len(),
-            dynamodb_requests: stats.requests + 2,
+            dynamodb_requests: written.stats.requests + 2,
         })),
         Err(StoreError::Conflict) => {
             // Our items carry our inference id in their keys; if the job moved on to a newer
             // upload they are garbage, otherwise the next attempt rewrites them identically.
-            remove_if_superseded(handler, &completed, new_items, deadline).await?;
+            remove_if_superseded(handler, &completed, &written.stored, deadline).await?;
             Ok(None)
         }
-        Err(error) => Err(error.to_string()),
+        Err(error) => Err(RecordError::store("settling the job")(error)),
     }
 }
 
-async fn remove_if_superseded(
-    handler: &ResultHandler,
+async fn remove_if_superseded<S, O, T>(
+    handler: &ResultHandler<S, O, T>,
     ours: &JobRecord,
-    items: Vec<String>,
+    items: &StoredTags,
     deadline: Option<Instant>,
-) -> Result<(), String> {
+) -> Result<(), RecordError>
+where
+    S: JobStore,
+{
     let current = handler
         .store
         .get_job(&ours.file)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(RecordError::store("reading the job"))?;
     let still_ours = current
         .as_ref()
         .is_some_and(|c| c.inference_id == ours.inference_id);
-    if still_ours || items.is_empty() {
+    if still_ours {
         return Ok(());
     }
-    let pk = file_pk(&ours.file);
-    let deletes = items.into_iter().map(|sk| (pk.clone(), sk)).collect();
     handler
         .store
-        .write_batch(Vec::new(), deletes, deadline)
+        .delete_tags(&ours.file, items, deadline)
         .await
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(RecordError::store("deleting a superseded analysis' tags"))
 }
 
 /// Records a failed inference (or an unusable result). `Ok(None)`: the job changed under us.
-async fn apply_failure(
-    handler: &ResultHandler,
+async fn apply_failure<S, O, T>(
+    handler: &ResultHandler<S, O, T>,
     job: JobRecord,
+    inference_id: InferenceId,
     failure: Failure,
-) -> Result<Option<NotificationOutcome>, String> {
-    let inference_id = job.inference_id.clone().unwrap_or_default();
+) -> Result<Option<NotificationOutcome>, RecordError>
+where
+    S: JobStore,
+    T: NotificationTopic,
+{
     let message = detection_message(
-        &Outcome::failed(&job.file, &inference_id, failure.code, &failure.reason),
+        &Outcome::failed(
+            &job.file,
+            inference_id.as_str(),
+            failure.code,
+            &failure.reason,
+        ),
         handler.settings.query_url.as_deref(),
     );
     handler
         .detections
         .publish(&message)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(RecordError::Publish)?;
     let expected = job.revision;
     let at = now();
     let failed = JobRecord {
@@ -492,10 +424,10 @@ async fn apply_failure(
     {
         Ok(()) => Ok(Some(NotificationOutcome::Failed {
             file: failed.file.to_string(),
-            inference_id,
+            inference_id: inference_id.to_string(),
             reason_code: failure.code.to_string(),
         })),
         Err(StoreError::Conflict) => Ok(None),
-        Err(error) => Err(error.to_string()),
+        Err(error) => Err(RecordError::store("settling the job")(error)),
     }
 }

@@ -1,15 +1,19 @@
 //! The on-result function: turns SageMaker's async notifications into recorded detections
 //! and a detection notification users can subscribe to.
 //!
-//! [`event`] reads the SNS payload, [`message`] (shared with the submit function, which
-//! notifies refused requests) builds the detection notification, [`handler`] runs the flow. `main` only wires clients to
-//! the handler.
+//! [`event`] reads the SNS payload, [`handler`] runs the flow against the ports (job store,
+//! objects, topic), [`outcome`] and [`error`] are what a notification ends as. The detection
+//! notification itself is built by `cochl_aws::message`, shared with the submit function
+//! (which notifies refused requests). `main` only wires the AWS adapters to the handler.
 
+pub mod error;
 pub mod event;
 pub mod handler;
+pub mod outcome;
 
-pub use cochl_aws::message;
-pub use handler::{handle, NotificationOutcome, ResultError, ResultHandler};
+pub use error::{RecordError, ResultError};
+pub use handler::{handle, ResultHandler};
+pub use outcome::NotificationOutcome;
 
 use cochl_aws::clients::{self, SdkConfig};
 use cochl_aws::dynamo::DynamoStore;
@@ -18,7 +22,7 @@ use cochl_aws::objects::Objects;
 use cochl_aws::settings::ResultSettings;
 
 impl ResultHandler {
-    /// Builds the clients from an SDK configuration (no network call).
+    /// Builds the AWS adapters from an SDK configuration (no network call).
     pub fn from_config(config: &SdkConfig, settings: ResultSettings) -> Self {
         ResultHandler {
             objects: Objects::new(clients::s3(config)),

@@ -2,7 +2,7 @@
 
 use cochl_aws::logging::{deadline_from_epoch_ms, init};
 use cochl_aws::settings::{Env, ResultSettings};
-use cochl_on_result::{handle, ResultHandler};
+use cochl_on_result::{handle, ResultError, ResultHandler};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
@@ -17,7 +17,7 @@ async fn main() -> Result<(), Error> {
         async move {
             let deadline = deadline_from_epoch_ms(event.context.deadline);
             let outcomes = handle(handler, &event.payload, deadline).await?;
-            Ok::<_, Error>(serde_json::json!({ "notifications": outcomes }))
+            Ok::<_, ResultError>(serde_json::json!({ "notifications": outcomes }))
         }
     }))
     .await

@@ -14,141 +14,63 @@
 
 use std::time::Instant;
 
+use cochl_aws::batch::{log_unreadable, run_batch};
 use cochl_aws::clock::now;
 use cochl_aws::dynamo::{DynamoStore, Expect, StoreError};
 use cochl_aws::endpoint::{AsyncEndpoint, EndpointError, InvocationRequest};
 use cochl_aws::message::{detection_message, Outcome};
 use cochl_aws::notify::Topic;
 use cochl_aws::objects::Objects;
-use cochl_aws::records::JobRecord;
+use cochl_aws::ports::{InferenceEndpoint, JobStore, NotificationTopic, ObjectStore};
+use cochl_aws::records::{JobRecord, StoredTags};
 use cochl_aws::settings::SubmitSettings;
 use cochl_core::inference_id::InferenceId;
 use cochl_core::job::{decide_upload, JobStatus, ObjectVersion, UploadDecision};
 use cochl_core::keys::S3Uri;
-use futures_util::stream::{self, StreamExt};
-use serde::Serialize;
 use serde_json::Value;
 use tracing::Instrument;
 
-use crate::event::{parse_event, EventError, ParsedRecord, SubmitEvent, UploadRecord};
+use crate::error::{RecordError, SubmitError};
+use crate::event::{parse_event, ParsedRecord, SubmitEvent, UploadRecord};
 use crate::inspect::{inspect, Plan, Rejection};
+use crate::outcome::RecordOutcome;
 
 /// Conditional-write conflicts tolerated per record before giving up (to Lambda's retry).
-const MAX_CONFLICTS: usize = 5;
+pub const MAX_CONFLICTS: usize = 5;
 /// Reason code of a request the endpoint refused.
-const ENDPOINT_REFUSED: &str = "endpoint_refused";
+pub const ENDPOINT_REFUSED: &str = "endpoint_refused";
 
-/// Everything the handler needs, built once per cold start.
+/// Everything the handler needs, built once per cold start. The type parameters are the
+/// ports; the defaults are the AWS adapters the Lambda runs with, tests plug in-memory
+/// doubles (`testkit::doubles`).
 #[derive(Debug, Clone)]
-pub struct Submitter {
-    /// The audio bucket.
-    pub objects: Objects,
-    /// The job table.
-    pub store: DynamoStore,
-    /// The Cochl endpoint.
-    pub endpoint: AsyncEndpoint,
-    /// The detections topic, for requests the endpoint refuses.
-    pub detections: Topic,
-    /// Configuration.
+pub struct Submitter<S = DynamoStore, O = Objects, E = AsyncEndpoint, T = Topic> {
+    /// Where uploads are read (HeadObject).
+    pub objects: O,
+    /// Where jobs are claimed and settled.
+    pub store: S,
+    /// Where inferences are queued.
+    pub endpoint: E,
+    /// Where a request the endpoint refuses is notified, as on-result notifies failures.
+    pub detections: T,
+    /// The function's configuration.
     pub settings: SubmitSettings,
 }
 
-/// What happened to one record; the list is the invocation's result and its log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum RecordOutcome {
-    /// Sent to the endpoint and accepted.
-    Submitted {
-        /// The file.
-        file: String,
-        /// Its inference.
-        inference_id: String,
-        /// InvokeEndpointAsync calls made.
-        attempts: u32,
-    },
-    /// Recorded as REJECTED.
-    Rejected {
-        /// The file.
-        file: String,
-        /// Stable reason code.
-        code: String,
-        /// The reason.
-        reason: String,
-    },
-    /// The endpoint refused the request; recorded as FAILED and notified.
-    Refused {
-        /// The file.
-        file: String,
-        /// Its inference.
-        inference_id: String,
-        /// The endpoint's reason.
-        reason: String,
-    },
-    /// The same upload was already handled.
-    Duplicate {
-        /// The file.
-        file: String,
-    },
-    /// An older upload than the one the job holds.
-    Stale {
-        /// The file.
-        file: String,
-    },
-    /// Not ours to analyse (outside the input prefix, not a creation, a test event).
-    Ignored {
-        /// The file, when known.
-        file: Option<String>,
-        /// Why.
-        reason: String,
-    },
-    /// Could not be handled now; the invocation fails so Lambda retries.
-    Failed {
-        /// The file, when known.
-        file: Option<String>,
-        /// What went wrong.
-        error: String,
-    },
-}
-
-impl RecordOutcome {
-    fn is_failure(&self) -> bool {
-        matches!(self, RecordOutcome::Failed { .. })
-    }
-}
-
-/// Why an invocation failed (Lambda retries it, then the on-failure destination keeps it).
-#[derive(Debug, thiserror::Error)]
-pub enum SubmitError {
-    /// The payload is not an S3 event.
-    #[error(transparent)]
-    NotAnEvent(#[from] EventError),
-    /// Some records could not be handled; the others were.
-    #[error("{failed} of {total} records could not be handled: {first_error}")]
-    Records {
-        /// Records that failed.
-        failed: usize,
-        /// Records in the event.
-        total: usize,
-        /// The first failure, for the error message.
-        first_error: String,
-        /// Every record's outcome.
-        outcomes: Vec<RecordOutcome>,
-    },
-}
-
-/// Handles one S3 notification payload.
-pub async fn handle(
-    submitter: &Submitter,
+/// Handles one S3 notification payload: every record is handled; the invocation fails if
+/// any could not be (Lambda retries it; every step is idempotent).
+pub async fn handle<S, O, E, T>(
+    submitter: &Submitter<S, O, E, T>,
     payload: &Value,
     deadline: Option<Instant>,
-) -> Result<Vec<RecordOutcome>, SubmitError> {
-    let event = match parse_event(payload) {
-        Ok(event) => event,
-        Err(error) => {
-            tracing::error!(payload = %payload, error = %error, "not an S3 event; failing into the dead-letter path");
-            return Err(error.into());
-        }
-    };
+) -> Result<Vec<RecordOutcome>, SubmitError>
+where
+    S: JobStore,
+    O: ObjectStore,
+    E: InferenceEndpoint,
+    T: NotificationTopic,
+{
+    let event = parse_event(payload).inspect_err(|error| log_unreadable(payload, error))?;
     let records = match event {
         SubmitEvent::TestEvent => {
             tracing::info!("s3:TestEvent acknowledged");
@@ -159,29 +81,25 @@ pub async fn handle(
         }
         SubmitEvent::Records(records) => records,
     };
-    let outcomes: Vec<RecordOutcome> = stream::iter(records)
-        .map(|record| handle_record(submitter, record, deadline))
-        .buffered(submitter.settings.concurrency)
-        .collect()
-        .await;
-    let failed: Vec<&RecordOutcome> = outcomes.iter().filter(|o| o.is_failure()).collect();
-    if let Some(RecordOutcome::Failed { error, .. }) = failed.first() {
-        return Err(SubmitError::Records {
-            failed: failed.len(),
-            total: outcomes.len(),
-            first_error: error.clone(),
-            outcomes: outcomes.clone(),
-        });
-    }
+    let outcomes = run_batch(records, submitter.settings.concurrency, |record| {
+        handle_record(submitter, record, deadline)
+    })
+    .await?;
     Ok(outcomes)
 }
 
-async fn handle_record(
-    submitter: &Submitter,
+async fn handle_record<S, O, E, T>(
+    submitter: &Submitter<S, O, E, T>,
     record: ParsedRecord,
     deadline: Option<Instant>,
-) -> RecordOutcome {
-    let outcome = match record {
+) -> Result<RecordOutcome, RecordError>
+where
+    S: JobStore,
+    O: ObjectStore,
+    E: InferenceEndpoint,
+    T: NotificationTopic,
+{
+    match record {
         ParsedRecord::Upload(upload) => {
             let span = tracing::info_span!(
                 "record",
@@ -189,73 +107,58 @@ async fn handle_record(
                 inference_id = tracing::field::Empty
             );
             handle_upload(submitter, upload, deadline)
-                .instrument(span.clone())
+                .instrument(span)
                 .await
         }
-        ParsedRecord::Other { event_name } => RecordOutcome::Ignored {
+        ParsedRecord::Other { event_name } => Ok(RecordOutcome::Ignored {
             file: None,
             reason: format!("event {event_name} is not an object creation"),
-        },
+        }),
         ParsedRecord::Malformed { index, reason, raw } => {
             tracing::error!(index, reason = %reason, record = %raw, "malformed S3 record");
-            RecordOutcome::Failed {
-                file: None,
-                error: format!("record {index} is malformed: {reason}"),
-            }
+            Err(RecordError::Malformed { index, reason })
         }
-    };
-    match &outcome {
-        RecordOutcome::Failed { .. } => tracing::error!(outcome = ?outcome, "record failed"),
-        _ => tracing::info!(outcome = ?outcome, "record handled"),
     }
-    outcome
 }
 
-async fn handle_upload(
-    submitter: &Submitter,
+async fn handle_upload<S, O, E, T>(
+    submitter: &Submitter<S, O, E, T>,
     upload: UploadRecord,
     deadline: Option<Instant>,
-) -> RecordOutcome {
-    let file = match S3Uri::new(&upload.bucket, &upload.key) {
-        Ok(file) => file,
-        Err(error) => {
-            return RecordOutcome::Failed {
-                file: None,
-                error: format!("bucket or key not valid: {error}"),
-            }
-        }
-    };
-    let name = file.to_string();
+) -> Result<RecordOutcome, RecordError>
+where
+    S: JobStore,
+    O: ObjectStore,
+    E: InferenceEndpoint,
+    T: NotificationTopic,
+{
+    let file = S3Uri::new(&upload.bucket, &upload.key).map_err(RecordError::InvalidLocation)?;
     if !upload.key.starts_with(&submitter.settings.input_prefix) {
-        return RecordOutcome::Ignored {
-            file: Some(name),
+        return Ok(RecordOutcome::Ignored {
+            file: Some(file.to_string()),
             reason: format!(
                 "outside the input prefix {:?}",
                 submitter.settings.input_prefix
             ),
-        };
+        });
     }
-    match submit_upload(submitter, &file, &upload, deadline).await {
-        Ok(outcome) => outcome,
-        Err(error) => RecordOutcome::Failed {
-            file: Some(name),
-            error,
-        },
-    }
+    submit_upload(submitter, &file, &upload, deadline).await
 }
 
-/// Claims the job (retrying on conflicting writers) and submits. `Err` means "retry later".
-async fn submit_upload(
-    submitter: &Submitter,
+/// Claims the job (deciding again when a conflicting writer got there first) and submits.
+async fn submit_upload<S, O, E, T>(
+    submitter: &Submitter<S, O, E, T>,
     file: &S3Uri,
     upload: &UploadRecord,
     deadline: Option<Instant>,
-) -> Result<RecordOutcome, String> {
-    let head = submitter
-        .objects
-        .head(file)
-        .await
-        .map_err(|e| e.to_string())?;
+) -> Result<RecordOutcome, RecordError>
+where
+    S: JobStore,
+    O: ObjectStore,
+    E: InferenceEndpoint,
+    T: NotificationTopic,
+{
+    let head = submitter.objects.head(file).await?;
     let version = ObjectVersion {
         version_id: upload.version_id.clone(),
         etag: upload
@@ -273,9 +176,11 @@ async fn submit_upload(
             .store
             .get_job(file)
             .await
-            .map_err(|e| e.to_string())?;
-        let decision = decide_upload(existing.as_ref().map(|j| j.snapshot()).as_ref(), &version);
-        let name = file.to_string();
+            .map_err(RecordError::store("reading the job"))?;
+        let decision = decide_upload(
+            existing.as_ref().map(JobRecord::snapshot).as_ref(),
+            &version,
+        );
         match decision {
             UploadDecision::Duplicate => {
                 // A refusal recorded FAILED whose notification did not go out: publish it now.
@@ -283,13 +188,27 @@ async fn submit_upload(
                 {
                     return notify_failure(submitter, job).await;
                 }
-                return Ok(RecordOutcome::Duplicate { file: name });
+                return Ok(RecordOutcome::Duplicate {
+                    file: file.to_string(),
+                });
             }
-            UploadDecision::Stale => return Ok(RecordOutcome::Stale { file: name }),
-            UploadDecision::Claim | UploadDecision::Supersede | UploadDecision::Retry => {}
-        }
-        if decision == UploadDecision::Supersede {
-            clean_old_tags(submitter, existing.as_ref(), deadline).await?;
+            UploadDecision::Stale => {
+                return Ok(RecordOutcome::Stale {
+                    file: file.to_string(),
+                })
+            }
+            UploadDecision::Claim | UploadDecision::Retry => {}
+            UploadDecision::Supersede => {
+                // The replaced analysis' tag items go first, so "files with tag X" no longer
+                // lists the file for tags only the old audio had.
+                if let Some(old) = &existing {
+                    submitter
+                        .store
+                        .delete_tags(file, &old.tag_items, deadline)
+                        .await
+                        .map_err(RecordError::store("deleting the superseded tags"))?;
+                }
+            }
         }
         let plan = inspect(
             head.as_ref(),
@@ -314,44 +233,20 @@ async fn submit_upload(
                 tracing::info!("job changed while claiming; deciding again");
                 continue;
             }
-            Err(error) => return Err(error.to_string()),
+            Err(error) => return Err(RecordError::store("claiming the job")(error)),
         }
         return match plan {
             Err(rejection) => Ok(RecordOutcome::Rejected {
-                file: name,
+                file: file.to_string(),
                 code: rejection.code.to_string(),
                 reason: rejection.reason,
             }),
-            Ok(plan) => invoke(submitter, job, &plan, deadline).await,
+            Ok(plan) => invoke(submitter, job, inference_id, &plan, deadline).await,
         };
     }
-    Err(format!(
-        "the job kept changing underneath ({MAX_CONFLICTS} conflicting writes)"
-    ))
-}
-
-/// Deletes the tag items of the analysis a newer upload replaces, so "files with tag X"
-/// no longer lists the file for tags only the old audio had.
-async fn clean_old_tags(
-    submitter: &Submitter,
-    existing: Option<&JobRecord>,
-    deadline: Option<Instant>,
-) -> Result<(), String> {
-    let Some(job) = existing.filter(|j| !j.tag_items.is_empty()) else {
-        return Ok(());
-    };
-    let pk = cochl_aws::dynamo::schema::file_pk(&job.file);
-    let deletes = job
-        .tag_items
-        .iter()
-        .map(|sk| (pk.clone(), sk.clone()))
-        .collect();
-    submitter
-        .store
-        .write_batch(Vec::new(), deletes, deadline)
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    Err(RecordError::Contended {
+        attempts: MAX_CONFLICTS,
+    })
 }
 
 /// The job as it is claimed: SUBMITTED (not yet accepted) or REJECTED with its reason.
@@ -388,7 +283,7 @@ fn new_job(
         status,
         version: version.clone(),
         revision: existing.map_or(0, |j| j.revision + 1),
-        inference_id: (!rejected).then(|| inference_id.to_string()),
+        inference_id: (!rejected).then(|| inference_id.clone()),
         accepted: false,
         notified: false,
         content_type,
@@ -404,17 +299,23 @@ fn new_job(
         length_sec: None,
         tags: Vec::new(),
         // A superseded analysis' items were deleted; a retried claim keeps none either.
-        tag_items: Vec::new(),
+        tag_items: StoredTags::default(),
     }
 }
 
-async fn invoke(
-    submitter: &Submitter,
+async fn invoke<S, O, E, T>(
+    submitter: &Submitter<S, O, E, T>,
     mut job: JobRecord,
+    inference_id: InferenceId,
     plan: &Plan,
     deadline: Option<Instant>,
-) -> Result<RecordOutcome, String> {
-    let inference_id = job.inference_id.clone().unwrap_or_default();
+) -> Result<RecordOutcome, RecordError>
+where
+    S: JobStore,
+    O: ObjectStore,
+    E: InferenceEndpoint,
+    T: NotificationTopic,
+{
     let request = InvocationRequest {
         inference_id: inference_id.clone(),
         input: job.file.clone(),
@@ -433,7 +334,7 @@ async fn invoke(
             job.failure_location = accepted.failure_location;
             RecordOutcome::Submitted {
                 file: job.file.to_string(),
-                inference_id,
+                inference_id: inference_id.to_string(),
                 attempts: accepted.attempts,
             }
         }
@@ -445,12 +346,12 @@ async fn invoke(
             job.completed_at = Some(job.updated_at.clone());
             RecordOutcome::Refused {
                 file: job.file.to_string(),
-                inference_id,
+                inference_id: inference_id.to_string(),
                 reason,
             }
         }
         // The job stays SUBMITTED and not accepted: Lambda's retry resumes it.
-        Err(error @ EndpointError::GaveUp { .. }) => return Err(error.to_string()),
+        Err(error @ EndpointError::GaveUp { .. }) => return Err(RecordError::Endpoint(error)),
     };
     match submitter
         .store
@@ -465,7 +366,9 @@ async fn invoke(
             tracing::info!("job changed after submission; leaving the newer state");
             Ok(outcome)
         }
-        Err(error) => Err(format!("submitted, but recording it failed: {error}")),
+        Err(error) => Err(RecordError::store("submitted, but recording it failed")(
+            error,
+        )),
     }
 }
 
@@ -473,22 +376,36 @@ async fn invoke(
 /// notified: on-result's order, so a notification is never marked sent before it was. A
 /// failed publish fails the record; Lambda's retry finds the job FAILED and not notified
 /// (a duplicate of the same upload) and publishes again.
-async fn notify_failure(submitter: &Submitter, job: JobRecord) -> Result<RecordOutcome, String> {
-    let inference_id = job.inference_id.clone().unwrap_or_default();
-    let code = job
-        .reason_code
+async fn notify_failure<S, O, E, T>(
+    submitter: &Submitter<S, O, E, T>,
+    job: JobRecord,
+) -> Result<RecordOutcome, RecordError>
+where
+    S: JobStore,
+    O: ObjectStore,
+    E: InferenceEndpoint,
+    T: NotificationTopic,
+{
+    let inference_id = job
+        .inference_id
         .clone()
-        .unwrap_or_else(|| ENDPOINT_REFUSED.into());
-    let reason = job.reason.clone().unwrap_or_default();
+        .ok_or_else(|| RecordError::NoInferenceId {
+            file: job.file.to_string(),
+        })?;
+    let code = job.reason_code.as_deref().unwrap_or(ENDPOINT_REFUSED);
+    let reason = job
+        .reason
+        .clone()
+        .unwrap_or_else(|| "the endpoint refused the request".to_string());
     let message = detection_message(
-        &Outcome::failed(&job.file, &inference_id, &code, &reason),
+        &Outcome::failed(&job.file, inference_id.as_str(), code, &reason),
         None,
     );
     submitter
         .detections
         .publish(&message)
         .await
-        .map_err(|e| format!("recorded FAILED, but publishing its notification failed: {e}"))?;
+        .map_err(RecordError::Publish)?;
     let expected = job.revision;
     let notified = JobRecord {
         revision: job.revision + 1,
@@ -498,7 +415,7 @@ async fn notify_failure(submitter: &Submitter, job: JobRecord) -> Result<RecordO
     };
     let outcome = RecordOutcome::Refused {
         file: notified.file.to_string(),
-        inference_id,
+        inference_id: inference_id.to_string(),
         reason,
     };
     match submitter
@@ -512,6 +429,8 @@ async fn notify_failure(submitter: &Submitter, job: JobRecord) -> Result<RecordO
             tracing::info!("job changed after notifying; leaving the newer state");
             Ok(outcome)
         }
-        Err(error) => Err(format!("notified, but recording it failed: {error}")),
+        Err(error) => Err(RecordError::store("notified, but recording it failed")(
+            error,
+        )),
     }
 }

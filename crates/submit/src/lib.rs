@@ -1,14 +1,19 @@
 //! The submit function: turns an audio upload into a Cochl.Sense inference.
 //!
 //! [`event`] reads the S3 notification, [`inspect`] decides how (or whether) an upload is
-//! sent, [`handler`] runs the flow against the table and the endpoint. `main` only wires
-//! clients to the handler.
+//! sent, [`handler`] runs the flow against the ports (job store, objects, endpoint, topic),
+//! [`outcome`] and [`error`] are what a record ends as. `main` only wires the AWS adapters
+//! to the handler.
 
+pub mod error;
 pub mod event;
 pub mod handler;
 pub mod inspect;
+pub mod outcome;
 
-pub use handler::{handle, RecordOutcome, SubmitError, Submitter};
+pub use error::{RecordError, SubmitError};
+pub use handler::{handle, Submitter};
+pub use outcome::RecordOutcome;
 
 use cochl_aws::settings::SubmitSettings;
 use cochl_aws::{
@@ -16,7 +21,7 @@ use cochl_aws::{
 };
 
 impl Submitter {
-    /// Builds the clients from an SDK configuration (no network call).
+    /// Builds the AWS adapters from an SDK configuration (no network call).
     pub fn from_config(config: &clients::SdkConfig, settings: SubmitSettings) -> Self {
         Submitter {
             objects: Objects::new(clients::s3(config)),

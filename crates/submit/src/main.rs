@@ -2,7 +2,7 @@
 
 use cochl_aws::logging::{deadline_from_epoch_ms, init};
 use cochl_aws::settings::{Env, SubmitSettings};
-use cochl_submit::{handle, Submitter};
+use cochl_submit::{handle, SubmitError, Submitter};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
@@ -17,7 +17,7 @@ async fn main() -> Result<(), Error> {
         async move {
             let deadline = deadline_from_epoch_ms(event.context.deadline);
             let outcomes = handle(submitter, &event.payload, deadline).await?;
-            Ok::<_, Error>(serde_json::json!({ "records": outcomes }))
+            Ok::<_, SubmitError>(serde_json::json!({ "records": outcomes }))
         }
     }))
     .await

@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{bail, ensure, Context, Result};
 use cochl_aws::notify::Topic;
 use cochl_core::job::JobStatus;
-use cochl_submit::{RecordOutcome, SubmitError, Submitter};
+use cochl_submit::{RecordError, RecordOutcome, SubmitError, Submitter};
 use devstack::stack::{LocalStack, StackOptions, INPUT_PREFIX};
 use serde_json::json;
 use testkit::wait::DEADLINE;
@@ -46,14 +46,14 @@ async fn a_refused_request_is_recorded_failed_and_notified_once() -> Result<()> 
         ..(*stack.submitter).clone()
     };
     match cochl_submit::handle(&broken, &event, None).await {
-        Err(SubmitError::Records {
-            failed: 1,
-            first_error,
-            ..
-        }) => ensure!(
-            first_error.contains("publishing its notification failed"),
-            "{first_error}"
-        ),
+        Err(SubmitError::Records(batch)) => {
+            ensure!(batch.failures.len() == 1, "{batch}");
+            ensure!(
+                matches!(batch.failures[0].1, RecordError::Publish(_)),
+                "{batch}"
+            );
+            ensure!(batch.error_type() == "Retryable.PublishFailed", "{batch}");
+        }
         other => bail!("the failed publish must fail the record: {other:?}"),
     }
     let job = stack.store.get_job(&file).await?.context("the job")?;
@@ -72,7 +72,11 @@ async fn a_refused_request_is_recorded_failed_and_notified_once() -> Result<()> 
         outcomes,
         vec![RecordOutcome::Refused {
             file: file.to_string(),
-            inference_id: job.inference_id.clone().unwrap_or_default(),
+            inference_id: job
+                .inference_id
+                .as_deref()
+                .context("inference id")?
+                .to_string(),
             reason: reason.clone(),
         }]
     );

@@ -8,9 +8,11 @@
 //! with test credentials, exactly as `AWS_ENDPOINT_URL` does for the Lambda binaries.
 //! [`wait`] holds every test's deadlines and its one bounded polling loop; [`messaging`]
 //! creates, wires and reads topics and queues; [`sample`] reads a file of `samples/`;
-//! [`soak`] sizes the load tests.
+//! [`soak`] sizes the load tests; [`doubles`] are in-memory implementations of the
+//! handlers' ports, for fast handler tests.
 
 pub mod audio;
+pub mod doubles;
 pub mod faults;
 pub mod http;
 pub mod messaging;

@@ -10,9 +10,12 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
 use aws_sdk_dynamodb::Client;
+use cochl_core::detections::TagDetection;
+use cochl_core::inference_id::InferenceId;
 use cochl_core::keys::S3Uri;
 
-use crate::records::{JobRecord, OrphanRecord};
+use crate::ports::TagsWritten;
+use crate::records::{JobRecord, OrphanRecord, StoredTags};
 use crate::retry::Backoff;
 use schema::{Item, JOB_SK, PK, SK};
 
@@ -75,6 +78,16 @@ pub struct BatchStats {
     pub deletes: usize,
     /// Items that came back unprocessed at least once and were retried.
     pub retried_items: usize,
+}
+
+/// The table keys (`pk`, `sk`) of a file's tag items.
+fn tag_keys(file: &S3Uri, items: &StoredTags) -> Vec<(String, String)> {
+    let pk = schema::file_pk(file);
+    items
+        .names()
+        .iter()
+        .map(|sk| (pk.clone(), sk.clone()))
+        .collect()
 }
 
 /// The job table.
@@ -169,6 +182,51 @@ impl DynamoStore {
             }
             Err(error) => Err(StoreError::service("PutItem", error)),
         }
+    }
+
+    /// Writes the tag items of one analysis and deletes the `previous` items they do not
+    /// replace, in the same batches: afterwards the file's tag items are exactly this
+    /// analysis'. Items carry the inference id in their sort key, so a retry of the same
+    /// analysis rewrites identical items and never deletes what it writes.
+    pub async fn replace_tags(
+        &self,
+        file: &S3Uri,
+        inference_id: &InferenceId,
+        completed_at: &str,
+        detections: &[TagDetection],
+        previous: &StoredTags,
+        deadline: Option<Instant>,
+    ) -> Result<TagsWritten, StoreError> {
+        let mut puts = Vec::new();
+        let mut names = Vec::new();
+        for detection in detections {
+            for record in schema::tag_records(file, inference_id, completed_at, detection) {
+                names.push(schema::tag_sk(
+                    inference_id.as_str(),
+                    &record.name,
+                    record.part,
+                ));
+                puts.push(schema::tag_item(&record));
+            }
+        }
+        let stored = StoredTags::from_names(names);
+        let deletes = tag_keys(file, &previous.without(&stored));
+        let stats = self.write_batch(puts, deletes, deadline).await?;
+        Ok(TagsWritten { stored, stats })
+    }
+
+    /// Deletes tag items of a file, e.g. those of an analysis a newer upload replaced.
+    pub async fn delete_tags(
+        &self,
+        file: &S3Uri,
+        items: &StoredTags,
+        deadline: Option<Instant>,
+    ) -> Result<BatchStats, StoreError> {
+        if items.is_empty() {
+            return Ok(BatchStats::default());
+        }
+        self.write_batch(Vec::new(), tag_keys(file, items), deadline)
+            .await
     }
 
     /// Puts and deletes items with BatchWriteItem in chunks of 25, retrying unprocessed

@@ -330,13 +330,13 @@ impl DynamoStore {
         };
         let job = schema::job_from_item(job_item)?;
         let mut by_tag: BTreeMap<String, Vec<TagRecord>> = BTreeMap::new();
-        if let Some(current) = job.inference_id.as_deref() {
+        if let Some(current) = &job.inference_id {
             for item in items
                 .iter()
                 .filter(|item| sort_key(item).starts_with(TAG_SK_PREFIX))
             {
                 let record = schema::tag_from_item(item)?;
-                if record.inference_id == current {
+                if &record.inference_id == current {
                     by_tag.entry(record.name.clone()).or_default().push(record);
                 }
             }

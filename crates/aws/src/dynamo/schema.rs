@@ -20,7 +20,8 @@ use cochl_core::job::{JobStatus, ObjectVersion};
 use cochl_core::keys::{S3Uri, Sequencer};
 use sha2::{Digest, Sha256};
 
-use crate::records::{JobRecord, OrphanRecord, TagRecord, TagSummary};
+use crate::records::{JobRecord, OrphanRecord, StoredTags, TagRecord, TagSummary};
+use cochl_core::inference_id::InferenceId;
 
 /// Partition key attribute.
 pub const PK: &str = "pk";
@@ -124,7 +125,10 @@ pub fn job_item(job: &JobRecord) -> Item {
                 .as_ref()
                 .map(|q| q.as_str().to_string()),
         ),
-        ("inference_id", job.inference_id.clone()),
+        (
+            "inference_id",
+            job.inference_id.as_ref().map(|id| id.as_str().to_string()),
+        ),
         ("content_type", job.content_type.clone()),
         ("custom_attributes", job.custom_attributes.clone()),
         (
@@ -156,7 +160,12 @@ pub fn job_item(job: &JobRecord) -> Item {
         item.insert("tag_summary".into(), s(summary));
     }
     if !job.tag_items.is_empty() {
-        let list = job.tag_items.iter().map(|sk| s(sk.as_str())).collect();
+        let list = job
+            .tag_items
+            .names()
+            .iter()
+            .map(|sk| s(sk.as_str()))
+            .collect();
         item.insert("tag_items".into(), AttributeValue::L(list));
     }
     item
@@ -166,11 +175,14 @@ pub fn job_item(job: &JobRecord) -> Item {
 pub fn tag_item(tag: &TagRecord) -> Item {
     let mut item = Item::new();
     item.insert(PK.into(), s(file_pk(&tag.file)));
-    item.insert(SK.into(), s(tag_sk(&tag.inference_id, &tag.name, tag.part)));
+    item.insert(
+        SK.into(),
+        s(tag_sk(tag.inference_id.as_str(), &tag.name, tag.part)),
+    );
     item.insert("type".into(), s("tag"));
     item.insert("bucket".into(), s(tag.file.bucket()));
     item.insert("key".into(), s(tag.file.key()));
-    item.insert("inference_id".into(), s(&tag.inference_id));
+    item.insert("inference_id".into(), s(tag.inference_id.as_str()));
     item.insert("completed_at".into(), s(&tag.completed_at));
     item.insert("tag".into(), s(&tag.name));
     item.insert("part".into(), n(tag.part));
@@ -314,6 +326,11 @@ impl<'a> ItemReader<'a> {
         S3Uri::new(self.s("bucket")?, self.s("key")?).map_err(|e| self.error(e.to_string()))
     }
 
+    /// An inference id stored by a job or tag item; an invalid one means a corrupt item.
+    fn inference_id(&self, text: &str) -> Result<InferenceId, ItemError> {
+        InferenceId::parse(text).map_err(|e| self.error(format!("inference_id: {e}")))
+    }
+
     fn opt_uri(&self, name: &str) -> Result<Option<S3Uri>, ItemError> {
         self.opt_s(name)?
             .map(|text| S3Uri::parse(text).map_err(|e| self.error(format!("{name}: {e}"))))
@@ -339,15 +356,16 @@ pub fn job_from_item(item: &Item) -> Result<JobRecord, ItemError> {
         None => Vec::new(),
     };
     let tag_items = match item.get("tag_items") {
-        None => Vec::new(),
-        Some(AttributeValue::L(list)) => list
-            .iter()
-            .map(|v| {
-                v.as_s()
-                    .cloned()
-                    .map_err(|_| r.error("tag_items holds a non-string"))
-            })
-            .collect::<Result<_, _>>()?,
+        None => StoredTags::default(),
+        Some(AttributeValue::L(list)) => StoredTags::from_names(
+            list.iter()
+                .map(|v| {
+                    v.as_s()
+                        .cloned()
+                        .map_err(|_| r.error("tag_items holds a non-string"))
+                })
+                .collect::<Result<_, _>>()?,
+        ),
         Some(_) => return Err(r.error("tag_items is not a list")),
     };
     Ok(JobRecord {
@@ -360,7 +378,10 @@ pub fn job_from_item(item: &Item) -> Result<JobRecord, ItemError> {
             event_time_ms: r.n("event_time_ms")?,
         },
         revision: r.n("revision")?,
-        inference_id: r.opt_s("inference_id")?.map(str::to_string),
+        inference_id: r
+            .opt_s("inference_id")?
+            .map(|text| r.inference_id(text))
+            .transpose()?,
         accepted: r.flag("accepted")?,
         notified: r.flag("notified")?,
         content_type: r.opt_s("content_type")?.map(str::to_string),
@@ -384,7 +405,7 @@ pub fn tag_from_item(item: &Item) -> Result<TagRecord, ItemError> {
     let r = ItemReader::new(item);
     Ok(TagRecord {
         file: r.file()?,
-        inference_id: r.s("inference_id")?.to_string(),
+        inference_id: r.inference_id(r.s("inference_id")?)?,
         completed_at: r.s("completed_at")?.to_string(),
         name: r.s("tag")?.to_string(),
         part: r.n("part")?,
@@ -399,7 +420,7 @@ pub fn tag_from_item(item: &Item) -> Result<TagRecord, ItemError> {
 /// Splits a tag's detections into parts of at most [`SEGMENTS_PER_PART`] segments.
 pub fn tag_records(
     file: &S3Uri,
-    inference_id: &str,
+    inference_id: &InferenceId,
     completed_at: &str,
     detection: &cochl_core::detections::TagDetection,
 ) -> Vec<TagRecord> {
@@ -414,7 +435,7 @@ pub fn tag_records(
         .enumerate()
         .map(|(part, segments)| TagRecord {
             file: file.clone(),
-            inference_id: inference_id.to_string(),
+            inference_id: inference_id.clone(),
             completed_at: completed_at.to_string(),
             name: detection.name.clone(),
             part: part as u32,
@@ -432,6 +453,10 @@ mod tests {
     use super::*;
     use cochl_core::detections::TagDetection;
 
+    fn id(text: &str) -> InferenceId {
+        InferenceId::parse(text).expect("valid inference id")
+    }
+
     fn file() -> S3Uri {
         S3Uri::new("audio-bucket", "incoming/red flower.wav").expect("valid")
     }
@@ -447,7 +472,7 @@ mod tests {
                 event_time_ms: 1_700_000_000_123,
             },
             revision: 3,
-            inference_id: Some("cochl-1".into()),
+            inference_id: Some(id("cochl-1")),
             accepted: true,
             notified: true,
             content_type: Some("audio/wav".into()),
@@ -467,7 +492,7 @@ mod tests {
                 detected_seconds: 7.0,
                 windows: 5,
             }],
-            tag_items: vec![tag_sk("cochl-1", "Siren", 0)],
+            tag_items: StoredTags::from_names(vec![tag_sk("cochl-1", "Siren", 0)]),
         }
     }
 
@@ -511,7 +536,7 @@ mod tests {
             completed_at: None,
             length_sec: None,
             tags: vec![],
-            tag_items: vec![],
+            tag_items: StoredTags::default(),
             ..job()
         };
         assert_eq!(job_from_item(&job_item(&job)), Ok(job));
@@ -533,7 +558,12 @@ mod tests {
             windows: 4500,
             segments: (0..4500).map(segment).collect(),
         };
-        let records = tag_records(&file(), "cochl-1", "2026-11-25T10:16:02.000Z", &detection);
+        let records = tag_records(
+            &file(),
+            &id("cochl-1"),
+            "2026-11-25T10:16:02.000Z",
+            &detection,
+        );
         assert_eq!(records.len(), 3);
         assert!(records.iter().all(|r| r.parts == 3));
         assert_eq!(records[2].segments.len(), 500);
@@ -569,7 +599,7 @@ mod tests {
         let long = S3Uri::new("b".repeat(63), "k".repeat(1024)).expect("valid");
         let record = TagRecord {
             file: long.clone(),
-            inference_id: "i".into(),
+            inference_id: id("i"),
             completed_at: "2026-11-25T10:16:02.000Z".into(),
             name: "Siren".into(),
             part: 0,

@@ -6,8 +6,9 @@
 use cochl_aws::dynamo::provision::create_table;
 use cochl_aws::dynamo::schema::{self, Item};
 use cochl_aws::dynamo::{DynamoStore, Expect};
-use cochl_aws::records::{JobRecord, TagSummary};
+use cochl_aws::records::{JobRecord, StoredTags, TagSummary};
 use cochl_core::detections::{Segment, TagDetection};
+use cochl_core::inference_id::InferenceId;
 use cochl_core::job::{JobStatus, ObjectVersion};
 use cochl_core::keys::S3Uri;
 use lambda_http::http::{header, StatusCode};
@@ -131,7 +132,7 @@ pub fn job(file: &str, status: JobStatus, inference: Option<&str>, updated: &str
             event_time_ms: 1_764_000_000_000,
         },
         revision: 2,
-        inference_id: inference.map(str::to_string),
+        inference_id: inference.map(inference_id),
         accepted: inference.is_some(),
         notified: status.is_terminal(),
         content_type: Some("audio/wav".into()),
@@ -146,13 +147,18 @@ pub fn job(file: &str, status: JobStatus, inference: Option<&str>, updated: &str
         updated_at: updated.to_string(),
         length_sec: None,
         tags: Vec::new(),
-        tag_items: Vec::new(),
+        tag_items: StoredTags::default(),
     }
+}
+
+/// A valid inference id (the fixtures' ids always are).
+pub fn inference_id(text: &str) -> InferenceId {
+    InferenceId::parse(text).expect("valid inference id")
 }
 
 fn tag_items(file: &str, inference: &str, at: &str, tags: &[TagDetection]) -> Vec<Item> {
     tags.iter()
-        .flat_map(|tag| schema::tag_records(&uri(file), inference, at, tag))
+        .flat_map(|tag| schema::tag_records(&uri(file), &inference_id(inference), at, tag))
         .map(|record| schema::tag_item(&record))
         .collect()
 }

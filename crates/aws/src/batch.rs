@@ -1,0 +1,195 @@
+//! The record runner both event-driven functions share.
+//!
+//! A Lambda event carries a batch of records. Each record is handled on its own, a bounded
+//! number at a time; one bad record never stops the others. When every record was handled
+//! the outcomes are the invocation's answer; when some failed, the invocation fails with a
+//! [`BatchError`] that keeps the outcomes of the others and says, through the `errorType`
+//! of the Lambda runtime's `Diagnostic`, which class of failure it was and
+//! whether a retry can help. Every step of both functions is idempotent, so retrying the
+//! whole event redoes nothing that was done.
+
+use std::fmt::{Debug, Display};
+use std::future::Future;
+
+use futures_util::stream::{self, StreamExt};
+
+/// What a record-level error must tell the runner and the runtime.
+pub trait RecordFailure: std::error::Error {
+    /// A stable, CamelCase name of the failure class (`StoreUnavailable`, `MalformedRecord`,
+    /// ...): the `errorType` Lambda records, so on-failure records can be sorted by cause.
+    fn class(&self) -> &'static str;
+
+    /// True when the same record may succeed later (throttling, an outage, a conflicting
+    /// writer); false when only a change of the input or the code can help.
+    fn is_retryable(&self) -> bool;
+}
+
+/// Some records of a batch could not be handled; the others were.
+#[derive(Debug, thiserror::Error)]
+#[error("{} of {total} records could not be handled: {}", failures.len(), first_failure(failures))]
+pub struct BatchError<O, E: RecordFailure> {
+    /// Records in the batch.
+    pub total: usize,
+    /// The failed records: their position in the batch and why.
+    pub failures: Vec<(usize, E)>,
+    /// The outcomes of the records that were handled, in batch order.
+    pub handled: Vec<O>,
+}
+
+fn first_failure<E: Display>(failures: &[(usize, E)]) -> String {
+    failures
+        .first()
+        .map_or_else(String::new, |(_, error)| error.to_string())
+}
+
+impl<O, E: RecordFailure> BatchError<O, E> {
+    /// True when at least one failure may succeed on a retry.
+    pub fn is_retryable(&self) -> bool {
+        self.failures.iter().any(|(_, error)| error.is_retryable())
+    }
+
+    /// The `errorType` of the invocation: `Retryable.<class>` or `Permanent.<class>` of the
+    /// first failure, retryable if any failure is (a retry is then worth making).
+    pub fn error_type(&self) -> String {
+        let class = self
+            .failures
+            .first()
+            .map_or("Unknown", |(_, error)| error.class());
+        error_type(self.is_retryable(), class)
+    }
+}
+
+/// `Retryable.<class>` or `Permanent.<class>`: the shape of every `errorType` we report.
+pub fn error_type(retryable: bool, class: &str) -> String {
+    let kind = if retryable { "Retryable" } else { "Permanent" };
+    format!("{kind}.{class}")
+}
+
+/// Handles `records` with at most `concurrency` in flight, keeping batch order, and logs
+/// each record's outcome or failure as one JSON line.
+pub async fn run_batch<R, O, E, F, Fut>(
+    records: Vec<R>,
+    concurrency: usize,
+    handle: F,
+) -> Result<Vec<O>, BatchError<O, E>>
+where
+    F: FnMut(R) -> Fut,
+    Fut: Future<Output = Result<O, E>>,
+    O: Debug,
+    E: RecordFailure,
+{
+    let total = records.len();
+    let results: Vec<Result<O, E>> = stream::iter(records)
+        .map(handle)
+        .buffered(concurrency.max(1))
+        .collect()
+        .await;
+    let mut handled = Vec::with_capacity(total);
+    let mut failures = Vec::new();
+    for (index, result) in results.into_iter().enumerate() {
+        match result {
+            Ok(outcome) => {
+                tracing::info!(index, outcome = ?outcome, "record handled");
+                handled.push(outcome);
+            }
+            Err(error) => {
+                tracing::error!(
+                    index,
+                    error = %crate::error_chain(&error),
+                    class = error.class(),
+                    retryable = error.is_retryable(),
+                    "record failed"
+                );
+                failures.push((index, error));
+            }
+        }
+    }
+    if failures.is_empty() {
+        Ok(handled)
+    } else {
+        Err(BatchError {
+            total,
+            failures,
+            handled,
+        })
+    }
+}
+
+/// Logs a payload that is not the event the function expects, with its content, before the
+/// invocation fails into the dead-letter path.
+pub fn log_unreadable(payload: &serde_json::Value, error: &dyn std::error::Error) {
+    tracing::error!(payload = %payload, error = %error, "not the expected event; failing into the dead-letter path");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("record {0} failed")]
+    struct Failed(usize, bool);
+
+    impl RecordFailure for Failed {
+        fn class(&self) -> &'static str {
+            "Failed"
+        }
+        fn is_retryable(&self) -> bool {
+            self.1
+        }
+    }
+
+    #[tokio::test]
+    async fn keeps_order_and_bounds_concurrency() {
+        let in_flight = AtomicUsize::new(0);
+        let peak = AtomicUsize::new(0);
+        let outcomes = run_batch((0..20).collect(), 3, |i: usize| {
+            let (in_flight, peak) = (&in_flight, &peak);
+            async move {
+                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                tokio::task::yield_now().await;
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                Ok::<_, Failed>(i * 2)
+            }
+        })
+        .await
+        .expect("all handled");
+        assert_eq!(outcomes, (0..20).map(|i| i * 2).collect::<Vec<_>>());
+        let peak = peak.load(Ordering::SeqCst);
+        assert!((1..=3).contains(&peak), "peak {peak}");
+    }
+
+    #[tokio::test]
+    async fn one_failure_never_stops_the_others() {
+        let error = run_batch(vec![0, 1, 2, 3], 2, |i: usize| async move {
+            if i == 1 {
+                Err(Failed(i, false))
+            } else {
+                Ok(i)
+            }
+        })
+        .await
+        .expect_err("record 1 fails");
+        assert_eq!(error.total, 4);
+        assert_eq!(error.handled, vec![0, 2, 3]);
+        assert_eq!(error.failures.len(), 1);
+        assert_eq!(error.failures[0].0, 1);
+        assert_eq!(error.error_type(), "Permanent.Failed");
+        assert_eq!(
+            error.to_string(),
+            "1 of 4 records could not be handled: record 1 failed"
+        );
+    }
+
+    #[tokio::test]
+    async fn any_retryable_failure_makes_the_batch_retryable() {
+        let error = run_batch(vec![0, 1, 2], 1, |i: usize| async move {
+            Err::<usize, _>(Failed(i, i == 2))
+        })
+        .await
+        .expect_err("all fail");
+        assert!(error.is_retryable());
+        assert_eq!(error.error_type(), "Retryable.Failed");
+    }
+}

@@ -1,0 +1,181 @@
+//! The seams between the Lambda handlers and AWS: one small trait per service.
+//!
+//! The handlers (submit, on-result) are written against these traits, never against the SDK
+//! or the table's key layout. The real adapters ([`DynamoStore`], [`Objects`],
+//! [`AsyncEndpoint`], [`Topic`]) implement them here; `testkit::doubles` has in-memory
+//! implementations so every branch of a handler's flow can be tested in milliseconds, while
+//! the moto suites prove the same flows on the wire.
+//!
+//! The futures are `Send` because the Lambda runtime and the local stack run handlers on a
+//! multi-threaded Tokio runtime.
+
+use std::future::Future;
+use std::time::Instant;
+
+use cochl_core::detections::TagDetection;
+use cochl_core::inference_id::InferenceId;
+use cochl_core::keys::S3Uri;
+
+use crate::dynamo::{BatchStats, DynamoStore, Expect, StoreError};
+use crate::endpoint::{Accepted, AsyncEndpoint, EndpointError, InvocationRequest};
+use crate::notify::{Message, PublishError, Topic};
+use crate::objects::{ObjectError, ObjectHead, Objects};
+use crate::records::{JobRecord, OrphanRecord, StoredTags};
+
+/// What [`JobStore::replace_tags`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagsWritten {
+    /// The items that now hold the file's detections; keep them on the job so a later
+    /// analysis or a newer upload can delete them without a query.
+    pub stored: StoredTags,
+    /// What the write cost, for logs and the request-count figures.
+    pub stats: BatchStats,
+}
+
+/// The job table, in the operations the handlers mean rather than items and keys.
+pub trait JobStore: Send + Sync {
+    /// The file's job, read consistently (a decision must see the latest write).
+    fn get_job(
+        &self,
+        file: &S3Uri,
+    ) -> impl Future<Output = Result<Option<JobRecord>, StoreError>> + Send;
+
+    /// Claims, updates or settles a job if the table still holds what the caller read:
+    /// `Err(StoreError::Conflict)` means someone else wrote first, so read and decide again.
+    fn put_job(
+        &self,
+        job: &JobRecord,
+        expect: Expect,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Makes the file's tag items exactly the detections of `inference_id`: writes them and
+    /// deletes whichever of `previous` (an older analysis' items) the new ones do not replace.
+    fn replace_tags(
+        &self,
+        file: &S3Uri,
+        inference_id: &InferenceId,
+        completed_at: &str,
+        detections: &[TagDetection],
+        previous: &StoredTags,
+        deadline: Option<Instant>,
+    ) -> impl Future<Output = Result<TagsWritten, StoreError>> + Send;
+
+    /// Deletes tag items of the file (a superseded analysis' leftovers).
+    fn delete_tags(
+        &self,
+        file: &S3Uri,
+        items: &StoredTags,
+        deadline: Option<Instant>,
+    ) -> impl Future<Output = Result<BatchStats, StoreError>> + Send;
+
+    /// Keeps a notification no job knows, for inspection (the first copy wins).
+    fn record_orphan(
+        &self,
+        orphan: &OrphanRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The audio bucket as the handlers read it.
+pub trait ObjectStore: Send + Sync {
+    /// The upload's metadata; `Ok(None)` when it no longer exists.
+    fn head(
+        &self,
+        uri: &S3Uri,
+    ) -> impl Future<Output = Result<Option<ObjectHead>, ObjectError>> + Send;
+
+    /// A whole object of at most `limit` bytes (a result document).
+    fn get(
+        &self,
+        uri: &S3Uri,
+        limit: u64,
+    ) -> impl Future<Output = Result<Vec<u8>, ObjectError>> + Send;
+}
+
+/// The SageMaker async endpoint serving Cochl.Sense.
+pub trait InferenceEndpoint: Send + Sync {
+    /// Queues one inference, retrying throttling inside the deadline.
+    fn invoke_async(
+        &self,
+        request: &InvocationRequest,
+        deadline: Option<Instant>,
+    ) -> impl Future<Output = Result<Accepted, EndpointError>> + Send;
+}
+
+/// The detections topic users subscribe to.
+pub trait NotificationTopic: Send + Sync {
+    /// Publishes one message; returns the topic's message id.
+    fn publish(
+        &self,
+        message: &Message,
+    ) -> impl Future<Output = Result<String, PublishError>> + Send;
+}
+
+impl JobStore for DynamoStore {
+    async fn get_job(&self, file: &S3Uri) -> Result<Option<JobRecord>, StoreError> {
+        DynamoStore::get_job(self, file).await
+    }
+
+    async fn put_job(&self, job: &JobRecord, expect: Expect) -> Result<(), StoreError> {
+        DynamoStore::put_job(self, job, expect).await
+    }
+
+    async fn replace_tags(
+        &self,
+        file: &S3Uri,
+        inference_id: &InferenceId,
+        completed_at: &str,
+        detections: &[TagDetection],
+        previous: &StoredTags,
+        deadline: Option<Instant>,
+    ) -> Result<TagsWritten, StoreError> {
+        DynamoStore::replace_tags(
+            self,
+            file,
+            inference_id,
+            completed_at,
+            detections,
+            previous,
+            deadline,
+        )
+        .await
+    }
+
+    async fn delete_tags(
+        &self,
+        file: &S3Uri,
+        items: &StoredTags,
+        deadline: Option<Instant>,
+    ) -> Result<BatchStats, StoreError> {
+        DynamoStore::delete_tags(self, file, items, deadline).await
+    }
+
+    async fn record_orphan(&self, orphan: &OrphanRecord) -> Result<(), StoreError> {
+        DynamoStore::record_orphan(self, orphan).await
+    }
+}
+
+impl ObjectStore for Objects {
+    async fn head(&self, uri: &S3Uri) -> Result<Option<ObjectHead>, ObjectError> {
+        Objects::head(self, uri).await
+    }
+
+    async fn get(&self, uri: &S3Uri, limit: u64) -> Result<Vec<u8>, ObjectError> {
+        Objects::get(self, uri, limit).await
+    }
+}
+
+impl InferenceEndpoint for AsyncEndpoint {
+    async fn invoke_async(
+        &self,
+        request: &InvocationRequest,
+        deadline: Option<Instant>,
+    ) -> Result<Accepted, EndpointError> {
+        AsyncEndpoint::invoke_async(self, request, deadline).await
+    }
+}
+
+impl NotificationTopic for Topic {
+    async fn publish(&self, message: &Message) -> Result<String, PublishError> {
+        Topic::publish(self, message).await
+    }
+}

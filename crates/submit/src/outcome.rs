@@ -1,0 +1,55 @@
+//! What happened to one S3 record: the invocation's answer and its log line.
+
+use serde::Serialize;
+
+/// The outcome of a record that was handled. A record that could not be handled is a
+/// [`RecordError`](crate::error::RecordError) instead, so an outcome is always final.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum RecordOutcome {
+    /// The endpoint accepted the inference; its notification will settle the job.
+    Submitted {
+        /// `s3://bucket/key` of the upload.
+        file: String,
+        /// The deterministic id the endpoint will echo in its notification.
+        inference_id: String,
+        /// InvokeEndpointAsync calls made, throttled ones included.
+        attempts: u32,
+    },
+    /// Never sent: recorded REJECTED with a stable code users can filter on.
+    Rejected {
+        /// `s3://bucket/key` of the upload.
+        file: String,
+        /// Stable reason code (`not_audio`, `empty_object`, ...).
+        code: String,
+        /// What a person needs to fix the upload.
+        reason: String,
+    },
+    /// The endpoint refused the request outright; recorded FAILED and notified, because no
+    /// SageMaker notification will ever come for it.
+    Refused {
+        /// `s3://bucket/key` of the upload.
+        file: String,
+        /// The inference that was refused.
+        inference_id: String,
+        /// The endpoint's reason.
+        reason: String,
+    },
+    /// A repeated delivery of an upload already handled: nothing to do.
+    Duplicate {
+        /// `s3://bucket/key` of the upload.
+        file: String,
+    },
+    /// An event for an older upload than the one the job holds: nothing to do.
+    Stale {
+        /// `s3://bucket/key` of the upload.
+        file: String,
+    },
+    /// Not ours to analyse (outside the input prefix, not a creation, a test event).
+    Ignored {
+        /// `s3://bucket/key`, when the record names one.
+        file: Option<String>,
+        /// Why it is not analysed.
+        reason: String,
+    },
+}

@@ -1,0 +1,534 @@
+//! Every branch of the submit flow, through the in-memory doubles of its ports: the claim
+//! and its conflict loop, duplicates, stale and newer uploads, rejections, refused requests,
+//! throttling past the budget, and the failures that must leave a record retryable. These run
+//! in milliseconds; `tests/end_to_end.rs` and the moto suites prove the same flows on the wire.
+
+use cochl_aws::batch::RecordFailure;
+use cochl_aws::dynamo::StoreError;
+use cochl_aws::notify::Attribute;
+use cochl_aws::ports::JobStore;
+use cochl_aws::records::{JobRecord, StoredTags};
+use cochl_aws::settings::SubmitSettings;
+use cochl_core::detections::TagDetection;
+use cochl_core::inference_id::InferenceId;
+use cochl_core::job::JobStatus;
+use cochl_core::keys::S3Uri;
+use cochl_core::sensitivity::SensitivityConfig;
+use cochl_submit::handler::MAX_CONFLICTS;
+use cochl_submit::{handle, RecordError, RecordOutcome, SubmitError, Submitter};
+use lambda_runtime::Diagnostic;
+use serde_json::{json, Value};
+use testkit::doubles::{
+    EndpointReply, MemoryObjects, MemoryStore, ObjectOp, RecordingTopic, ScriptedEndpoint,
+    StoreOp,
+};
+
+type Doubles = Submitter<MemoryStore, MemoryObjects, ScriptedEndpoint, RecordingTopic>;
+
+const BUCKET: &str = "audio";
+
+fn submitter() -> Doubles {
+    Submitter {
+        objects: MemoryObjects::new(),
+        store: MemoryStore::new(),
+        endpoint: ScriptedEndpoint::new(),
+        detections: RecordingTopic::new(),
+        settings: SubmitSettings {
+            table_name: "jobs".into(),
+            endpoint_name: "cochl-sense".into(),
+            input_prefix: "incoming/".into(),
+            default_sensitivity: SensitivityConfig::default(),
+            max_object_bytes: 1 << 20,
+            request_ttl_seconds: Some(3600),
+            invocation_timeout_seconds: Some(900),
+            max_attempts: 3,
+            concurrency: 4,
+            detections_topic_arn: "arn:aws:sns:us-east-1:123456789012:detections".into(),
+        },
+    }
+}
+
+fn uri(key: &str) -> S3Uri {
+    S3Uri::new(BUCKET, key).expect("valid uri")
+}
+
+/// An `ObjectCreated:Put` record as S3 sends it (key URL-encoded, ETag, sequencer).
+fn created(key: &str, etag: &str, sequencer: &str) -> Value {
+    json!({
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-11-25T10:15:30.000Z", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": BUCKET},
+               "object": {"key": key.replace(' ', "+"), "size": 44, "eTag": etag,
+                          "sequencer": sequencer}}
+    })
+}
+
+fn event(records: Vec<Value>) -> Value {
+    json!({ "Records": records })
+}
+
+/// A small WAV upload under the input prefix, and the event announcing it.
+fn upload(submitter: &Doubles, key: &str, sequencer: &str) -> (S3Uri, Value) {
+    let file = uri(key);
+    let head = submitter
+        .objects
+        .put(&file, b"RIFF....WAVEfmt ", Some("audio/wav"));
+    let etag = head.etag.expect("etag");
+    (file, event(vec![created(key, &etag, sequencer)]))
+}
+
+fn job(submitter: &Doubles, file: &S3Uri) -> JobRecord {
+    submitter.store.job(file).expect("a job for the file")
+}
+
+fn records_error(error: SubmitError) -> cochl_aws::batch::BatchError<RecordOutcome, RecordError> {
+    match error {
+        SubmitError::Records(batch) => batch,
+        other => panic!("a per-record failure was expected, got {other:?}"),
+    }
+}
+
+fn inference(job: &JobRecord) -> &InferenceId {
+    job.inference_id.as_ref().expect("an inference id")
+}
+
+#[tokio::test]
+async fn the_test_event_is_acknowledged_without_touching_anything() {
+    let submitter = submitter();
+    let payload = json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": BUCKET});
+    let outcomes = handle(&submitter, &payload, None).await.expect("handled");
+    assert!(matches!(&outcomes[..], [RecordOutcome::Ignored { file: None, .. }]));
+    assert_eq!(submitter.store.calls(StoreOp::GetJob), 0);
+    assert_eq!(submitter.objects.calls(ObjectOp::Head), 0);
+}
+
+#[tokio::test]
+async fn a_payload_that_is_not_an_s3_event_fails_permanently() {
+    let error = handle(&submitter(), &json!({"hello": 1}), None)
+        .await
+        .expect_err("not an event");
+    assert!(matches!(error, SubmitError::NotAnEvent(_)));
+    let diagnostic = Diagnostic::from(error);
+    assert_eq!(diagnostic.error_type, "Permanent.NotAnS3Event");
+    assert!(diagnostic.error_message.contains("Records"));
+}
+
+#[tokio::test]
+async fn a_new_upload_is_claimed_and_submitted_once() {
+    let submitter = submitter();
+    let (file, event) = upload(&submitter, "incoming/red flower.wav", "0055AED6DCD90281E5");
+    let outcomes = handle(&submitter, &event, None).await.expect("handled");
+
+    let requests = submitter.endpoint.requests();
+    assert_eq!(requests.len(), 1);
+    let request = &requests[0];
+    assert_eq!(request.input, file, "the decoded key, `+` read as a space");
+    assert_eq!(request.content_type, "audio/wav");
+    assert_eq!(request.custom_attributes, None);
+    assert_eq!(request.request_ttl_seconds, Some(3600));
+    assert_eq!(request.invocation_timeout_seconds, Some(900));
+
+    let job = job(&submitter, &file);
+    assert_eq!(job.status, JobStatus::Submitted);
+    assert!(job.accepted);
+    assert!(!job.notified);
+    assert_eq!(inference(&job), &request.inference_id);
+    assert_eq!(
+        job.output_location,
+        Some(ScriptedEndpoint::output_location(&file, 1))
+    );
+    assert_eq!(job.revision, 1, "claimed at 0, then recorded as accepted");
+    assert_eq!(
+        outcomes,
+        vec![RecordOutcome::Submitted {
+            file: file.to_string(),
+            inference_id: request.inference_id.to_string(),
+            attempts: 1,
+        }]
+    );
+    assert!(submitter.detections.messages().is_empty());
+}
+
+#[tokio::test]
+async fn a_repeated_delivery_is_a_duplicate_and_never_resubmitted() {
+    let submitter = submitter();
+    let (file, event) = upload(&submitter, "incoming/a.wav", "0055AED6DCD90281E5");
+    handle(&submitter, &event, None).await.expect("first");
+    let before = job(&submitter, &file);
+    let outcomes = handle(&submitter, &event, None).await.expect("second");
+    assert_eq!(
+        outcomes,
+        vec![RecordOutcome::Duplicate {
+            file: file.to_string()
+        }]
+    );
+    assert_eq!(submitter.endpoint.requests().len(), 1);
+    assert_eq!(job(&submitter, &file), before, "a duplicate writes nothing");
+}
+
+#[tokio::test]
+async fn an_older_upload_after_a_newer_one_is_stale() {
+    let submitter = submitter();
+    let file = uri("incoming/a.wav");
+    submitter.objects.put(&file, b"newer audio", Some("audio/wav"));
+    let newer = event(vec![created("incoming/a.wav", "newer", "0055AED6DCD90281F0")]);
+    let older = event(vec![created("incoming/a.wav", "older", "0055AED6DCD90281E5")]);
+    handle(&submitter, &newer, None).await.expect("newer");
+    let outcomes = handle(&submitter, &older, None).await.expect("older");
+    assert_eq!(
+        outcomes,
+        vec![RecordOutcome::Stale {
+            file: file.to_string()
+        }]
+    );
+    assert_eq!(submitter.endpoint.requests().len(), 1);
+    assert_eq!(job(&submitter, &file).version.etag.as_deref(), Some("newer"));
+}
+
+#[tokio::test]
+async fn a_newer_upload_supersedes_and_deletes_the_old_analysis_tags() {
+    let submitter = submitter();
+    let file = uri("incoming/a.wav");
+    submitter.objects.put(&file, b"audio", Some("audio/wav"));
+    let first = event(vec![created("incoming/a.wav", "v1", "0055AED6DCD90281E5")]);
+    handle(&submitter, &first, None).await.expect("first upload");
+    // Its analysis completed with two tags.
+    let old = job(&submitter, &file);
+    let old_id = inference(&old).clone();
+    let written = submitter
+        .store
+        .replace_tags(
+            &file,
+            &old_id,
+            "2026-11-25T10:16:00.000Z",
+            &[tag("Siren"), tag("Speech")],
+            &StoredTags::default(),
+            None,
+        )
+        .await
+        .expect("tags");
+    submitter.store.insert_job(JobRecord {
+        status: JobStatus::Completed,
+        notified: true,
+        tag_items: written.stored,
+        ..old
+    });
+    assert_eq!(submitter.store.tag_names(&file), vec!["Siren", "Speech"]);
+
+    let second = event(vec![created("incoming/a.wav", "v2", "0055AED6DCD90281F0")]);
+    let outcomes = handle(&submitter, &second, None).await.expect("second upload");
+    assert!(matches!(&outcomes[..], [RecordOutcome::Submitted { .. }]));
+    let new = job(&submitter, &file);
+    assert_eq!(new.status, JobStatus::Submitted);
+    assert_ne!(inference(&new), &old_id, "a new upload is a new inference");
+    assert!(new.tag_items.is_empty());
+    assert!(new.tags.is_empty());
+    assert!(
+        submitter.store.tag_names(&file).is_empty(),
+        "the old analysis' items are gone"
+    );
+    assert_eq!(submitter.endpoint.requests().len(), 2);
+}
+
+fn tag(name: &str) -> TagDetection {
+    TagDetection {
+        name: name.into(),
+        max_probability: 0.9,
+        detected_seconds: 2.0,
+        windows: 1,
+        segments: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn rejected_uploads_are_recorded_with_their_code_and_never_sent() {
+    let submitter = submitter();
+    let cases = [
+        ("incoming/empty.wav", Some(b"".as_slice()), Some("audio/wav"), "empty_object"),
+        ("incoming/notes.txt", Some(b"hello".as_slice()), Some("text/plain"), "not_audio"),
+        ("incoming/huge.wav", Some(&[0u8; (1 << 20) + 1][..]), Some("audio/wav"), "too_large"),
+        ("incoming/gone.wav", None, None, "object_missing"),
+    ];
+    let mut records = Vec::new();
+    for (key, bytes, content_type, _) in &cases {
+        if let Some(bytes) = bytes {
+            submitter.objects.put(&uri(key), bytes, *content_type);
+        }
+        records.push(created(key, "etag", "0055AED6DCD90281E5"));
+    }
+    let outcomes = handle(&submitter, &event(records), None)
+        .await
+        .expect("rejections are outcomes, not errors");
+    for ((key, _, _, code), outcome) in cases.iter().zip(&outcomes) {
+        let RecordOutcome::Rejected {
+            code: got, reason, ..
+        } = outcome
+        else {
+            panic!("{key}: {outcome:?}");
+        };
+        assert_eq!(got, code, "{key}");
+        assert!(!reason.is_empty(), "{key}");
+        let job = job(&submitter, &uri(key));
+        assert_eq!(job.status, JobStatus::Rejected, "{key}");
+        assert_eq!(job.reason_code.as_deref(), Some(*code), "{key}");
+        assert!(job.completed_at.is_some(), "{key}");
+        assert_eq!(job.inference_id, None, "{key}: never sent, no inference");
+    }
+    assert!(submitter.endpoint.requests().is_empty());
+    assert!(submitter.detections.messages().is_empty());
+}
+
+#[tokio::test]
+async fn keys_outside_the_prefix_and_other_events_are_ignored() {
+    let submitter = submitter();
+    let mut removed = created("incoming/a.wav", "e", "0055AED6DCD90281E5");
+    removed["eventName"] = json!("ObjectRemoved:Delete");
+    let payload = event(vec![
+        created("results/x.out", "e", "0055AED6DCD90281E5"),
+        removed,
+    ]);
+    let outcomes = handle(&submitter, &payload, None).await.expect("handled");
+    assert!(
+        matches!(
+            &outcomes[..],
+            [
+                RecordOutcome::Ignored { file: Some(_), .. },
+                RecordOutcome::Ignored { file: None, .. }
+            ]
+        ),
+        "{outcomes:?}"
+    );
+    assert_eq!(submitter.store.calls(StoreOp::GetJob), 0);
+    assert_eq!(submitter.objects.calls(ObjectOp::Head), 0);
+}
+
+#[tokio::test]
+async fn a_malformed_record_fails_alone_and_permanently() {
+    let submitter = submitter();
+    let (file, good) = upload(&submitter, "incoming/a.wav", "0055AED6DCD90281E5");
+    let bad = created("incoming/%zz.wav", "e", "0055AED6DCD90281E5");
+    let payload = event(vec![bad, good["Records"][0].clone()]);
+    let batch = records_error(handle(&submitter, &payload, None).await.expect_err("bad"));
+    assert_eq!(batch.total, 2);
+    assert!(
+        matches!(&batch.failures[..], [(0, RecordError::Malformed { index: 0, .. })]),
+        "{batch}"
+    );
+    assert!(!batch.is_retryable());
+    assert_eq!(batch.error_type(), "Permanent.MalformedRecord");
+    assert!(matches!(&batch.handled[..], [RecordOutcome::Submitted { .. }]));
+    assert!(job(&submitter, &file).accepted, "the good record was handled");
+}
+
+#[tokio::test]
+async fn throttling_past_the_budget_is_retried_under_the_same_inference_id() {
+    let submitter = submitter();
+    let (file, event) = upload(&submitter, "incoming/a.wav", "0055AED6DCD90281E5");
+    submitter
+        .endpoint
+        .reply(EndpointReply::GiveUp { attempts: 3 });
+    let error = handle(&submitter, &event, None).await.expect_err("gave up");
+    let diagnostic = Diagnostic::from(error);
+    assert_eq!(diagnostic.error_type, "Retryable.EndpointUnavailable");
+    let claimed = job(&submitter, &file);
+    assert_eq!(claimed.status, JobStatus::Submitted);
+    assert!(!claimed.accepted, "never accepted: the retry must resubmit");
+
+    let outcomes = handle(&submitter, &event, None).await.expect("retry");
+    assert!(matches!(&outcomes[..], [RecordOutcome::Submitted { .. }]));
+    let requests = submitter.endpoint.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].inference_id, requests[1].inference_id);
+    assert!(job(&submitter, &file).accepted);
+}
+
+#[tokio::test]
+async fn a_refused_claim_is_decided_again() {
+    let submitter = submitter();
+    let (file, event) = upload(&submitter, "incoming/a.wav", "0055AED6DCD90281E5");
+    submitter.store.conflict_next_puts(1);
+    let outcomes = handle(&submitter, &event, None).await.expect("handled");
+    assert!(matches!(&outcomes[..], [RecordOutcome::Submitted { .. }]));
+    assert_eq!(submitter.store.calls(StoreOp::GetJob), 2, "read again");
+    assert_eq!(submitter.store.calls(StoreOp::PutJob), 3);
+    assert_eq!(submitter.endpoint.requests().len(), 1);
+    assert!(job(&submitter, &file).accepted);
+}
+
+#[tokio::test]
+async fn a_concurrent_delivery_that_claims_first_makes_this_one_a_duplicate() {
+    let winner = submitter();
+    let (file, event) = upload(&winner, "incoming/a.wav", "0055AED6DCD90281E5");
+    handle(&winner, &event, None).await.expect("the other delivery");
+    let claimed = job(&winner, &file);
+
+    let loser = submitter();
+    loser.objects.put(&file, b"RIFF....WAVEfmt ", Some("audio/wav"));
+    loser.store.before_put(1, move |state| {
+        state.jobs.insert(claimed.file.clone(), claimed);
+    });
+    let outcomes = handle(&loser, &event, None).await.expect("handled");
+    assert_eq!(
+        outcomes,
+        vec![RecordOutcome::Duplicate {
+            file: file.to_string()
+        }]
+    );
+    assert!(loser.endpoint.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_job_that_keeps_changing_gives_up_retryably() {
+    let submitter = submitter();
+    let (_, event) = upload(&submitter, "incoming/a.wav", "0055AED6DCD90281E5");
+    submitter.store.conflict_next_puts(MAX_CONFLICTS);
+    let batch = records_error(handle(&submitter, &event, None).await.expect_err("contended"));
+    assert!(matches!(
+        batch.failures[..],
+        [(0, RecordError::Contended { attempts })] if attempts == MAX_CONFLICTS
+    ));
+    assert_eq!(batch.error_type(), "Retryable.Contended");
+    assert_eq!(submitter.store.calls(StoreOp::PutJob), MAX_CONFLICTS);
+    assert!(submitter.endpoint.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_request_is_recorded_failed_and_notified() {
+    let submitter = submitter();
+    let (file, event) = upload(&submitter, "incoming/a.wav", "0055AED6DCD90281E5");
+    submitter.endpoint.reply(EndpointReply::Refuse {
+        code: "ValidationError".into(),
+        message: "InputLocation is too long".into(),
+    });
+    let outcomes = handle(&submitter, &event, None).await.expect("handled");
+    let job = job(&submitter, &file);
+    assert_eq!(job.status, JobStatus::Failed);
+    assert_eq!(job.reason_code.as_deref(), Some("endpoint_refused"));
+    assert!(job.notified);
+    assert!(job.completed_at.is_some());
+    let reason = job.reason.clone().expect("reason");
+    assert!(reason.contains("ValidationError"), "{reason}");
+    assert_eq!(
+        outcomes,
+        vec![RecordOutcome::Refused {
+            file: file.to_string(),
+            inference_id: inference(&job).to_string(),
+            reason: reason.clone(),
+        }]
+    );
+    let messages = submitter.detections.messages();
+    assert_eq!(messages.len(), 1);
+    let body: Value = serde_json::from_str(&messages[0].body).expect("json");
+    assert_eq!(body["status"], "FAILED");
+    assert_eq!(body["reason_code"], "endpoint_refused");
+    assert_eq!(body["inference_id"], inference(&job).as_str());
+    assert_eq!(body["key"], "incoming/a.wav");
+    assert!(messages[0]
+        .attributes
+        .contains(&("status".into(), Attribute::String("FAILED".into()))));
+}
+
+#[tokio::test]
+async fn a_refusal_whose_notification_failed_is_notified_by_the_retry_once() {
+    let submitter = submitter();
+    let (file, event) = upload(&submitter, "incoming/a.wav", "0055AED6DCD90281E5");
+    submitter.endpoint.reply(EndpointReply::Refuse {
+        code: "ValidationError".into(),
+        message: "no".into(),
+    });
+    submitter.detections.fail_next(1);
+    let batch = records_error(handle(&submitter, &event, None).await.expect_err("publish"));
+    assert!(matches!(batch.failures[..], [(0, RecordError::Publish(_))]));
+    assert_eq!(batch.error_type(), "Retryable.PublishFailed");
+    let recorded = job(&submitter, &file);
+    assert_eq!(recorded.status, JobStatus::Failed);
+    assert!(!recorded.notified, "nothing was published yet");
+
+    let outcomes = handle(&submitter, &event, None).await.expect("retry");
+    assert!(matches!(&outcomes[..], [RecordOutcome::Refused { .. }]));
+    assert!(job(&submitter, &file).notified);
+    assert_eq!(submitter.detections.messages().len(), 1);
+
+    let outcomes = handle(&submitter, &event, None).await.expect("duplicate");
+    assert!(matches!(&outcomes[..], [RecordOutcome::Duplicate { .. }]));
+    assert_eq!(submitter.detections.messages().len(), 1, "published once");
+    assert_eq!(submitter.endpoint.requests().len(), 1, "never resubmitted");
+}
+
+#[tokio::test]
+async fn a_notification_that_overtakes_the_acceptance_record_is_kept() {
+    let submitter = submitter();
+    let (file, event) = upload(&submitter, "incoming/a.wav", "0055AED6DCD90281E5");
+    // Between the claim and recording the acceptance, on-result settles the job.
+    let settled_file = file.clone();
+    submitter.store.before_put(2, move |state| {
+        if let Some(job) = state.jobs.get_mut(&settled_file) {
+            job.status = JobStatus::Completed;
+            job.notified = true;
+            job.revision += 1;
+        }
+    });
+    let outcomes = handle(&submitter, &event, None).await.expect("handled");
+    assert!(matches!(&outcomes[..], [RecordOutcome::Submitted { .. }]));
+    let job = job(&submitter, &file);
+    assert_eq!(job.status, JobStatus::Completed, "the newer state stays");
+    assert!(!job.accepted, "our older bookkeeping was not written over it");
+}
+
+#[tokio::test]
+async fn an_acceptance_that_cannot_be_recorded_is_retried_under_the_same_id() {
+    let submitter = submitter();
+    let (file, event) = upload(&submitter, "incoming/a.wav", "0055AED6DCD90281E5");
+    submitter.store.fail_nth(StoreOp::PutJob, 2);
+    let batch = records_error(handle(&submitter, &event, None).await.expect_err("store"));
+    assert!(matches!(
+        &batch.failures[..],
+        [(0, RecordError::Store { source: StoreError::Service { .. }, .. })]
+    ));
+    assert_eq!(batch.error_type(), "Retryable.StoreUnavailable");
+    assert!(!job(&submitter, &file).accepted);
+
+    handle(&submitter, &event, None).await.expect("retry");
+    let requests = submitter.endpoint.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].inference_id, requests[1].inference_id);
+    assert!(job(&submitter, &file).accepted);
+}
+
+#[tokio::test]
+async fn unreachable_services_fail_the_record_retryably_and_change_nothing() {
+    let submitter = submitter();
+    let (file, event) = upload(&submitter, "incoming/a.wav", "0055AED6DCD90281E5");
+
+    submitter.objects.fail_next(ObjectOp::Head, 1);
+    let batch = records_error(handle(&submitter, &event, None).await.expect_err("s3"));
+    assert_eq!(batch.failures[0].1.class(), "ObjectsUnavailable");
+    assert!(batch.is_retryable());
+
+    submitter.store.fail_next(StoreOp::GetJob, 1);
+    let batch = records_error(handle(&submitter, &event, None).await.expect_err("table"));
+    assert_eq!(batch.error_type(), "Retryable.StoreUnavailable");
+
+    assert!(submitter.store.job(&file).is_none());
+    assert!(submitter.endpoint.requests().is_empty());
+    handle(&submitter, &event, None).await.expect("recovered");
+    assert!(job(&submitter, &file).accepted);
+}
+
+#[tokio::test]
+async fn a_supersede_whose_cleanup_fails_leaves_the_old_job_in_place() {
+    let submitter = submitter();
+    let file = uri("incoming/a.wav");
+    submitter.objects.put(&file, b"audio", Some("audio/wav"));
+    let first = event(vec![created("incoming/a.wav", "v1", "0055AED6DCD90281E5")]);
+    handle(&submitter, &first, None).await.expect("first");
+    let old = job(&submitter, &file);
+
+    submitter.store.fail_next(StoreOp::DeleteTags, 1);
+    let second = event(vec![created("incoming/a.wav", "v2", "0055AED6DCD90281F0")]);
+    let batch = records_error(handle(&submitter, &second, None).await.expect_err("cleanup"));
+    assert!(batch.is_retryable());
+    assert_eq!(job(&submitter, &file), old);
+    handle(&submitter, &second, None).await.expect("retry");
+    assert_eq!(job(&submitter, &file).version.etag.as_deref(), Some("v2"));
+}

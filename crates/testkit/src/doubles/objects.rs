@@ -1,0 +1,117 @@
+//! The audio bucket in memory: uploads with their metadata, and result documents.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use cochl_aws::objects::{ObjectError, ObjectHead};
+use cochl_aws::ports::ObjectStore;
+use cochl_core::keys::S3Uri;
+
+use super::{lock, Script};
+
+/// The bucket's operations, to count calls and inject failures per operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ObjectOp {
+    /// [`ObjectStore::head`].
+    Head,
+    /// [`ObjectStore::get`].
+    Get,
+}
+
+/// Objects in memory.
+#[derive(Debug, Default)]
+pub struct MemoryObjects {
+    objects: Mutex<HashMap<S3Uri, (ObjectHead, Vec<u8>)>>,
+    script: Mutex<Script<ObjectOp>>,
+}
+
+impl MemoryObjects {
+    /// An empty bucket.
+    pub fn new() -> Self {
+        MemoryObjects::default()
+    }
+
+    /// Stores an object; its ETag is derived from the bytes, as S3's is for a single PUT.
+    pub fn put(&self, uri: &S3Uri, bytes: &[u8], content_type: Option<&str>) -> ObjectHead {
+        self.put_with_metadata(uri, bytes, content_type, &[])
+    }
+
+    /// Stores an object with user metadata (`x-amz-meta-*` names, lower case, no prefix).
+    pub fn put_with_metadata(
+        &self,
+        uri: &S3Uri,
+        bytes: &[u8],
+        content_type: Option<&str>,
+        metadata: &[(&str, &str)],
+    ) -> ObjectHead {
+        let head = ObjectHead {
+            size: bytes.len() as u64,
+            content_type: content_type.map(str::to_string),
+            etag: Some(etag(bytes)),
+            version_id: None,
+            metadata: metadata
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        lock(&self.objects).insert(uri.clone(), (head.clone(), bytes.to_vec()));
+        head
+    }
+
+    /// Deletes an object.
+    pub fn remove(&self, uri: &S3Uri) {
+        lock(&self.objects).remove(uri);
+    }
+
+    /// The next `times` calls of `op` fail as an unreachable service would.
+    pub fn fail_next(&self, op: ObjectOp, times: usize) {
+        lock(&self.script).fail_next(op, times);
+    }
+
+    /// Calls made of `op`, failed ones included.
+    pub fn calls(&self, op: ObjectOp) -> usize {
+        lock(&self.script).calls(op)
+    }
+
+    fn call(&self, op: ObjectOp, uri: &S3Uri) -> Result<(), ObjectError> {
+        if lock(&self.script).call(op) {
+            return Err(ObjectError::Service {
+                operation: "memory",
+                uri: uri.clone(),
+                message: format!("injected failure of {op:?}"),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A content hash in ETag form (FNV-1a: stable, dependency-free, distinct enough for tests).
+fn etag(bytes: &[u8]) -> String {
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{hash:016x}")
+}
+
+impl ObjectStore for MemoryObjects {
+    async fn head(&self, uri: &S3Uri) -> Result<Option<ObjectHead>, ObjectError> {
+        self.call(ObjectOp::Head, uri)?;
+        Ok(lock(&self.objects).get(uri).map(|(head, _)| head.clone()))
+    }
+
+    async fn get(&self, uri: &S3Uri, limit: u64) -> Result<Vec<u8>, ObjectError> {
+        self.call(ObjectOp::Get, uri)?;
+        let objects = lock(&self.objects);
+        let Some((head, bytes)) = objects.get(uri) else {
+            return Err(ObjectError::NotFound(uri.clone()));
+        };
+        if head.size > limit {
+            return Err(ObjectError::TooLarge {
+                uri: uri.clone(),
+                size: head.size,
+                limit,
+            });
+        }
+        Ok(bytes.clone())
+    }
+}
