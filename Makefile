@@ -1,7 +1,9 @@
 # The two commands every newcomer runs. Both install what they need themselves.
 #   make demo                      the whole pipeline, locally, on the bundled samples
 #   make demo FILES="a.wav b.mp3" JSON=1 MARGIN=1
-#   make test                      every test, as CI runs it
+#   make test                      every test, as CI runs it (load tests at a small size)
+#   make soak                      the long load runs at full size, with their figures
+#                                  (README, Reliability); not part of CI
 
 CARGO ?= cargo
 FILES ?=
@@ -12,7 +14,7 @@ VENV ?= .venv
 PYTHON ?= python3
 VENV_STAMP := $(VENV)/.installed-$(shell cat tools/moto/requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint fmt venv
+.PHONY: demo test soak lint fmt venv
 
 demo: venv
 	@$(CARGO) run --quiet --locked -p devstack -- demo --margin $(MARGIN) $(if $(JSON),--json) $(FILES)
@@ -29,6 +31,12 @@ $(VENV_STAMP): tools/moto/requirements.txt
 
 test: venv test-template
 	$(CARGO) test --workspace --locked
+
+# The soak twins (#[ignore = "soak: ..."]) of the load tests, at the size the README's
+# figures come from, one at a time so they do not share the machine, figures printed.
+# COCHL_LOAD_UPLOADS=N changes the burst's size (in `make test` too).
+soak: venv
+	$(CARGO) test --workspace --locked --tests -- --ignored --nocapture --test-threads=1
 
 lint:
 	$(CARGO) fmt --all -- --check

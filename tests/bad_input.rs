@@ -19,70 +19,16 @@
 //!
 //! Each family is one table-driven test; a failing case names itself.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{ensure, Context, Result};
-use cochl_aws::records::JobRecord;
+use anyhow::{Context, Result};
 use cochl_core::job::JobStatus;
-use cochl_core::keys::{encode_event_key, S3Uri};
+use cochl_core::keys::encode_event_key;
 use devstack::query::file_document;
 use devstack::stack::{LocalStack, StackOptions};
 use serde_json::{json, Value};
-
-const DEADLINE: Duration = Duration::from_secs(60);
-
-async fn stack(options: StackOptions) -> LocalStack {
-    LocalStack::on_shared_moto(options)
-        .await
-        .expect("local stack starts")
-}
-
-/// Polls a file's job until `done` holds for it (bounded by the deadline).
-async fn wait_job(
-    stack: &LocalStack,
-    file: &S3Uri,
-    what: &str,
-    done: impl Fn(&JobRecord) -> bool,
-) -> Result<JobRecord> {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(job) = stack.store.get_job(file).await? {
-            if done(&job) {
-                return Ok(job);
-            }
-        }
-        ensure!(Instant::now() < deadline, "{file}: never {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// The detection notification of one file (waits for it; others are kept aside).
-async fn notification_for(
-    stack: &LocalStack,
-    file: &S3Uri,
-    seen: &mut Vec<Value>,
-) -> Result<Value> {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let wanted = file.to_string();
-        if let Some(at) = seen.iter().position(|n| n["file"] == wanted.as_str()) {
-            return Ok(seen.remove(at));
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "no detection notification for {file}"
-        );
-        let more = stack
-            .receive(&stack.resources.detections_queue, 1, Duration::from_secs(2))
-            .await?;
-        seen.extend(more);
-    }
-}
-
-fn sample(name: &str) -> Result<Vec<u8>> {
-    let path = testkit::workspace_root().join("samples").join(name);
-    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
-}
+use testkit::sample;
+use testkit::wait::DEADLINE;
 
 /// Deterministic pseudo-random bytes (xorshift64), so corrupt inputs are the same every run.
 fn noise_bytes(len: usize, seed: u64) -> Vec<u8> {
@@ -95,12 +41,6 @@ fn noise_bytes(len: usize, seed: u64) -> Vec<u8> {
             (state >> 24) as u8
         })
         .collect()
-}
-
-async fn emulator_stats(stack: &LocalStack) -> Result<Value> {
-    let (status, stats) = stack.emulator_admin("GET", "/_emulator/stats", "").await?;
-    ensure!(status == 200, "stats answered {status}");
-    Ok(stats)
 }
 
 /// What a rejected upload must end as: its stable reason code, and the facts its reason
@@ -143,11 +83,11 @@ const LIMIT: u64 = 64 * 1024;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rejected_upload_records_its_reason_code() -> Result<()> {
-    let stack = stack(StackOptions {
+    let stack = LocalStack::on_shared_moto(StackOptions {
         max_object_bytes: LIMIT,
         ..StackOptions::default()
     })
-    .await;
+    .await?;
     let wav = sample("tone-1khz.wav")?;
     let small_wav = wav[..8000].to_vec();
     let pcm = vec![0u8; 3200];
@@ -436,7 +376,7 @@ async fn every_rejected_upload_records_its_reason_code() -> Result<()> {
         assert_eq!(document["reason"], reason.as_str(), "{name}");
     }
     // Nothing was sent to the endpoint, so nothing can be notified either.
-    let stats = emulator_stats(&stack).await?;
+    let stats = stack.emulator_stats().await?;
     assert_eq!(stats["accepted"], 0, "{stats}");
     assert_eq!(stats["validation_errors"], 0, "{stats}");
     stack.shutdown().await;
@@ -453,7 +393,7 @@ struct KeyCase {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn awkward_keys_are_analysed_under_their_exact_key() -> Result<()> {
-    let stack = stack(StackOptions::default()).await;
+    let stack = LocalStack::on_shared_moto(StackOptions::default()).await?;
     let wav = sample("tone-1khz.wav")?;
     let bucket = stack.resources.bucket.clone();
     // SageMaker's InputLocation is `s3://bucket/key` in at most 1024 characters.
@@ -534,7 +474,7 @@ async fn awkward_keys_are_analysed_under_their_exact_key() -> Result<()> {
             assert_eq!(job.status, JobStatus::Completed, "{name}: {:?}", job.reason);
             assert_eq!(document["status"], "COMPLETED", "{name}");
             assert_eq!(document["tags"][0]["name"], "Tone", "{name}: {document}");
-            let notification = notification_for(&stack, file, &mut seen).await?;
+            let notification = stack.detection_for(file, &mut seen, DEADLINE).await?;
             assert_eq!(notification["key"], case.key.as_str(), "{name}");
             assert_eq!(notification["bucket"], bucket.as_str(), "{name}");
             assert_eq!(notification["status"], "COMPLETED", "{name}");
@@ -562,7 +502,7 @@ async fn awkward_keys_are_analysed_under_their_exact_key() -> Result<()> {
             assert_eq!(document["reason_code"], "endpoint_refused", "{name}");
             // Subscribers learn of it as of any failed analysis: the same FAILED notification.
             assert!(job.notified, "{name}");
-            let notification = notification_for(&stack, file, &mut seen).await?;
+            let notification = stack.detection_for(file, &mut seen, DEADLINE).await?;
             assert_eq!(notification["status"], "FAILED", "{name}");
             assert_eq!(notification["reason_code"], "endpoint_refused", "{name}");
             assert_eq!(notification["reason"], expected.as_str(), "{name}");
@@ -614,7 +554,7 @@ async fn awkward_keys_are_analysed_under_their_exact_key() -> Result<()> {
             case.name
         );
     }
-    let stats = emulator_stats(&stack).await?;
+    let stats = stack.emulator_stats().await?;
     assert_eq!(stats["validation_errors"], 1, "{stats}");
     assert_eq!(stats["accepted"], cases.len() - 1, "{stats}");
     stack.shutdown().await;
@@ -633,7 +573,7 @@ struct Damaged {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn truncated_and_corrupt_audio_ends_as_the_decoder_decides() -> Result<()> {
-    let stack = stack(StackOptions::default()).await;
+    let stack = LocalStack::on_shared_moto(StackOptions::default()).await?;
     let wav = sample("tone-1khz.wav")?;
     let mp3 = sample("street.mp3")?;
     let ogg = sample("knocks.ogg")?;
@@ -715,7 +655,7 @@ async fn truncated_and_corrupt_audio_ends_as_the_decoder_decides() -> Result<()>
             .wait_terminal(file, DEADLINE)
             .await
             .with_context(|| name)?;
-        let notification = notification_for(&stack, file, &mut seen).await?;
+        let notification = stack.detection_for(file, &mut seen, DEADLINE).await?;
         let document = file_document(&stack, file).await?;
         match &case.outcome {
             Ok((length, tags)) => {
@@ -768,7 +708,7 @@ fn window(start: i64, end: i64, tags: Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unusable_results_end_failed_and_edge_results_complete() -> Result<()> {
-    let stack = stack(StackOptions::default()).await;
+    let stack = LocalStack::on_shared_moto(StackOptions::default()).await?;
     let wav = sample("tone-1khz.wav")?;
     let doc = |data: Value| json!({"metadata": {"length_sec": 4.0}, "data": data}).to_string();
     let siren = |p: Value| json!([{"name": "Siren", "probability": p}]);
@@ -876,7 +816,7 @@ async fn unusable_results_end_failed_and_edge_results_complete() -> Result<()> {
             .wait_terminal(&file, DEADLINE)
             .await
             .with_context(|| name)?;
-        let notification = notification_for(&stack, &file, &mut seen).await?;
+        let notification = stack.detection_for(&file, &mut seen, DEADLINE).await?;
         let output = job.output_location.clone().context("output location")?;
         match &case.outcome {
             Malformed(reason) => {
@@ -981,7 +921,7 @@ async fn unusable_results_end_failed_and_edge_results_complete() -> Result<()> {
     assert_eq!(speech_segments.len(), 87);
     assert_eq!(speech_segments[86]["start"], 86_000.0);
     assert_eq!(speech_segments[86]["end"], 86_002.0);
-    let notification = notification_for(&stack, &file, &mut seen).await?;
+    let notification = stack.detection_for(&file, &mut seen, DEADLINE).await?;
     assert_eq!(notification["status"], "COMPLETED");
     assert_eq!(notification["length_sec"], 86_401.0);
     assert_eq!(notification["tags"][0]["detected_seconds"], 112.0);
@@ -1003,7 +943,7 @@ struct DeadLetter {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_events_are_dead_lettered_and_good_records_still_handled() -> Result<()> {
-    let stack = stack(StackOptions::default()).await;
+    let stack = LocalStack::on_shared_moto(StackOptions::default()).await?;
     let wav = sample("tone-1khz.wav")?;
     let bucket = stack.resources.bucket.clone();
 
@@ -1130,10 +1070,11 @@ async fn malformed_events_are_dead_lettered_and_good_records_still_handled() -> 
     }
     // The good record of the mixed S3 event was handled: the newer announcement replaced
     // the analysis with a new inference, which completed.
-    let second = wait_job(&stack, &good, "re-analysed", |j| {
-        j.inference_id != first.inference_id && j.status.is_terminal()
-    })
-    .await?;
+    let second = stack
+        .wait_job(&good, "to be re-analysed", DEADLINE, |j| {
+            j.inference_id != first.inference_id && j.status.is_terminal()
+        })
+        .await?;
     assert_eq!(second.status, JobStatus::Completed);
     assert_eq!(second.version.etag.as_deref(), Some("newer-upload"));
 
@@ -1149,7 +1090,9 @@ async fn malformed_events_are_dead_lettered_and_good_records_still_handled() -> 
     let slow = stack
         .upload("incoming/events/slow.wav", wav, Some("audio/wav"), &[])
         .await?;
-    let waiting = wait_job(&stack, &slow, "accepted", |j| j.accepted).await?;
+    let waiting = stack
+        .wait_job(&slow, "to be accepted", DEADLINE, |j| j.accepted)
+        .await?;
     stack
         .emulator_admin("POST", "/_emulator/faults", r#"{"processing_delay_ms": 0}"#)
         .await?;
@@ -1193,7 +1136,7 @@ async fn malformed_events_are_dead_lettered_and_good_records_still_handled() -> 
         Some("ClientError: crafted failure for the mixed event")
     );
     let mut seen = Vec::new();
-    let notification = notification_for(&stack, &slow, &mut seen).await?;
+    let notification = stack.detection_for(&slow, &mut seen, DEADLINE).await?;
     assert_eq!(notification["status"], "FAILED");
     assert_eq!(notification["reason_code"], "inference_failed");
     stack.shutdown().await;

@@ -10,32 +10,10 @@ use cochl_core::job::JobStatus;
 use cochl_core::keys::S3Uri;
 use devstack::demo::{bundled_samples, content_type_for};
 use devstack::query::file_document;
-use devstack::stack::{subscribe_queue, LocalStack, StackOptions, INPUT_PREFIX};
+use devstack::stack::{LocalStack, StackOptions, INPUT_PREFIX};
 use serde_json::{json, Value};
-
-const DEADLINE: Duration = Duration::from_secs(60);
-
-async fn stack(options: StackOptions) -> LocalStack {
-    LocalStack::on_shared_moto(options)
-        .await
-        .expect("local stack starts")
-}
-
-/// Objects under a prefix of the stack's bucket.
-async fn keys_under(stack: &LocalStack, prefix: &str) -> Result<Vec<String>> {
-    let output = stack
-        .s3
-        .list_objects_v2()
-        .bucket(&stack.resources.bucket)
-        .prefix(prefix)
-        .send()
-        .await?;
-    Ok(output
-        .contents()
-        .iter()
-        .filter_map(|o| o.key().map(str::to_string))
-        .collect())
-}
+use testkit::sample;
+use testkit::wait::DEADLINE;
 
 fn tag_names(document: &Value) -> BTreeSet<String> {
     document["tags"]
@@ -50,7 +28,7 @@ fn tag_names(document: &Value) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_sample_format_is_analysed_recorded_queryable_and_notified() -> Result<()> {
-    let stack = stack(StackOptions::default()).await;
+    let stack = LocalStack::on_shared_moto(StackOptions::default()).await?;
     let samples = bundled_samples()?;
     let mut files = Vec::new();
     for path in &samples {
@@ -127,7 +105,7 @@ async fn every_sample_format_is_analysed_recorded_queryable_and_notified() -> Re
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_undecodable_file_ends_failed_and_notified() -> Result<()> {
-    let stack = stack(StackOptions::default()).await;
+    let stack = LocalStack::on_shared_moto(StackOptions::default()).await?;
     let file = stack
         .upload(
             "incoming/broken.wav",
@@ -167,7 +145,7 @@ async fn every_rejection_reason_is_recorded() -> Result<()> {
         max_object_bytes: 64 * 1024,
         ..StackOptions::default()
     };
-    let stack = stack(options).await;
+    let stack = LocalStack::on_shared_moto(options).await?;
     // (key, bytes, Content-Type, metadata, expected reason code)
     type Case<'a> = (
         &'a str,
@@ -250,30 +228,27 @@ async fn every_rejection_reason_is_recorded() -> Result<()> {
         assert_eq!(document["reason_code"], *code);
     }
     // Nothing was sent to the endpoint.
-    assert!(keys_under(&stack, "results/").await?.is_empty());
-    assert!(keys_under(&stack, "failures/").await?.is_empty());
+    assert!(stack.keys_under("results/").await?.is_empty());
+    assert!(stack.keys_under("failures/").await?.is_empty());
     stack.shutdown().await;
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_filter_policy_subscriber_receives_only_matching_notifications() -> Result<()> {
-    let stack = stack(StackOptions::default()).await;
-    let queue = testkit::unique_name("tone-only");
-    stack.sqs.create_queue().queue_name(&queue).send().await?;
-    subscribe_queue(
-        &stack.sns,
-        &stack.resources.detections_topic,
-        &queue,
-        true,
-        Some(r#"{"tags": ["Tone"]}"#),
-    )
-    .await?;
-    let samples = testkit::workspace_root().join("samples");
+    let stack = LocalStack::on_shared_moto(StackOptions::default()).await?;
+    let queue = stack
+        .subscribed_queue(
+            &stack.resources.detections_topic,
+            "tone-only",
+            true,
+            Some(r#"{"tags": ["Tone"]}"#),
+        )
+        .await?;
     let tone = stack
         .upload(
             "incoming/tone.wav",
-            std::fs::read(samples.join("tone-1khz.wav"))?,
+            sample("tone-1khz.wav")?,
             Some("audio/wav"),
             &[],
         )
@@ -281,7 +256,7 @@ async fn a_filter_policy_subscriber_receives_only_matching_notifications() -> Re
     let silence = stack
         .upload(
             "incoming/quiet.wav",
-            std::fs::read(samples.join("silence.wav"))?,
+            sample("silence.wav")?,
             Some("audio/wav"),
             &[],
         )
@@ -307,24 +282,16 @@ async fn a_filter_policy_subscriber_receives_only_matching_notifications() -> Re
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicate_s3_and_sns_deliveries_change_nothing() -> Result<()> {
-    let stack = stack(StackOptions::default()).await;
+    let stack = LocalStack::on_shared_moto(StackOptions::default()).await?;
     // Capture SageMaker's notifications as delivered.
-    let capture = testkit::unique_name("capture");
-    stack.sqs.create_queue().queue_name(&capture).send().await?;
-    subscribe_queue(
-        &stack.sns,
-        &stack.resources.success_topic,
-        &capture,
-        false,
-        None,
-    )
-    .await?;
+    let capture = stack
+        .subscribed_queue(&stack.resources.success_topic, "capture", false, None)
+        .await?;
 
-    let path = testkit::workspace_root().join("samples/tone-1khz.wav");
     let file = stack
         .upload(
             "incoming/dup test.wav",
-            std::fs::read(&path)?,
+            sample("tone-1khz.wav")?,
             Some("audio/wav"),
             &[],
         )
@@ -369,7 +336,7 @@ async fn duplicate_s3_and_sns_deliveries_change_nothing() -> Result<()> {
         );
     }
     assert_eq!(
-        keys_under(&stack, "results/").await?.len(),
+        stack.keys_under("results/").await?.len(),
         1,
         "exactly one inference"
     );
@@ -396,14 +363,11 @@ async fn throttling_is_retried_and_an_outage_ends_in_the_dead_letter_queue_then_
         max_attempts: 3,
         ..StackOptions::default()
     };
-    let stack = stack(options).await;
-    let tone = std::fs::read(testkit::workspace_root().join("samples/tone-1khz.wav"))?;
+    let stack = LocalStack::on_shared_moto(options).await?;
+    let tone = sample("tone-1khz.wav")?;
 
     // Two throttled calls: the submit function's own backoff absorbs them.
-    let (status, _) = stack
-        .emulator_admin("POST", "/_emulator/faults", r#"{"throttle_next": 2}"#)
-        .await?;
-    assert_eq!(status, 200);
+    stack.emulator_faults(r#"{"throttle_next": 2}"#).await?;
     let file = stack
         .upload(
             "incoming/throttled.wav",
@@ -416,13 +380,13 @@ async fn throttling_is_retried_and_an_outage_ends_in_the_dead_letter_queue_then_
         stack.wait_terminal(&file, DEADLINE).await?.status,
         JobStatus::Completed
     );
-    let (_, stats) = stack.emulator_admin("GET", "/_emulator/stats", "").await?;
+    let stats = stack.emulator_stats().await?;
     assert_eq!(stats["throttled"], 2, "{stats}");
     assert_eq!(stats["accepted"], 1, "{stats}");
 
     // A lasting outage: every attempt of every delivery fails; the event is dead-lettered.
     stack
-        .emulator_admin("POST", "/_emulator/faults", r#"{"unavailable_next": 1000}"#)
+        .emulator_faults(r#"{"unavailable_next": 1000}"#)
         .await?;
     let outage = stack
         .upload("incoming/outage.wav", tone, Some("audio/wav"), &[])
@@ -459,7 +423,7 @@ async fn throttling_is_retried_and_an_outage_ends_in_the_dead_letter_queue_then_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_events_are_dead_lettered_with_their_content() -> Result<()> {
-    let stack = stack(StackOptions::default()).await;
+    let stack = LocalStack::on_shared_moto(StackOptions::default()).await?;
     let submit_queue = stack.queue_url(&stack.resources.submit_queue).await?;
     let results_queue = stack.queue_url(&stack.resources.results_queue).await?;
     let bad_s3 = r#"{"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "b"}, "object": {"key": "incoming/%zz"}}}]}"#;

@@ -6,24 +6,25 @@
 //! answer lost). Every uploaded file must end in a terminal state or have its event in a
 //! dead-letter queue; after the faults stop, redriving the dead letters completes every
 //! file. A lasting outage shows the backoff gives up inside the invocation's budget.
-//! The figures (calls, faults injected, dead letters) are printed for the README.
+//! The figures (calls, faults injected, dead letters, seconds) are printed for the README.
+//! The transient-fault run takes 30 uploads in `make test` and 300 in its soak twin
+//! (`make soak`); `COCHL_FAULT_UPLOADS` sets either.
 
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use cochl_core::job::JobStatus;
-use cochl_core::keys::S3Uri;
+use devstack::harness::DeadLetters;
 use devstack::stack::{LocalStack, StackOptions, INPUT_PREFIX};
-use serde_json::{json, Value};
+use serde_json::json;
 use testkit::faults::{FaultInjector, FaultMode, FaultRule};
+use testkit::sample;
+use testkit::wait::FAULTS_DEADLINE;
 
-const DEADLINE: Duration = Duration::from_secs(180);
-const FILES: usize = 30;
-
-async fn stack(options: StackOptions) -> Result<LocalStack> {
-    LocalStack::on_shared_moto(options).await
-}
+/// Uploads under transient faults in `make test`.
+const FAULT_UPLOADS: usize = 30;
+/// The same in `make soak`: more draws of the seeded faults, more interleavings.
+const SOAK_FAULT_UPLOADS: usize = 300;
 
 /// The rules of the transient-fault run: specific operations first (the first match wins).
 fn rules() -> Vec<FaultRule> {
@@ -44,51 +45,44 @@ fn rules() -> Vec<FaultRule> {
     ]
 }
 
-/// The files named by a dead-lettered event: S3 records' keys, or a SageMaker
-/// notification's input location.
-fn files_of_dead_letter(bucket: &str, dead: &Value) -> Result<Vec<S3Uri>> {
-    let mut files = Vec::new();
-    for record in dead["event"]["Records"].as_array().into_iter().flatten() {
-        if let Some(key) = record["s3"]["object"]["key"].as_str() {
-            files.push(S3Uri::new(
-                bucket,
-                &cochl_core::keys::decode_event_key(key)?,
-            )?);
-        } else if let Some(message) = record["Sns"]["Message"].as_str() {
-            let notification: Value = serde_json::from_str(message)?;
-            if let Some(input) = notification["requestParameters"]["inputLocation"].as_str() {
-                files.push(S3Uri::parse(input)?);
-            }
-        }
-    }
-    Ok(files)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_503_bursts_and_transient_aws_faults_lose_nothing() -> Result<()> {
+    transient_faults(testkit::soak::size("COCHL_FAULT_UPLOADS", FAULT_UPLOADS)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn throttling_503_bursts_and_transient_aws_faults_lose_nothing() -> Result<()> {
+#[ignore = "soak: 300 uploads under transient faults, a few minutes; `make soak` runs it"]
+async fn soak_throttling_503_bursts_and_transient_aws_faults_lose_nothing() -> Result<()> {
+    transient_faults(testkit::soak::size(
+        "COCHL_FAULT_UPLOADS",
+        SOAK_FAULT_UPLOADS,
+    ))
+    .await
+}
+
+/// `uploads` files while the endpoint throttles and the functions' AWS calls fail, then a
+/// DynamoDB outage for three more: every file ends COMPLETED once the dead letters are
+/// redriven.
+async fn transient_faults(uploads: usize) -> Result<()> {
+    // A safety net that grows with the run (180 s for the 30 files of `make test`).
+    let deadline = FAULTS_DEADLINE.max(Duration::from_secs(6) * u32::try_from(uploads)?);
     let injector = FaultInjector::new(rules(), 0x5eed);
-    let stack = stack(StackOptions {
+    let stack = LocalStack::on_shared_moto(StackOptions {
         name_prefix: "faults".into(),
         function_faults: Some(injector.clone()),
         ..StackOptions::default()
     })
     .await?;
-    let (status, _) = stack
-        .emulator_admin(
-            "POST",
-            "/_emulator/faults",
-            r#"{"throttle_ratio": 0.5, "seed": 7}"#,
-        )
+    stack
+        .emulator_faults(r#"{"throttle_ratio": 0.5, "seed": 7}"#)
         .await?;
-    assert_eq!(status, 200);
-    let tone = std::fs::read(testkit::workspace_root().join("samples/tone-1khz.wav"))?;
+    let tone = sample("tone-1khz.wav")?;
+    let started = Instant::now();
     let mut files = Vec::new();
-    for n in 0..FILES {
+    for n in 0..uploads {
         if n % 10 == 5 {
             // A burst of 503s in the middle of the uploads.
-            stack
-                .emulator_admin("POST", "/_emulator/faults", r#"{"unavailable_next": 4}"#)
-                .await?;
+            stack.emulator_faults(r#"{"unavailable_next": 4}"#).await?;
         }
         let key = format!("{INPUT_PREFIX}faults-{n:02}.wav");
         files.push(
@@ -98,9 +92,8 @@ async fn throttling_503_bursts_and_transient_aws_faults_lose_nothing() -> Result
         );
     }
 
-    let mut dead_letters = Vec::new();
-    let mut dead_files = BTreeSet::new();
-    settle(&stack, &files, &mut dead_letters, &mut dead_files).await?;
+    let mut dead = DeadLetters::default();
+    stack.settle(&files, &mut dead, deadline).await?;
 
     // Then DynamoDB goes down entirely for a few uploads: their events must end in the
     // dead-letter queue (Lambda's two retries fail too), not vanish.
@@ -118,28 +111,21 @@ async fn throttling_503_bursts_and_transient_aws_faults_lose_nothing() -> Result
                 .await?,
         );
     }
-    settle(&stack, &outage, &mut dead_letters, &mut dead_files).await?;
+    stack.settle(&outage, &mut dead, deadline).await?;
     for file in &outage {
-        assert!(
-            dead_files.contains(&file.to_string()),
-            "{file} is in the dead-letter queue"
-        );
+        assert!(dead.names(file), "{file} is in the dead-letter queue");
     }
     files.extend(outage);
-    let (_, emulator) = stack.emulator_admin("GET", "/_emulator/stats", "").await?;
+    let emulator = stack.emulator_stats().await?;
     let injected = injector.injected();
 
     // The faults end; an operator redrives the dead letters to the functions.
     injector.set_enabled(false);
     stack
-        .emulator_admin(
-            "POST",
-            "/_emulator/faults",
-            r#"{"throttle_ratio": 0.0, "unavailable_next": 0}"#,
-        )
+        .emulator_faults(r#"{"throttle_ratio": 0.0, "unavailable_next": 0}"#)
         .await?;
-    for dead in &dead_letters {
-        let event = &dead["event"];
+    for letter in &dead.letters {
+        let event = &letter["event"];
         if event["Records"][0]["Sns"].is_object() {
             cochl_on_result::handle(&stack.results, event, None).await?;
         } else {
@@ -147,9 +133,10 @@ async fn throttling_503_bursts_and_transient_aws_faults_lose_nothing() -> Result
         }
     }
     for file in &files {
-        let job = stack.wait_terminal(file, DEADLINE).await?;
+        let job = stack.wait_terminal(file, deadline).await?;
         assert_eq!(job.status, JobStatus::Completed, "{file}: {job:?}");
     }
+    let seconds = started.elapsed().as_secs_f64();
     let throttled = emulator["throttled"].as_u64().unwrap_or(0);
     let unavailable = emulator["unavailable"].as_u64().unwrap_or(0);
     assert!(throttled > 0, "the emulator throttled: {emulator}");
@@ -158,12 +145,14 @@ async fn throttling_503_bursts_and_transient_aws_faults_lose_nothing() -> Result
     let counts = injector.counts();
     eprintln!(
         "faults: {} files; emulator {throttled} throttled, {unavailable} unavailable, {} accepted; \
-         {injected} AWS faults injected; {} dead letters ({} files) redriven; all {} COMPLETED",
+         {injected} AWS faults injected; {} dead letters ({} files) redriven; all {} COMPLETED \
+         in {seconds:.1} s ({:.1} files/s)",
         files.len(),
         emulator["accepted"],
-        dead_letters.len(),
-        dead_files.len(),
-        files.len()
+        dead.letters.len(),
+        dead.files.len(),
+        files.len(),
+        files.len() as f64 / seconds,
     );
     for (operation, count) in counts {
         eprintln!(
@@ -175,56 +164,16 @@ async fn throttling_503_bursts_and_transient_aws_faults_lose_nothing() -> Result
     Ok(())
 }
 
-/// Waits until every file is terminal or named by a dead-lettered event, collecting the
-/// dead letters.
-async fn settle(
-    stack: &LocalStack,
-    files: &[S3Uri],
-    dead_letters: &mut Vec<Value>,
-    dead_files: &mut BTreeSet<String>,
-) -> Result<()> {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        for queue in [&stack.resources.submit_dlq, &stack.resources.results_dlq] {
-            for dead in stack.receive(queue, 10, Duration::ZERO).await? {
-                for file in files_of_dead_letter(&stack.resources.bucket, &dead)? {
-                    dead_files.insert(file.to_string());
-                }
-                dead_letters.push(dead);
-            }
-        }
-        let mut settled = 0;
-        for file in files {
-            let terminal = stack
-                .store
-                .get_job(file)
-                .await?
-                .is_some_and(|job| job.status.is_terminal());
-            settled += usize::from(terminal || dead_files.contains(&file.to_string()));
-        }
-        if settled == files.len() {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "{settled} of {} files terminal or dead-lettered",
-                files.len()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lasting_outage_gives_up_inside_the_invocation_budget() -> Result<()> {
-    let stack = stack(StackOptions {
+    let stack = LocalStack::on_shared_moto(StackOptions {
         name_prefix: "budget".into(),
         max_attempts: 20,
         pumps: false,
         ..StackOptions::default()
     })
     .await?;
-    let tone = std::fs::read(testkit::workspace_root().join("samples/tone-1khz.wav"))?;
+    let tone = sample("tone-1khz.wav")?;
     let file = stack
         .upload("incoming/outage.wav", tone, Some("audio/wav"), &[])
         .await?;
@@ -243,11 +192,7 @@ async fn a_lasting_outage_gives_up_inside_the_invocation_budget() -> Result<()> 
                           "eTag": head.e_tag().unwrap_or_default(), "size": 1}}
     }]});
     stack
-        .emulator_admin(
-            "POST",
-            "/_emulator/faults",
-            r#"{"unavailable_next": 100000}"#,
-        )
+        .emulator_faults(r#"{"unavailable_next": 100000}"#)
         .await?;
     let budget = Duration::from_secs(4);
     let started = Instant::now();
@@ -257,7 +202,7 @@ async fn a_lasting_outage_gives_up_inside_the_invocation_budget() -> Result<()> 
         Ok(outcomes) => bail!("an outage cannot succeed: {outcomes:?}"),
         Err(error) => error.to_string(),
     };
-    let (_, stats) = stack.emulator_admin("GET", "/_emulator/stats", "").await?;
+    let stats = stack.emulator_stats().await?;
     let attempts = stats["unavailable"].as_u64().context("stats.unavailable")?;
     eprintln!(
         "budget: gave up after {attempts} attempts in {:.2} s of a {:.0} s budget: {error}",

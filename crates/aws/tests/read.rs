@@ -15,9 +15,7 @@ use cochl_core::keys::S3Uri;
 use cochl_core::time::format_millis;
 
 async fn store() -> DynamoStore {
-    let moto = testkit::shared_moto().expect("moto starts (run `make venv` first)");
-    let config = testkit::sdk_config(moto.endpoint()).await;
-    let client = aws_sdk_dynamodb::Client::new(&config);
+    let client = aws_sdk_dynamodb::Client::new(&testkit::shared_sdk_config().await);
     let table = testkit::unique_name("read");
     create_table(&client, &table).await.expect("table created");
     DynamoStore::new(client, table)

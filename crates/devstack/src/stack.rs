@@ -15,12 +15,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use aws_sdk_s3::types::{
     Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
     QueueConfiguration, S3KeyFilter,
 };
-use aws_sdk_sqs::types::QueueAttributeName;
 use cochl_aws::clients::SdkConfig;
 use cochl_aws::dynamo::{provision, DynamoStore};
 use cochl_aws::records::JobRecord;
@@ -31,6 +30,7 @@ use cochl_core::sensitivity::SensitivityConfig;
 use cochl_emulator::{EmulatorConfig, RunningEmulator, S3Prefix};
 use cochl_on_result::ResultHandler;
 use cochl_submit::Submitter;
+use testkit::messaging::{create_queue, create_topic, queue_arn};
 use testkit::{s3_client, sdk_config, unique_name, MotoServer};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -130,57 +130,8 @@ pub struct LocalStack {
     pumps: Vec<JoinHandle<()>>,
 }
 
-fn queue_arn(name: &str) -> String {
-    format!("arn:aws:sqs:us-east-1:123456789012:{name}")
-}
-
-async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<String> {
-    let output = sqs
-        .create_queue()
-        .queue_name(name)
-        .attributes(QueueAttributeName::VisibilityTimeout, "60")
-        .send()
-        .await
-        .with_context(|| format!("creating queue {name}"))?;
-    output
-        .queue_url()
-        .map(str::to_string)
-        .context("CreateQueue returned no URL")
-}
-
-async fn create_topic(sns: &aws_sdk_sns::Client, name: &str) -> Result<String> {
-    let output = sns
-        .create_topic()
-        .name(name)
-        .send()
-        .await
-        .with_context(|| format!("creating topic {name}"))?;
-    output
-        .topic_arn()
-        .map(str::to_string)
-        .context("CreateTopic returned no ARN")
-}
-
-/// Subscribes a queue to a topic; `raw` keeps message attributes (for filter tests).
-pub async fn subscribe_queue(
-    sns: &aws_sdk_sns::Client,
-    topic_arn: &str,
-    queue_name: &str,
-    raw: bool,
-    filter_policy: Option<&str>,
-) -> Result<String> {
-    let mut request = sns
-        .subscribe()
-        .topic_arn(topic_arn)
-        .protocol("sqs")
-        .endpoint(queue_arn(queue_name))
-        .attributes("RawMessageDelivery", if raw { "true" } else { "false" });
-    if let Some(policy) = filter_policy {
-        request = request.attributes("FilterPolicy", policy);
-    }
-    let output = request.send().await.context("subscribing a queue")?;
-    Ok(output.subscription_arn().unwrap_or_default().to_string())
-}
+/// Subscribes a queue to a topic (kept here for callers of the stack's API).
+pub use testkit::messaging::subscribe_queue;
 
 impl LocalStack {
     /// Starts moto (unless `moto_endpoint` is given), creates every resource, starts the
@@ -414,37 +365,9 @@ impl LocalStack {
         within: Duration,
     ) -> Result<Vec<String>> {
         let url = self.queue_url(queue).await?;
-        let deadline = Instant::now() + within;
-        // Long polls of a second, or one short poll when less time is given.
-        let wait = i32::from(within >= Duration::from_secs(1));
-        let mut bodies = Vec::new();
-        loop {
-            let wanted = count.saturating_sub(bodies.len()).clamp(1, 10);
-            let output = self
-                .sqs
-                .receive_message()
-                .queue_url(&url)
-                .max_number_of_messages(i32::try_from(wanted).unwrap_or(10))
-                .wait_time_seconds(wait)
-                .send()
-                .await
-                .with_context(|| format!("receiving from {queue}"))?;
-            for message in output.messages() {
-                bodies.push(message.body().unwrap_or_default().to_string());
-                if let Some(receipt) = message.receipt_handle() {
-                    self.sqs
-                        .delete_message()
-                        .queue_url(&url)
-                        .receipt_handle(receipt)
-                        .send()
-                        .await
-                        .with_context(|| format!("deleting from {queue}"))?;
-                }
-            }
-            if bodies.len() >= count || Instant::now() >= deadline {
-                return Ok(bodies);
-            }
-        }
+        testkit::messaging::receive(&self.sqs, &url, count, within)
+            .await
+            .with_context(|| format!("receiving from {queue}"))
     }
 
     /// The URL of a queue the stack created.
@@ -487,20 +410,28 @@ impl LocalStack {
         Ok(S3Uri::new(&self.resources.bucket, key)?)
     }
 
-    /// Polls the job of a file until it is terminal (or `deadline` passes).
+    /// Polls the job of a file until it is terminal (for at most `timeout`).
     pub async fn wait_terminal(&self, file: &S3Uri, timeout: Duration) -> Result<JobRecord> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(job) = self.store.get_job(file).await? {
-                if job.status.is_terminal() {
-                    return Ok(job);
-                }
-            }
-            if Instant::now() > deadline {
-                bail!("{file} did not reach a terminal state within {timeout:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        self.wait_job(file, "to reach a terminal state", timeout, |job| {
+            job.status.is_terminal()
+        })
+        .await
+    }
+
+    /// Polls the job of a file until `done` holds for it (for at most `within`); `what`
+    /// completes the error, e.g. `"to be accepted"`.
+    pub async fn wait_job(
+        &self,
+        file: &S3Uri,
+        what: &str,
+        within: Duration,
+        done: impl Fn(&JobRecord) -> bool,
+    ) -> Result<JobRecord> {
+        let done = &done;
+        testkit::wait::until(&format!("{file} {what}"), within, || async move {
+            Ok(self.store.get_job(file).await?.filter(done))
+        })
+        .await
     }
 
     /// Calls the emulator's admin API (`/_emulator/...`): fault injection, scripted results,

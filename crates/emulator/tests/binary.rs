@@ -4,13 +4,10 @@
 
 mod common;
 
+use common::{http, sagemaker_client, AwsResources};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use common::{http, sagemaker_client, AwsResources};
-
-const EXIT_DEADLINE: Duration = Duration::from_secs(20);
+use testkit::wait::{until_blocking, EXIT_DEADLINE};
 
 /// Starts the binary with `args`, the AWS environment pointing at moto, and `extra` env.
 fn spawn(args: &[&str], extra: &[(&str, &str)]) -> (Child, String) {
@@ -46,17 +43,13 @@ fn spawn(args: &[&str], extra: &[(&str, &str)]) -> (Child, String) {
 
 /// Waits (bounded) for the child to exit and returns its exit code.
 fn wait_exit(child: &mut Child) -> Option<i32> {
-    let deadline = Instant::now() + EXIT_DEADLINE;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status.code();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the emulator did not exit in time");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let exited = until_blocking("the emulator to exit", EXIT_DEADLINE, || {
+        Ok(child.try_wait()?.map(|status| status.code()))
+    });
+    exited.unwrap_or_else(|e| {
+        let _ = child.kill();
+        panic!("{e:#}")
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,17 +10,18 @@
 
 use std::fs::File;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use cochl_core::job::JobStatus;
+use cochl_core::keys::S3Uri;
 use devstack::pump::{to_payload, Delivery};
 use devstack::runtime_api::{Outcome, RuntimeApi};
 use devstack::stack::{LocalStack, StackOptions, INPUT_PREFIX};
-use serde_json::{json, Value};
+use serde_json::Value;
+use testkit::wait::{self, PROCESS_DEADLINE};
 
 const FILES: usize = 10;
-const DEADLINE: Duration = Duration::from_secs(90);
 
 /// Starts the real binary as a Lambda instance of the stack's submit function.
 fn start_instance(stack: &LocalStack, api: &RuntimeApi, moto: &str, n: usize) -> Result<Child> {
@@ -61,30 +62,15 @@ fn start_instance(stack: &LocalStack, api: &RuntimeApi, moto: &str, n: usize) ->
         .context("starting the cochl-submit binary")
 }
 
-/// Receives the S3 notifications of `count` uploads from the submit queue (the stack's
-/// pumps are off) and gathers their records into one event, as one batch.
-async fn one_event_of(stack: &LocalStack, count: usize) -> Result<Value> {
-    let deadline = Instant::now() + DEADLINE;
-    let mut records = Vec::new();
-    while records.len() < count {
-        if Instant::now() > deadline {
-            bail!("only {} of {count} S3 notifications arrived", records.len());
-        }
-        for body in stack
-            .receive(&stack.resources.submit_queue, 1, Duration::from_secs(1))
-            .await?
-        {
-            records.extend(body["Records"].as_array().into_iter().flatten().cloned());
-        }
-    }
-    Ok(json!({ "Records": records }))
-}
-
 /// Delivers SageMaker's notifications to the on-result handler until every file is
 /// terminal (the stack's pumps are off, so this is the on-result function here).
 async fn deliver_results_until_terminal(stack: &LocalStack, keys: &[String]) -> Result<()> {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
+    let files = keys
+        .iter()
+        .map(|key| S3Uri::new(&stack.resources.bucket, key))
+        .collect::<Result<Vec<_>, _>>()?;
+    let what = format!("{} files to be terminal", files.len());
+    wait::until(&what, PROCESS_DEADLINE, || async {
         for body in stack
             .receive(&stack.resources.results_queue, 1, Duration::from_secs(1))
             .await?
@@ -93,40 +79,35 @@ async fn deliver_results_until_terminal(stack: &LocalStack, keys: &[String]) -> 
             cochl_on_result::handle(&stack.results, &payload, None).await?;
         }
         let mut terminal = 0;
-        for key in keys {
-            let file = cochl_core::keys::S3Uri::new(&stack.resources.bucket, key)?;
-            if let Some(job) = stack.store.get_job(&file).await? {
+        for file in &files {
+            if let Some(job) = stack.store.get_job(file).await? {
                 terminal += usize::from(job.status.is_terminal());
             }
         }
-        if terminal == keys.len() {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("{terminal} of {} files terminal", keys.len());
-        }
-    }
+        Ok((terminal == files.len()).then_some(()))
+    })
+    .await
 }
 
 async fn accepted(stack: &LocalStack) -> Result<u64> {
-    let (_, stats) = stack.emulator_admin("GET", "/_emulator/stats", "").await?;
+    let stats = stack.emulator_stats().await?;
     stats["accepted"].as_u64().context("stats.accepted")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_instance_mid_batch_loses_nothing_and_the_retry_completes_every_file() -> Result<()>
 {
-    let moto = testkit::shared_moto().map_err(anyhow::Error::msg)?;
-    let stack = LocalStack::start(
-        StackOptions {
-            name_prefix: "crash".into(),
-            pumps: false,
-            ..StackOptions::default()
-        },
-        Some(moto.endpoint()),
-    )
+    let stack = LocalStack::on_shared_moto(StackOptions {
+        name_prefix: "crash".into(),
+        pumps: false,
+        ..StackOptions::default()
+    })
     .await?;
-    let tone = std::fs::read(testkit::workspace_root().join("samples/tone-1khz.wav"))?;
+    let moto = stack
+        .config
+        .endpoint_url()
+        .context("the stack's endpoint")?;
+    let tone = testkit::sample("tone-1khz.wav")?;
     let mut keys = Vec::new();
     for n in 0..FILES {
         let key = format!("{INPUT_PREFIX}crash-{n:02}.wav");
@@ -135,26 +116,29 @@ async fn a_killed_instance_mid_batch_loses_nothing_and_the_retry_completes_every
             .await?;
         keys.push(key);
     }
-    let event = one_event_of(&stack, FILES).await?;
+    let event = stack.s3_event(FILES, PROCESS_DEADLINE).await?;
 
     // Every InvokeEndpointAsync answer takes 400 ms and the instance sends two at a time,
     // so the ten records take about two seconds: room to kill it in between.
-    stack
-        .emulator_admin("POST", "/_emulator/faults", r#"{"latency_ms": 400}"#)
-        .await?;
+    stack.emulator_faults(r#"{"latency_ms": 400}"#).await?;
     let api = RuntimeApi::start().await?;
-    let mut first = start_instance(&stack, &api, moto.endpoint(), 1)?;
+    let mut first = start_instance(&stack, &api, moto, 1)?;
     let first_id = api.invoke(event.clone());
-    let deadline = Instant::now() + DEADLINE;
-    let mut at_kill = accepted(&stack).await?;
-    while at_kill < 3 {
-        if Instant::now() > deadline {
+    // Polled often: the kill must land while records are still unsent.
+    let at_kill = wait::until_every(
+        "the first instance to submit 3 records",
+        PROCESS_DEADLINE,
+        Duration::from_millis(20),
+        || async { Ok(Some(accepted(&stack).await?).filter(|n| *n >= 3)) },
+    )
+    .await;
+    let at_kill = match at_kill {
+        Ok(at_kill) => at_kill,
+        Err(error) => {
             let _ = first.kill();
-            bail!("the first instance never submitted 3 records ({at_kill})");
+            return Err(error);
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        at_kill = accepted(&stack).await?;
-    }
+    };
     first.kill().context("SIGKILL")?;
     first.wait()?;
     assert!(
@@ -170,7 +154,7 @@ async fn a_killed_instance_mid_batch_loses_nothing_and_the_retry_completes_every
     let claimed_unsent = {
         let mut n = 0;
         for key in &keys {
-            let file = cochl_core::keys::S3Uri::new(&stack.resources.bucket, key)?;
+            let file = S3Uri::new(&stack.resources.bucket, key)?;
             n += usize::from(
                 stack
                     .store
@@ -184,12 +168,10 @@ async fn a_killed_instance_mid_batch_loses_nothing_and_the_retry_completes_every
     assert!(claimed_unsent > 0, "some records were left unsubmitted");
 
     // Lambda's retry: the same event, on a new instance.
-    stack
-        .emulator_admin("POST", "/_emulator/faults", r#"{"latency_ms": 0}"#)
-        .await?;
-    let mut second = start_instance(&stack, &api, moto.endpoint(), 2)?;
+    stack.emulator_faults(r#"{"latency_ms": 0}"#).await?;
+    let mut second = start_instance(&stack, &api, moto, 2)?;
     let retry_id = api.invoke(event);
-    let answer = api.answer(&retry_id, DEADLINE).await;
+    let answer = api.answer(&retry_id, PROCESS_DEADLINE).await;
     let _ = second.kill();
     second.wait()?;
     let Outcome::Response(body) = answer?.outcome else {
@@ -210,7 +192,7 @@ async fn a_killed_instance_mid_batch_loses_nothing_and_the_retry_completes_every
 
     deliver_results_until_terminal(&stack, &keys).await?;
     for key in &keys {
-        let file = cochl_core::keys::S3Uri::new(&stack.resources.bucket, key)?;
+        let file = S3Uri::new(&stack.resources.bucket, key)?;
         let job = stack.store.get_job(&file).await?.context("job")?;
         assert_eq!(job.status, JobStatus::Completed, "{file}: {job:?}");
     }

@@ -9,49 +9,25 @@
 //! (Lambda would retry). The retry publishes the missing notification without invoking the
 //! endpoint again; a further duplicate publishes nothing.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
 use cochl_aws::notify::Topic;
 use cochl_core::job::JobStatus;
 use cochl_submit::{RecordError, RecordOutcome, SubmitError, Submitter};
 use devstack::stack::{LocalStack, StackOptions, INPUT_PREFIX};
-use serde_json::{json, Value};
-
-const DEADLINE: Duration = Duration::from_secs(60);
-
-async fn s3_event(stack: &LocalStack) -> Result<Value> {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let bodies = stack
-            .receive(&stack.resources.submit_queue, 1, Duration::from_secs(1))
-            .await?;
-        let records: Vec<Value> = bodies
-            .iter()
-            .flat_map(|b| b["Records"].as_array().cloned().unwrap_or_default())
-            .collect();
-        if !records.is_empty() {
-            return Ok(json!({ "Records": records }));
-        }
-        if Instant::now() > deadline {
-            bail!("no S3 notification arrived");
-        }
-    }
-}
+use serde_json::json;
+use testkit::wait::DEADLINE;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_request_is_recorded_failed_and_notified_once() -> Result<()> {
-    let moto = testkit::shared_moto().map_err(anyhow::Error::msg)?;
-    let stack = LocalStack::start(
-        StackOptions {
-            name_prefix: "refused".into(),
-            pumps: false,
-            ..StackOptions::default()
-        },
-        Some(moto.endpoint()),
-    )
+    let stack = LocalStack::on_shared_moto(StackOptions {
+        name_prefix: "refused".into(),
+        pumps: false,
+        ..StackOptions::default()
+    })
     .await?;
-    let tone = std::fs::read(testkit::workspace_root().join("samples/tone-1khz.wav"))?;
+    let tone = testkit::sample("tone-1khz.wav")?;
     // S3's longest key: `s3://<bucket>/` in front of it is over InputLocation's 1024.
     let key = format!(
         "{INPUT_PREFIX}{}.wav",
@@ -59,7 +35,7 @@ async fn a_refused_request_is_recorded_failed_and_notified_once() -> Result<()> 
     );
     assert_eq!(key.len(), 1024);
     let file = stack.upload(&key, tone, Some("audio/wav"), &[]).await?;
-    let event = s3_event(&stack).await?;
+    let event = stack.s3_event(1, DEADLINE).await?;
 
     // First attempt: the publish fails (no such topic); the refusal is recorded regardless.
     let broken = Submitter {
@@ -136,7 +112,7 @@ async fn a_refused_request_is_recorded_failed_and_notified_once() -> Result<()> 
     assert!(reason.contains("ValidationError"), "{reason}");
 
     // The endpoint was asked once: the retry only published.
-    let (_, stats) = stack.emulator_admin("GET", "/_emulator/stats", "").await?;
+    let stats = stack.emulator_stats().await?;
     assert_eq!(stats["validation_errors"], 1, "{stats}");
     assert_eq!(stats["accepted"], 0, "{stats}");
     stack.shutdown().await;

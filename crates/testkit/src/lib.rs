@@ -6,15 +6,21 @@
 //! panics, is interrupted or is killed; dropping a [`MotoServer`] also kills it by its pid.
 //! [`sdk_config`] builds an SDK configuration that points every client at a local endpoint
 //! with test credentials, exactly as `AWS_ENDPOINT_URL` does for the Lambda binaries.
-//! [`doubles`] are in-memory implementations of the handlers' ports, for fast handler tests.
+//! [`wait`] holds every test's deadlines and its one bounded polling loop; [`messaging`]
+//! creates, wires and reads topics and queues; [`sample`] reads a file of `samples/`;
+//! [`soak`] sizes the load tests; [`doubles`] are in-memory implementations of the
+//! handlers' ports, for fast handler tests.
 
 pub mod audio;
 pub mod doubles;
 pub mod faults;
 pub mod http;
+pub mod messaging;
 mod moto;
 pub mod rng;
 mod sdk;
+pub mod soak;
+pub mod wait;
 
-pub use moto::{shared_moto, MotoServer, TestkitError};
-pub use sdk::{s3_client, sdk_config, unique_name, workspace_root};
+pub use moto::{shared_moto, shared_sdk_config, MotoServer, TestkitError};
+pub use sdk::{s3_client, sample, sdk_config, unique_name, workspace_root};

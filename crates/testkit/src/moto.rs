@@ -145,3 +145,15 @@ pub fn shared_moto() -> Result<&'static MotoServer, String> {
         .as_ref()
         .map_err(Clone::clone)
 }
+
+/// An SDK configuration for the [`shared_moto`] server of this test binary.
+///
+/// # Panics
+/// When moto cannot start (the message says to run `make venv`): a test cannot go on
+/// without it.
+pub async fn shared_sdk_config() -> aws_config::SdkConfig {
+    match shared_moto() {
+        Ok(moto) => crate::sdk_config(moto.endpoint()).await,
+        Err(error) => panic!("moto did not start (run `make venv` first): {error}"),
+    }
+}

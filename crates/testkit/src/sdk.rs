@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use anyhow::Context;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::Credentials;
 
@@ -10,6 +11,12 @@ use aws_sdk_s3::config::Credentials;
 pub fn workspace_root() -> PathBuf {
     let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     here.canonicalize().unwrap_or(here)
+}
+
+/// The bytes of a file of the workspace's `samples/` folder (the error names the path).
+pub fn sample(name: &str) -> anyhow::Result<Vec<u8>> {
+    let path = workspace_root().join("samples").join(name);
+    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
 }
 
 /// An SDK configuration that sends every client to `endpoint` with fixed test credentials

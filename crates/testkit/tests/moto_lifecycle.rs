@@ -1,8 +1,9 @@
 //! The moto server starts on 127.0.0.1, serves the real SDK, and is gone once dropped.
 
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use testkit::wait::until_blocking;
 use testkit::{s3_client, sdk_config, unique_name, MotoServer};
 
 #[tokio::test]
@@ -41,14 +42,16 @@ async fn moto_serves_s3_on_loopback_and_stops_when_dropped() {
         "moto process {pid} still exists after drop"
     );
     // Nothing listens on the port any more (bounded poll; the kernel frees it at once).
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while TcpStream::connect(("127.0.0.1", port)).is_ok() {
-        assert!(
-            Instant::now() < deadline,
-            "port {port} still accepts connections"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    until_blocking(
+        &format!("port {port} to refuse connections"),
+        Duration::from_secs(5),
+        || {
+            Ok(TcpStream::connect(("127.0.0.1", port))
+                .is_err()
+                .then_some(()))
+        },
+    )
+    .expect("port freed");
 }
 
 #[test]
@@ -69,16 +72,11 @@ fn moto_exits_when_its_parent_goes_away() {
         .expect("READY line");
     assert!(line.starts_with("READY "), "{line:?}");
     drop(child.stdin.take());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            assert!(status.success(), "moto exited with {status}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "moto still running after its stdin closed"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let status = until_blocking(
+        "moto to exit once its stdin closed",
+        Duration::from_secs(10),
+        || Ok(child.try_wait()?),
+    )
+    .expect("moto exits");
+    assert!(status.success(), "moto exited with {status}");
 }

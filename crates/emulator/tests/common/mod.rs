@@ -2,16 +2,16 @@
 //! SageMaker Runtime SDK client pointed at it, and SQS queues subscribed to both topics.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_sagemakerruntime::operation::invoke_endpoint_async::InvokeEndpointAsyncOutput;
 use aws_smithy_types::retry::RetryConfig;
 use cochl_core::keys::S3Uri;
 use cochl_emulator::{start, EmulatorConfig, RunningEmulator, S3Prefix};
 
-/// How long a test waits for a notification before failing.
-pub const NOTIFICATION_DEADLINE: Duration = Duration::from_secs(30);
+use testkit::messaging::{create_topic, subscribed_queue};
+use testkit::wait;
+pub use testkit::wait::NOTIFICATION_DEADLINE;
 /// The raw PCM content type of the PCM sample.
 pub const PCM_CONTENT_TYPE: &str = "audio/x-raw; rate=16000; format=s16le; channels=1";
 
@@ -40,10 +40,7 @@ pub struct Harness {
 
 /// The bytes of a file in `samples/`.
 pub fn sample(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../samples")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    testkit::sample(name).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// A SageMaker Runtime client for `url` that never retries, so every call is one request.
@@ -69,8 +66,7 @@ pub struct AwsResources {
 
 impl AwsResources {
     pub async fn create() -> Self {
-        let moto = testkit::shared_moto().expect("moto starts (the venv exists)");
-        let sdk = testkit::sdk_config(moto.endpoint()).await;
+        let sdk = testkit::shared_sdk_config().await;
         let s3 = testkit::s3_client(&sdk);
         let sns = aws_sdk_sns::Client::new(&sdk);
         let sqs = aws_sdk_sqs::Client::new(&sdk);
@@ -80,10 +76,18 @@ impl AwsResources {
             .send()
             .await
             .expect("bucket");
-        let success_topic = create_topic(&sns, "emu-ok").await;
-        let error_topic = create_topic(&sns, "emu-err").await;
-        let success_queue = subscribed_queue(&sns, &sqs, &success_topic).await;
-        let error_queue = subscribed_queue(&sns, &sqs, &error_topic).await;
+        let success_topic = create_topic(&sns, &testkit::unique_name("emu-ok"))
+            .await
+            .expect("topic");
+        let error_topic = create_topic(&sns, &testkit::unique_name("emu-err"))
+            .await
+            .expect("topic");
+        let (_, success_queue) = subscribed_queue(&sns, &sqs, &success_topic, "emu-q", true, None)
+            .await
+            .expect("subscribed queue");
+        let (_, error_queue) = subscribed_queue(&sns, &sqs, &error_topic, "emu-q", true, None)
+            .await
+            .expect("subscribed queue");
         Self {
             s3,
             sns,
@@ -95,54 +99,6 @@ impl AwsResources {
             error_queue,
         }
     }
-}
-
-async fn create_topic(sns: &aws_sdk_sns::Client, prefix: &str) -> String {
-    sns.create_topic()
-        .name(testkit::unique_name(prefix))
-        .send()
-        .await
-        .expect("topic")
-        .topic_arn()
-        .expect("topic arn")
-        .to_owned()
-}
-
-async fn subscribed_queue(
-    sns: &aws_sdk_sns::Client,
-    sqs: &aws_sdk_sqs::Client,
-    topic: &str,
-) -> String {
-    let url = sqs
-        .create_queue()
-        .queue_name(testkit::unique_name("emu-q"))
-        .send()
-        .await
-        .expect("queue")
-        .queue_url()
-        .expect("queue url")
-        .to_owned();
-    let attributes = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("queue attributes");
-    let arn = attributes
-        .attributes()
-        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
-        .expect("queue arn")
-        .clone();
-    sns.subscribe()
-        .topic_arn(topic)
-        .protocol("sqs")
-        .endpoint(arn)
-        .attributes("RawMessageDelivery", "true")
-        .send()
-        .await
-        .expect("subscription");
-    url
 }
 
 impl Harness {
@@ -228,29 +184,27 @@ impl Harness {
     /// The notification on `topic` for `inference_id`; others received meanwhile are
     /// kept for later calls.
     pub async fn notification_for(&self, topic: Topic, inference_id: &str) -> String {
-        let deadline = Instant::now() + NOTIFICATION_DEADLINE;
-        loop {
+        let what = format!("the notification of {inference_id}");
+        wait::until(&what, NOTIFICATION_DEADLINE, || async {
             {
                 let mut stash = self.stash.lock().expect("stash");
                 if let Some(index) = stash
                     .iter()
                     .position(|(t, id, _)| *t == topic && id == inference_id)
                 {
-                    return stash.remove(index).2;
+                    return Ok(Some(stash.remove(index).2));
                 }
             }
-            assert!(
-                Instant::now() < deadline,
-                "no notification for {inference_id}"
-            );
             let message = self.next_notification(topic).await;
-            let parsed = cochl_core::notification::parse_notification(&message)
-                .expect("notification parses");
+            let parsed = cochl_core::notification::parse_notification(&message)?;
             self.stash
                 .lock()
                 .expect("stash")
                 .push((topic, parsed.inference_id, message));
-        }
+            Ok(None)
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     /// Asserts that no message is waiting on a topic's queue.
@@ -318,41 +272,25 @@ impl Harness {
         &self,
         done: impl Fn(&serde_json::Value) -> bool,
     ) -> serde_json::Value {
-        let deadline = Instant::now() + NOTIFICATION_DEADLINE;
-        loop {
-            let stats = self.stats().await;
-            if done(&stats) {
-                return stats;
-            }
-            assert!(Instant::now() < deadline, "stats never matched: {stats}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let done = &done;
+        wait::until_every(
+            "the emulator's stats to match",
+            NOTIFICATION_DEADLINE,
+            Duration::from_millis(20),
+            || async move { Ok(Some(self.stats().await).filter(done)) },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"))
     }
 }
 
 /// Receives one message from a queue within [`NOTIFICATION_DEADLINE`], deleting it.
 pub async fn next_message(sqs: &aws_sdk_sqs::Client, queue: &str) -> String {
-    let deadline = Instant::now() + NOTIFICATION_DEADLINE;
-    loop {
-        let received = sqs
-            .receive_message()
-            .queue_url(queue)
-            .max_number_of_messages(1)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .expect("receive");
-        if let Some(message) = received.messages().first() {
-            sqs.delete_message()
-                .queue_url(queue)
-                .receipt_handle(message.receipt_handle().expect("receipt handle"))
-                .send()
-                .await
-                .expect("delete");
-            return message.body().expect("body").to_owned();
-        }
-        assert!(Instant::now() < deadline, "no message on {queue} in time");
-    }
+    testkit::messaging::receive(sqs, queue, 1, NOTIFICATION_DEADLINE)
+        .await
+        .expect("receive")
+        .pop()
+        .unwrap_or_else(|| panic!("no message on {queue} in time"))
 }
 
 pub use testkit::http::RawResponse;

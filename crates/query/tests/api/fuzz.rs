@@ -74,8 +74,7 @@ fn random_query_strings_never_give_a_5xx() {
     let counter = FaultInjector::new(Vec::new(), 0);
     let store = runtime.block_on(async {
         let seeded = seed::store().await;
-        let moto = testkit::shared_moto().expect("moto starts (run `make venv` first)");
-        let config = counter.wrap(&testkit::sdk_config(moto.endpoint()).await);
+        let config = counter.wrap(&testkit::shared_sdk_config().await);
         DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), seeded.table())
     });
     let requests = || -> u64 { counter.counts().values().map(|c| c.calls).sum() };

@@ -275,8 +275,7 @@ fn seed_plan() -> (Vec<JobRecord>, Vec<Item>) {
 
 /// A fresh SDK client for the running test (clients must not outlive their runtime).
 async fn client() -> aws_sdk_dynamodb::Client {
-    let moto = testkit::shared_moto().expect("moto starts (run `make venv` first)");
-    aws_sdk_dynamodb::Client::new(&testkit::sdk_config(moto.endpoint()).await)
+    aws_sdk_dynamodb::Client::new(&testkit::shared_sdk_config().await)
 }
 
 /// A store on a new, empty table.
