@@ -4,7 +4,8 @@
 //! then sends the event to the on-failure destination. A pump does the same from an SQS
 //! queue: it long-polls, turns each message into the payload Lambda would pass, calls the
 //! handler (several messages at once), retries a failing payload twice, and on the third
-//! failure sends `{"event": <payload>, "error": <last error>}` to a dead-letter queue. A
+//! failure sends `{"event": <payload>, "errorType": <class>, "error": <last error>}` to a
+//! dead-letter queue (the class is the `errorType` Lambda would record). A
 //! message is deleted only after it was handled or dead-lettered: nothing is dropped.
 
 use std::future::Future;
@@ -50,6 +51,15 @@ pub fn to_payload(delivery: Delivery, body: &str) -> Value {
     }
 }
 
+/// Why an invocation failed, as Lambda records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The function's `errorType`: `Retryable.<class>` or `Permanent.<class>`.
+    pub error_type: String,
+    /// The error's message.
+    pub message: String,
+}
+
 /// Starts a pump; it stops when `stop` turns true.
 pub fn pump<F, Fut>(
     sqs: aws_sdk_sqs::Client,
@@ -61,7 +71,7 @@ pub fn pump<F, Fut>(
 ) -> JoinHandle<()>
 where
     F: Fn(Value) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), String>> + Send + 'static,
+    Fut: Future<Output = Result<(), Failure>> + Send + 'static,
 {
     tokio::spawn(async move {
         loop {
@@ -92,7 +102,10 @@ where
                         (&sqs, &queue_url, &dead_letter_url, &handler);
                     async move {
                         let payload = to_payload(delivery, message.body().unwrap_or_default());
-                        let mut last_error = String::new();
+                        let mut last_error = Failure {
+                            error_type: String::new(),
+                            message: String::new(),
+                        };
                         let mut handled = false;
                         for attempt in 1..=ATTEMPTS {
                             match handler(payload.clone()).await {
@@ -101,13 +114,17 @@ where
                                     break;
                                 }
                                 Err(error) => {
-                                    tracing::warn!(attempt, error = %error, "invocation failed");
+                                    tracing::warn!(attempt, error_type = %error.error_type, error = %error.message, "invocation failed");
                                     last_error = error;
                                 }
                             }
                         }
                         if !handled {
-                            let dead = json!({"event": payload, "error": last_error});
+                            let dead = json!({
+                                "event": payload,
+                                "errorType": last_error.error_type,
+                                "error": last_error.message,
+                            });
                             if let Err(error) = sqs
                                 .send_message()
                                 .queue_url(dead_letter_url)

@@ -35,7 +35,7 @@ use testkit::{s3_client, sdk_config, unique_name, MotoServer};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::pump::{pump, Delivery};
+use crate::pump::{pump, Delivery, Failure};
 
 /// The prefix uploads go under, as in the template's default.
 pub const INPUT_PREFIX: &str = "incoming/";
@@ -287,7 +287,10 @@ impl LocalStack {
                             cochl_submit::handle(&submitter, &payload, deadline)
                                 .await
                                 .map(|_| ())
-                                .map_err(|e| e.to_string())
+                                .map_err(|e| Failure {
+                                    error_type: e.error_type(),
+                                    message: e.to_string(),
+                                })
                         }
                     },
                     stopped.clone(),
@@ -307,7 +310,10 @@ impl LocalStack {
                             cochl_on_result::handle(&results, &payload, deadline)
                                 .await
                                 .map(|_| ())
-                                .map_err(|e| e.to_string())
+                                .map_err(|e| Failure {
+                                    error_type: e.error_type(),
+                                    message: e.to_string(),
+                                })
                         }
                     },
                     stopped,
