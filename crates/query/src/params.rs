@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use cochl_aws::dynamo::read::TagFilesParams;
 use cochl_core::job::JobStatus;
 use cochl_core::keys::S3Uri;
 use cochl_core::time::{format_millis, parse_millis};
@@ -186,23 +187,6 @@ pub struct FileParams {
     pub uri: S3Uri,
 }
 
-/// `GET /tags/{name}/files`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TagFilesParams {
-    /// The tag (decoded path segment).
-    pub name: String,
-    /// Earliest completion time, inclusive, as the table stores times.
-    pub since: Option<String>,
-    /// Latest completion time, inclusive, as the table stores times.
-    pub until: Option<String>,
-    /// Lowest maximum probability listed.
-    pub min_probability: Option<f64>,
-    /// Page size.
-    pub limit: usize,
-    /// Where the previous page stopped.
-    pub cursor: Option<String>,
-}
-
 /// `GET /jobs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobsParams {
@@ -237,7 +221,7 @@ pub fn tag_name(raw: &str) -> Result<String, ApiError> {
     Ok(name)
 }
 
-/// Validates `GET /tags/{name}/files` parameters.
+/// Validates `GET /tags/{name}/files` parameters into the store's listing parameters.
 pub fn tag_files_params(raw_name: &str, params: &Params) -> Result<TagFilesParams, ApiError> {
     let name = tag_name(raw_name)?;
     let since = params.timestamp("since")?;
