@@ -4,7 +4,9 @@
 //! calls they make:
 //!
 //! - [`decode_event_key`] turns the URL-encoded key of an S3 event record
-//!   (`red+flower.wav`, or moto's `a%2Fb+c.wav`) back into the real object key.
+//!   (`red+flower.wav`, or moto's `a%2Fb+c.wav`) back into the real object key, with
+//!   [`percent_decode`], the one strict form decoder (the query API decodes its query
+//!   strings and path segments with it too).
 //! - [`S3Uri`] is a validated `s3://bucket/key` location, the form SageMaker
 //!   uses for `InputLocation`, `OutputLocation` and `FailureLocation`.
 //! - [`Sequencer`] orders S3 events for the same key the way S3 documents it:
@@ -90,6 +92,95 @@ pub enum KeyError {
     },
 }
 
+/// Why percent-encoded text could not be decoded. Positions are byte offsets in the encoded
+/// text, so a message points at the culprit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PercentDecodeError {
+    /// A `%` was not followed by two hex digits.
+    #[error("malformed percent escape `{escape}` at byte {position} ('%' must be followed by two hex digits)")]
+    InvalidEscape {
+        /// Byte offset of the `%`.
+        position: usize,
+        /// The escape as it appears in the text (up to three characters).
+        escape: String,
+    },
+    /// The decoded bytes are not UTF-8.
+    #[error("percent-encoding does not decode to UTF-8 (invalid byte from byte {position})")]
+    InvalidUtf8 {
+        /// Byte offset in the encoded text where the first invalid byte came from.
+        position: usize,
+    },
+}
+
+impl From<PercentDecodeError> for KeyError {
+    fn from(error: PercentDecodeError) -> Self {
+        match error {
+            PercentDecodeError::InvalidEscape { position, escape } => {
+                KeyError::InvalidEscape { position, escape }
+            }
+            PercentDecodeError::InvalidUtf8 { position } => KeyError::InvalidUtf8 { position },
+        }
+    }
+}
+
+/// Decodes percent-encoded text: `%XX` (either hex case) is a byte and, when
+/// `plus_is_space`, `+` is a space, as in `application/x-www-form-urlencoded` text (S3
+/// event keys, query strings; a URL path keeps its `+`). Other characters are kept as they
+/// are. The decoded bytes must form UTF-8.
+///
+/// Strict on purpose: a malformed escape or invalid UTF-8 is an error, never a replacement
+/// character, because a key that decoded differently would name another object.
+///
+/// # Errors
+/// [`PercentDecodeError::InvalidEscape`] for `%` not followed by two hex digits,
+/// [`PercentDecodeError::InvalidUtf8`] when the decoded bytes are not UTF-8.
+pub fn percent_decode(encoded: &str, plus_is_space: bool) -> Result<String, PercentDecodeError> {
+    let bytes = encoded.as_bytes();
+    let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
+    // For each decoded byte, the encoded offset it came from (to report UTF-8 errors).
+    let mut origin: Vec<usize> = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' if plus_is_space => {
+                out.push(b' ');
+                origin.push(i);
+                i += 1;
+            }
+            b'%' => {
+                let hi = bytes.get(i + 1).copied().and_then(hex_value);
+                let lo = bytes.get(i + 2).copied().and_then(hex_value);
+                match (hi, lo) {
+                    (Some(hi), Some(lo)) => {
+                        out.push((hi << 4) | lo);
+                        origin.push(i);
+                        i += 3;
+                    }
+                    _ => {
+                        // `encoded[i..]` starts at an ASCII `%`, so slicing there is safe.
+                        let escape: String = encoded[i..].chars().take(3).collect();
+                        return Err(PercentDecodeError::InvalidEscape {
+                            position: i,
+                            escape,
+                        });
+                    }
+                }
+            }
+            b => {
+                out.push(b);
+                origin.push(i);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|e| {
+        let bad = e.utf8_error().valid_up_to();
+        PercentDecodeError::InvalidUtf8 {
+            position: origin.get(bad).copied().unwrap_or(0),
+        }
+    })
+}
+
 /// Decodes the object key of an S3 event record into the real key.
 ///
 /// S3 (and moto) write `Records[].s3.object.key` in URL-encoded form style:
@@ -109,50 +200,7 @@ pub fn decode_event_key(raw: &str) -> Result<String, KeyError> {
     if raw.is_empty() {
         return Err(KeyError::EmptyEventKey);
     }
-    let bytes = raw.as_bytes();
-    let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
-    // For each decoded byte, the raw offset it came from (to report UTF-8 errors).
-    let mut origin: Vec<usize> = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => {
-                out.push(b' ');
-                origin.push(i);
-                i += 1;
-            }
-            b'%' => {
-                let hi = bytes.get(i + 1).copied().and_then(hex_value);
-                let lo = bytes.get(i + 2).copied().and_then(hex_value);
-                match (hi, lo) {
-                    (Some(hi), Some(lo)) => {
-                        out.push((hi << 4) | lo);
-                        origin.push(i);
-                        i += 3;
-                    }
-                    _ => {
-                        // `raw[i..]` starts at an ASCII `%`, so slicing there is safe.
-                        let escape: String = raw[i..].chars().take(3).collect();
-                        return Err(KeyError::InvalidEscape {
-                            position: i,
-                            escape,
-                        });
-                    }
-                }
-            }
-            b => {
-                out.push(b);
-                origin.push(i);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).map_err(|e| {
-        let bad = e.utf8_error().valid_up_to();
-        KeyError::InvalidUtf8 {
-            position: origin.get(bad).copied().unwrap_or(0),
-        }
-    })
+    Ok(percent_decode(raw, true)?)
 }
 
 /// Encodes a key the way S3 writes it into event records (the inverse of
@@ -564,6 +612,28 @@ mod tests {
     }
 
     #[test]
+    fn percent_decode_is_strict_and_plus_is_optional() {
+        assert_eq!(
+            percent_decode("s3%3A%2F%2Fb%2Fa+b%2Bc%25%20%C3%BC", true),
+            Ok("s3://b/a b+c% ü".to_string())
+        );
+        assert_eq!(percent_decode("a+b", false), Ok("a+b".to_string()));
+        assert_eq!(percent_decode("", false), Ok(String::new()));
+        assert!(matches!(
+            percent_decode("%zz", true),
+            Err(PercentDecodeError::InvalidEscape { position: 0, .. })
+        ));
+        assert!(matches!(
+            percent_decode("%4", true),
+            Err(PercentDecodeError::InvalidEscape { position: 0, .. })
+        ));
+        assert_eq!(
+            percent_decode("%FF", true),
+            Err(PercentDecodeError::InvalidUtf8 { position: 0 })
+        );
+    }
+
+    #[test]
     fn encode_examples() {
         assert_eq!(encode_event_key("red flower.wav"), "red+flower.wav");
         assert_eq!(encode_event_key("a/b+c"), "a%2Fb%2Bc");
@@ -789,6 +859,11 @@ mod tests {
         #[test]
         fn decode_never_panics(raw in any::<String>()) {
             let _ = decode_event_key(&raw);
+        }
+
+        #[test]
+        fn percent_decode_never_panics(text in any::<String>(), plus in any::<bool>()) {
+            let _ = percent_decode(&text, plus);
         }
 
         #[test]
