@@ -300,6 +300,20 @@ pub fn validate_key(key: &str) -> Result<(), KeyError> {
     Ok(())
 }
 
+/// What follows `s3://` (matched case-insensitively, as S3 tools accept `S3://`) in a
+/// location: `bucket/key`, or for a prefix `bucket` or `bucket/prefix`.
+///
+/// # Errors
+/// [`KeyError::MissingScheme`] naming the text.
+pub fn strip_s3_scheme(uri: &str) -> Result<&str, KeyError> {
+    match uri.get(..5) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("s3://") => Ok(&uri[5..]),
+        _ => Err(KeyError::MissingScheme {
+            uri: uri.to_owned(),
+        }),
+    }
+}
+
 /// A validated S3 object location, written `s3://bucket/key`.
 ///
 /// SageMaker takes and returns locations in this form (`InputLocation`,
@@ -335,15 +349,7 @@ impl S3Uri {
     /// [`KeyError::MissingScheme`], [`KeyError::MissingKey`] for `s3://bucket`
     /// and `s3://bucket/`, or any error of [`S3Uri::new`].
     pub fn parse(uri: &str) -> Result<Self, KeyError> {
-        let rest = match uri.get(..5) {
-            Some(scheme) if scheme.eq_ignore_ascii_case("s3://") => &uri[5..],
-            _ => {
-                return Err(KeyError::MissingScheme {
-                    uri: uri.to_owned(),
-                })
-            }
-        };
-        match rest.split_once('/') {
+        match strip_s3_scheme(uri)?.split_once('/') {
             Some((bucket, key)) if !key.is_empty() => Self::new(bucket, key),
             _ => Err(KeyError::MissingKey {
                 uri: uri.to_owned(),
@@ -373,27 +379,35 @@ impl fmt::Display for S3Uri {
     }
 }
 
-impl FromStr for S3Uri {
-    type Err = KeyError;
+/// The string conversions of a key type, all through its `parse` and `Display`: `str::parse`,
+/// and the `try_from = "String", into = "String"` serde uses, so every way in is checked.
+macro_rules! string_conversions {
+    ($type:ty) => {
+        impl FromStr for $type {
+            type Err = KeyError;
 
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse(s)
-    }
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse(s)
+            }
+        }
+
+        impl TryFrom<String> for $type {
+            type Error = KeyError;
+
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::parse(&value)
+            }
+        }
+
+        impl From<$type> for String {
+            fn from(value: $type) -> Self {
+                value.to_string()
+            }
+        }
+    };
 }
 
-impl TryFrom<String> for S3Uri {
-    type Error = KeyError;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<S3Uri> for String {
-    fn from(uri: S3Uri) -> Self {
-        uri.to_string()
-    }
-}
+string_conversions!(S3Uri);
 
 /// The `sequencer` of an S3 event record: a hex string that orders events for
 /// the same key.
@@ -486,27 +500,7 @@ impl fmt::Display for Sequencer {
     }
 }
 
-impl FromStr for Sequencer {
-    type Err = KeyError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse(s)
-    }
-}
-
-impl TryFrom<String> for Sequencer {
-    type Error = KeyError;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<Sequencer> for String {
-    fn from(s: Sequencer) -> Self {
-        s.0
-    }
-}
+string_conversions!(Sequencer);
 
 #[cfg(test)]
 mod tests {
@@ -588,27 +582,21 @@ mod tests {
 
     #[test]
     fn invalid_utf8_is_an_error() {
-        assert_eq!(
-            decode_event_key("%FF"),
-            Err(KeyError::InvalidUtf8 { position: 0 })
-        );
-        assert_eq!(
-            decode_event_key("ab+%C3"),
-            Err(KeyError::InvalidUtf8 { position: 3 })
-        );
         // The position is in the raw key, not in the decoded bytes.
-        assert_eq!(
-            decode_event_key("%41%FF"),
-            Err(KeyError::InvalidUtf8 { position: 3 })
-        );
-        assert_eq!(
-            decode_event_key("caf%C3%A9%FF"),
-            Err(KeyError::InvalidUtf8 { position: 9 })
-        );
-        assert_eq!(
-            decode_event_key("a%C3%28"),
-            Err(KeyError::InvalidUtf8 { position: 1 })
-        );
+        let cases = [
+            ("%FF", 0),
+            ("ab+%C3", 3),
+            ("%41%FF", 3),
+            ("caf%C3%A9%FF", 9),
+            ("a%C3%28", 1),
+        ];
+        for (raw, position) in cases {
+            assert_eq!(
+                decode_event_key(raw),
+                Err(KeyError::InvalidUtf8 { position }),
+                "{raw}"
+            );
+        }
     }
 
     #[test]
