@@ -12,6 +12,7 @@ pub mod faults;
 pub mod http;
 mod moto;
 pub mod rng;
+pub mod samples;
 mod sdk;
 
 pub use moto::{shared_moto, MotoServer, TestkitError};
