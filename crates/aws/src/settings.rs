@@ -48,7 +48,7 @@ pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 1 << 30;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("environment variable {variable}: {problem}")]
 pub struct SettingsError {
-    /// The variable.
+    /// The variable to fix; the message names it.
     pub variable: &'static str,
     /// What is wrong with it.
     pub problem: String,

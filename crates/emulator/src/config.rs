@@ -30,15 +30,15 @@ pub enum ConfigError {
     /// A required setting was given neither as a flag nor as an environment variable.
     #[error("{flag} (or {env}) is required")]
     Required {
-        /// The flag.
+        /// The flag that sets it.
         flag: &'static str,
-        /// The environment variable.
+        /// The environment variable that sets it when the flag is absent.
         env: &'static str,
     },
     /// A value could not be parsed.
     #[error("invalid {name} {value:?}: {reason}")]
     Invalid {
-        /// The flag or variable.
+        /// The flag or variable the value came from, so the message says which to fix.
         name: &'static str,
         /// The value as given.
         value: String,
@@ -72,7 +72,7 @@ impl S3Prefix {
         })
     }
 
-    /// The bucket.
+    /// The bucket the objects beneath this prefix are written to.
     pub fn bucket(&self) -> &str {
         &self.bucket
     }

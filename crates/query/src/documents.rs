@@ -38,7 +38,7 @@ pub struct JobFields {
 /// `GET /files`: what was heard in one file.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FileDocument {
-    /// The file's job.
+    /// The file's job; flattened, so its fields sit at the top of the document.
     #[serde(flatten)]
     pub job: JobFields,
     /// Audio length in seconds, from the result.
@@ -118,7 +118,7 @@ pub struct JobsDocument {
 /// One job in a status listing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobDocument {
-    /// The job.
+    /// The job, flattened into this object like in `GET /files`.
     #[serde(flatten)]
     pub job: JobFields,
     /// When the job last changed (the listing's order).

@@ -51,7 +51,7 @@ const UNTIL_SENTINEL: char = '$';
 /// What one file holds: its job and the detections of its current analysis.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FileView {
-    /// The job item.
+    /// The file's job: its status, current analysis and, for a failure or rejection, why.
     pub job: JobRecord,
     /// Detections whose inference is the job's current one, parts merged in order, sorted by
     /// tag name. Tag items left by an older analysis are not included.
@@ -61,7 +61,7 @@ pub struct FileView {
 /// One file in the "files with tag X" listing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TagHit {
-    /// The file.
+    /// The file whose current analysis found the tag.
     pub file: S3Uri,
     /// The analysis that found the tag.
     pub inference_id: String,
@@ -123,7 +123,7 @@ struct Listing {
     /// Binds cursors to this listing (`tag:<name>`, `status:<status>`), so a cursor handed
     /// out by one listing is refused by every other.
     scope: String,
-    /// The index queried.
+    /// The secondary index read (`by-tag` or `by-status`).
     index: &'static str,
     /// The index's partition key attribute and the partition listed.
     index_pk: (&'static str, String),
