@@ -22,11 +22,12 @@ pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 /// What the notification says about one file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome<'a> {
-    /// The file.
+    /// The file analysed; the body gives it as a URI and as bucket and key, so subscribers
+    /// need not parse it.
     pub file: &'a S3Uri,
     /// `COMPLETED` or `FAILED`.
     pub status: &'a str,
-    /// The inference.
+    /// The SageMaker inference id, which links the message to the job and its result.
     pub inference_id: &'a str,
     /// Audio length, for a completed analysis.
     pub length_sec: Option<f64>,
@@ -158,53 +159,47 @@ pub fn detection_message(outcome: &Outcome<'_>, query_url: Option<&str>) -> Mess
         .unwrap_or_default()
     };
 
-    let full = body(
-        outcome.detections.iter().map(|d| tag(d, true)).collect(),
-        false,
-        false,
-    );
-    if full.len() <= budget {
-        return Message {
-            body: full,
-            attributes,
-        };
-    }
-    let totals = body(
-        outcome.detections.iter().map(|d| tag(d, false)).collect(),
-        true,
-        false,
-    );
-    if totals.len() <= budget {
-        return Message {
-            body: totals,
-            attributes,
-        };
-    }
+    let all_tags = |with_segments| {
+        outcome
+            .detections
+            .iter()
+            .map(|d| tag(d, with_segments))
+            .collect()
+    };
+    let fits = |text: &String| text.len() <= budget;
     // Thousands of tags: keep as many (strongest first) as fit.
-    let mut strongest: Vec<&TagDetection> = outcome.detections.iter().collect();
-    strongest.sort_by(|a, b| b.max_probability.total_cmp(&a.max_probability));
-    let (mut low, mut high) = (0, strongest.len());
-    while low < high {
-        let mid = (low + high).div_ceil(2);
-        let candidate = body(
-            strongest[..mid].iter().map(|d| tag(d, false)).collect(),
-            true,
-            true,
-        );
-        if candidate.len() <= budget {
-            low = mid;
-        } else {
-            high = mid - 1;
+    let strongest_that_fit = || {
+        let mut strongest: Vec<&TagDetection> = outcome.detections.iter().collect();
+        strongest.sort_by(|a, b| b.max_probability.total_cmp(&a.max_probability));
+        let (mut low, mut high) = (0, strongest.len());
+        while low < high {
+            let mid = (low + high).div_ceil(2);
+            let candidate = body(
+                strongest[..mid].iter().map(|d| tag(d, false)).collect(),
+                true,
+                true,
+            );
+            if fits(&candidate) {
+                low = mid;
+            } else {
+                high = mid - 1;
+            }
         }
-    }
-    let mut kept: Vec<&TagDetection> = strongest[..low].to_vec();
-    kept.sort_by(|a, b| a.name.cmp(&b.name));
-    Message {
-        body: body(
+        let mut kept: Vec<&TagDetection> = strongest[..low].to_vec();
+        kept.sort_by(|a, b| a.name.cmp(&b.name));
+        body(
             kept.into_iter().map(|d| tag(d, false)).collect(),
             true,
             true,
-        ),
+        )
+    };
+    // Detail goes only when the message would not fit otherwise: segments first, then tags.
+    let text = Some(body(all_tags(true), false, false))
+        .filter(fits)
+        .or_else(|| Some(body(all_tags(false), true, false)).filter(fits))
+        .unwrap_or_else(strongest_that_fit);
+    Message {
+        body: text,
         attributes,
     }
 }

@@ -26,11 +26,11 @@ pub enum ObjectError {
     /// The object is larger than the caller accepts.
     #[error("{uri} is {size} bytes, over the limit of {limit}")]
     TooLarge {
-        /// The object.
+        /// The object refused (its body was not read).
         uri: S3Uri,
-        /// Its size.
+        /// Its size in bytes, as GetObject's `Content-Length` gives it.
         size: u64,
-        /// The limit.
+        /// The most bytes the caller accepts.
         limit: u64,
     },
     /// The object does not exist.
@@ -39,13 +39,25 @@ pub enum ObjectError {
     /// Any other failure, after the SDK's retries.
     #[error("S3 {operation} {uri}: {message}")]
     Service {
-        /// The API operation.
+        /// The API operation (`HeadObject`, `GetObject`), as IAM and CloudTrail name it.
         operation: &'static str,
-        /// The object.
+        /// The object it was called on.
         uri: S3Uri,
         /// The error as the SDK reports it.
         message: String,
     },
+}
+
+impl ObjectError {
+    /// `operation` on `uri` failed for any other reason than the ones named above; the
+    /// message keeps the SDK's whole error chain, which is where the cause is.
+    fn service(operation: &'static str, uri: &S3Uri, error: &dyn std::error::Error) -> Self {
+        ObjectError::Service {
+            operation,
+            uri: uri.clone(),
+            message: crate::error_chain(error),
+        }
+    }
 }
 
 /// Reads objects of the audio bucket.
@@ -90,21 +102,12 @@ impl Objects {
                     .unwrap_or_default(),
             })),
             Err(error) if error.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
-            Err(error) => Err(ObjectError::Service {
-                operation: "HeadObject",
-                uri: uri.clone(),
-                message: crate::error_chain(&error),
-            }),
+            Err(error) => Err(ObjectError::service("HeadObject", uri, &error)),
         }
     }
 
     /// Reads a whole object of at most `limit` bytes.
     pub async fn get(&self, uri: &S3Uri, limit: u64) -> Result<Vec<u8>, ObjectError> {
-        let service = |message: String| ObjectError::Service {
-            operation: "GetObject",
-            uri: uri.clone(),
-            message,
-        };
         let result = self
             .client
             .get_object()
@@ -117,7 +120,7 @@ impl Objects {
             Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
                 return Err(ObjectError::NotFound(uri.clone()))
             }
-            Err(error) => return Err(service(crate::error_chain(&error))),
+            Err(error) => return Err(ObjectError::service("GetObject", uri, &error)),
         };
         let size = output.content_length().map_or(0, |n| n.max(0) as u64);
         if size > limit {
@@ -131,7 +134,7 @@ impl Objects {
             .body
             .collect()
             .await
-            .map_err(|e| service(crate::error_chain(&e)))?;
+            .map_err(|e| ObjectError::service("GetObject", uri, &e))?;
         Ok(bytes.to_vec())
     }
 }

@@ -50,7 +50,7 @@ pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 1 << 30;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("environment variable {variable}: {problem}")]
 pub struct SettingsError {
-    /// The variable.
+    /// The variable to fix; the message names it.
     pub variable: &'static str,
     /// What is wrong with it.
     pub problem: String,
@@ -78,6 +78,23 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         })
     }
 
+    /// The variable's value as `parse` reads it, `None` when the variable is unset; what
+    /// `parse` objects to becomes the problem named with the variable.
+    fn parsed<T, E: std::fmt::Display>(
+        &self,
+        variable: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Result<Option<T>, SettingsError> {
+        self.get(variable)
+            .map(|text| {
+                parse(&text).map_err(|e| SettingsError {
+                    variable,
+                    problem: e.to_string(),
+                })
+            })
+            .transpose()
+    }
+
     fn number<T>(
         &self,
         variable: &'static str,
@@ -86,20 +103,20 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     where
         T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
     {
-        let Some(text) = self.get(variable) else {
-            return Ok(None);
-        };
-        let value: T = text.trim().parse().map_err(|_| SettingsError {
-            variable,
-            problem: format!("{text:?} is not a number"),
-        })?;
-        if !range.contains(&value) {
-            return Err(SettingsError {
-                variable,
-                problem: format!("{value} is outside {}..={}", range.start(), range.end()),
-            });
-        }
-        Ok(Some(value))
+        self.parsed(variable, |text| {
+            let value: T = text
+                .trim()
+                .parse()
+                .map_err(|_| format!("{text:?} is not a number"))?;
+            if !range.contains(&value) {
+                return Err(format!(
+                    "{value} is outside {}..={}",
+                    range.start(),
+                    range.end()
+                ));
+            }
+            Ok(value)
+        })
     }
 }
 
@@ -131,13 +148,9 @@ pub struct SubmitSettings {
 impl SubmitSettings {
     /// Reads the submit function's variables.
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, SettingsError> {
-        let default_sensitivity = match env.get(DEFAULT_SENSITIVITY) {
-            Some(text) => SensitivityConfig::parse(&text).map_err(|e| SettingsError {
-                variable: DEFAULT_SENSITIVITY,
-                problem: e.to_string(),
-            })?,
-            None => SensitivityConfig::default(),
-        };
+        let default_sensitivity = env
+            .parsed(DEFAULT_SENSITIVITY, SensitivityConfig::parse)?
+            .unwrap_or_default();
         Ok(SubmitSettings {
             table_name: env.required(TABLE_NAME)?,
             endpoint_name: env.required(ENDPOINT_NAME)?,
@@ -175,13 +188,12 @@ pub struct ResultSettings {
 impl ResultSettings {
     /// Reads the on-result function's variables.
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, SettingsError> {
-        let tag_margins = match env.get(TAG_MARGINS) {
-            Some(text) => serde_json::from_str(&text).map_err(|e| SettingsError {
-                variable: TAG_MARGINS,
-                problem: format!("expected a JSON object of tag name to whole number: {e}"),
-            })?,
-            None => Default::default(),
-        };
+        let tag_margins = env
+            .parsed(TAG_MARGINS, |text| {
+                serde_json::from_str(text)
+                    .map_err(|e| format!("expected a JSON object of tag name to whole number: {e}"))
+            })?
+            .unwrap_or_default();
         let merge = MergeOptions {
             default_margin: env.number(INTERVAL_MARGIN, 0..=3600)?.unwrap_or(0),
             tag_margins,

@@ -4,7 +4,9 @@
 use std::collections::HashSet;
 
 use cochl_aws::dynamo::provision::create_table;
-use cochl_aws::dynamo::read::{ReadError, FILTERED_QUERY_LIMIT, MAX_QUERY_REQUESTS};
+use cochl_aws::dynamo::read::{
+    ReadError, TagFilesParams, FILTERED_QUERY_LIMIT, MAX_QUERY_REQUESTS,
+};
 use cochl_aws::dynamo::schema::{self, Item};
 use cochl_aws::dynamo::{DynamoStore, Expect};
 use cochl_aws::records::{JobRecord, StoredTags, TagSummary};
@@ -92,6 +94,18 @@ fn completed(file: &S3Uri, inference: &str, at: &str, tags: &[TagDetection]) -> 
     let mut items = vec![schema::job_item(&record)];
     items.extend(tag_items(file, inference, at, tags));
     items
+}
+
+/// A listing of `tag`, newest first, unbounded in time and probability.
+fn listing(tag: &str, limit: usize) -> TagFilesParams {
+    TagFilesParams {
+        name: tag.to_string(),
+        since: None,
+        until: None,
+        min_probability: None,
+        limit,
+        cursor: None,
+    }
 }
 
 #[tokio::test]
@@ -199,7 +213,7 @@ async fn files_with_tag_lists_current_analyses_newest_first() {
         .expect("seeded");
 
     let (page, stats) = store
-        .files_with_tag_counted("Siren", None, None, None, 100, None)
+        .files_with_tag_counted(&listing("Siren", 100))
         .await
         .expect("listed");
     let files: Vec<S3Uri> = page.items.iter().map(|hit| hit.file.clone()).collect();
@@ -209,14 +223,17 @@ async fn files_with_tag_lists_current_analyses_newest_first() {
     assert_eq!(stats.queries, 1);
 
     // Pages of two, and the cursor is bound to its listing and range.
-    let first = store
-        .files_with_tag("Siren", None, None, None, 2, None)
+    let (first, _) = store
+        .files_with_tag_counted(&listing("Siren", 2))
         .await
         .expect("listed");
     assert_eq!(first.items.len(), 2);
     let cursor = first.next_cursor.expect("more");
-    let second = store
-        .files_with_tag("Siren", None, None, None, 2, Some(&cursor))
+    let (second, _) = store
+        .files_with_tag_counted(&TagFilesParams {
+            cursor: Some(cursor.clone()),
+            ..listing("Siren", 2)
+        })
         .await
         .expect("listed");
     let seen: Vec<S3Uri> = first
@@ -231,7 +248,11 @@ async fn files_with_tag_lists_current_analyses_newest_first() {
         ("Siren", Some("2026-11-23T00:00:00.000Z")),
     ] {
         let err = store
-            .files_with_tag(tag, None, until, None, 2, Some(&cursor))
+            .files_with_tag_counted(&TagFilesParams {
+                until: until.map(str::to_string),
+                cursor: Some(cursor.clone()),
+                ..listing(tag, 2)
+            })
             .await
             .expect_err("cursor of another listing");
         assert!(matches!(err, ReadError::BadCursor(_)), "{err}");
@@ -239,14 +260,22 @@ async fn files_with_tag_lists_current_analyses_newest_first() {
 
     // Inclusive bounds at the millisecond.
     let (since, until) = (Some(stamps[2]), Some(stamps[1]));
-    let page = store
-        .files_with_tag("Siren", since, until, None, 100, None)
+    let (page, _) = store
+        .files_with_tag_counted(&TagFilesParams {
+            since: since.map(str::to_string),
+            until: until.map(str::to_string),
+            ..listing("Siren", 100)
+        })
         .await
         .expect("listed");
     let files: Vec<&S3Uri> = page.items.iter().map(|hit| &hit.file).collect();
     assert_eq!(files, vec![&expected[1], &expected[2]]);
-    let empty = store
-        .files_with_tag("Siren", until, since, None, 100, None)
+    let (empty, _) = store
+        .files_with_tag_counted(&TagFilesParams {
+            since: until.map(str::to_string),
+            until: since.map(str::to_string),
+            ..listing("Siren", 100)
+        })
         .await
         .expect("an empty range is no error");
     assert!(empty.items.is_empty() && empty.next_cursor.is_none());
@@ -275,8 +304,12 @@ async fn filtered_listing_stops_after_its_query_budget_with_a_cursor() {
         .await
         .expect("seeded");
 
+    let strong_hum = TagFilesParams {
+        min_probability: Some(0.5),
+        ..listing("Hum", 1)
+    };
     let (first, stats) = store
-        .files_with_tag_counted("Hum", None, None, Some(0.5), 1, None)
+        .files_with_tag_counted(&strong_hum)
         .await
         .expect("listed");
     assert!(first.items.is_empty());
@@ -294,7 +327,10 @@ async fn filtered_listing_stops_after_its_query_budget_with_a_cursor() {
         .expect("a cursor where the budget ran out");
 
     let (second, stats) = store
-        .files_with_tag_counted("Hum", None, None, Some(0.5), 1, Some(&cursor))
+        .files_with_tag_counted(&TagFilesParams {
+            cursor: Some(cursor),
+            ..strong_hum.clone()
+        })
         .await
         .expect("listed");
     assert_eq!(stats.queries, 1);
@@ -303,15 +339,11 @@ async fn filtered_listing_stops_after_its_query_budget_with_a_cursor() {
         second.items[0].file,
         uri(&format!("s3://audio-bucket/hum/{filler:05}.wav"))
     );
-    let third = store
-        .files_with_tag(
-            "Hum",
-            None,
-            None,
-            Some(0.5),
-            1,
-            second.next_cursor.as_deref(),
-        )
+    let (third, _) = store
+        .files_with_tag_counted(&TagFilesParams {
+            cursor: second.next_cursor.clone(),
+            ..strong_hum
+        })
         .await
         .expect("listed");
     assert_eq!(third.items.len(), 1);
@@ -323,7 +355,7 @@ async fn filtered_listing_stops_after_its_query_budget_with_a_cursor() {
 
     // Unfiltered, a page of 100 takes one query.
     let (page, stats) = store
-        .files_with_tag_counted("Hum", None, None, None, 100, None)
+        .files_with_tag_counted(&listing("Hum", 100))
         .await
         .expect("listed");
     assert_eq!((page.items.len(), stats.queries), (100, 1));

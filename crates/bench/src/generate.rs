@@ -1,7 +1,7 @@
 //! Deterministic, realistic Cochl results and test audio, generated in memory.
 //!
 //! A result has one window per second of audio (2 s windows, 1 s hop), in exactly the
-//! format of docs/cochl-contract.md, "Result document": Python-style separators,
+//! format of docs/cochl-contract.md ("Result document"): Python-style separators,
 //! integer times, probabilities printed as `f32`. Sound sources switch on and off as
 //! Markov chains, so tags form long detections; hierarchical pairs carry equal scores
 //! (`Music`/`Instrument`, `Gunshot`/`Gunshot_single`, `Dog`/`Dog_bark`); an active tag
@@ -9,29 +9,7 @@
 
 use std::fmt::Write as _;
 
-/// A small deterministic generator (SplitMix64); no dependency, same output everywhere.
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator from a seed.
-    pub fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A uniform number in [0, 1).
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+use testkit::rng::SplitMix64;
 
 /// A sound source: one tag, or a parent and child reported with equal scores.
 struct Source {
@@ -76,7 +54,7 @@ const FLICKER: f64 = 0.04;
 
 /// A Cochl result document for `windows` windows (audio of about `windows + 1` seconds).
 pub fn cochl_result(windows: usize, seed: u64) -> Vec<u8> {
-    let mut rng = Rng::new(seed);
+    let mut rng = SplitMix64(seed);
     let mut sources = sources();
     // About 26 tags' worth of text per window on average (measured, rounded up).
     let mut out = String::with_capacity(200 + windows * 260);
@@ -90,7 +68,7 @@ pub fn cochl_result(windows: usize, seed: u64) -> Vec<u8> {
     for i in 0..windows {
         tags.clear();
         for source in sources.iter_mut() {
-            let flip = rng.unit();
+            let flip = rng.fraction();
             source.active = if source.active {
                 flip >= source.off
             } else {
@@ -100,8 +78,8 @@ pub fn cochl_result(windows: usize, seed: u64) -> Vec<u8> {
                 continue;
             }
             // The score drifts slowly while the source lasts.
-            source.level = (source.level + (rng.unit() - 0.5) * 0.1).clamp(0.35, 0.99);
-            if rng.unit() < FLICKER {
+            source.level = (source.level + (rng.fraction() - 0.5) * 0.1).clamp(0.35, 0.99);
+            if rng.fraction() < FLICKER {
                 continue;
             }
             let score = source.level as f32;
@@ -111,7 +89,7 @@ pub fn cochl_result(windows: usize, seed: u64) -> Vec<u8> {
         }
         let mut filler = 0;
         while tags.len() < 3 {
-            tags.push((FILLERS[filler], (0.4 + rng.unit() * 0.5) as f32));
+            tags.push((FILLERS[filler], (0.4 + rng.fraction() * 0.5) as f32));
             filler += 1;
         }
         if tags.len() > 6 {

@@ -8,7 +8,6 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use aws_sdk_s3::types::NotificationConfiguration;
-use cochl_aws::dynamo::DynamoStore;
 use cochl_aws::endpoint::AsyncEndpoint;
 use cochl_aws::objects::Objects;
 use cochl_submit::{RecordOutcome, Submitter};
@@ -18,7 +17,7 @@ use serde_json::{json, Value};
 use crate::generate::tone_wav;
 use crate::report::{median, Report};
 use crate::stack::start_stack;
-use crate::writes::{counted_client, detach_results_pump, RequestCounter};
+use crate::writes::{counted_store, detach_results_pump, RequestCounter};
 
 /// Events handled; each holds [`RECORDS`] records.
 const EVENTS: usize = 10;
@@ -76,10 +75,7 @@ pub async fn run(report: &mut Report) -> Result<()> {
     let sagemaker = testkit::sdk_config(&stack.emulator.url()).await;
     let submitter = Submitter {
         objects: Objects::new(stack.s3.clone()),
-        store: DynamoStore::new(
-            counted_client(&stack, &counter),
-            stack.resources.table.clone(),
-        ),
+        store: counted_store(&stack, &counter),
         endpoint: AsyncEndpoint::new(
             cochl_aws::clients::sagemaker(&sagemaker),
             settings.endpoint_name.clone(),

@@ -122,12 +122,16 @@ impl Intercept for RequestCounter {
     }
 }
 
-/// A DynamoDB client of the stack's configuration that counts its requests.
-pub fn counted_client(stack: &LocalStack, counter: &RequestCounter) -> aws_sdk_dynamodb::Client {
+/// The stack's job table through a DynamoDB client that counts its requests in `counter`,
+/// for a handler whose table traffic is measured.
+pub fn counted_store(stack: &LocalStack, counter: &RequestCounter) -> DynamoStore {
     let config = aws_sdk_dynamodb::config::Builder::from(&stack.config)
         .interceptor(counter.clone())
         .build();
-    aws_sdk_dynamodb::Client::from_conf(config)
+    DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(config),
+        stack.resources.table.clone(),
+    )
 }
 
 /// Routes the SageMaker success topic to a new capture queue instead of the stack's
@@ -214,10 +218,7 @@ pub async fn run(report: &mut Report) -> Result<()> {
     let counter = RequestCounter::default();
     let handler = ResultHandler {
         objects: Objects::new(stack.s3.clone()),
-        store: DynamoStore::new(
-            counted_client(&stack, &counter),
-            stack.resources.table.clone(),
-        ),
+        store: counted_store(&stack, &counter),
         detections: Topic::new(
             aws_sdk_sns::Client::new(&stack.config),
             stack.resources.detections_topic.clone(),

@@ -183,18 +183,15 @@ mod tests {
             InferenceId::parse(&"x".repeat(65)),
             Err(InferenceIdError::Length(65))
         );
-        assert!(matches!(
-            InferenceId::parse(" a"),
-            Err(InferenceIdError::Characters(_))
-        ));
-        assert!(matches!(
-            InferenceId::parse("a\tb"),
-            Err(InferenceIdError::Characters(_))
-        ));
-        assert!(matches!(
-            InferenceId::parse("café"),
-            Err(InferenceIdError::Characters(_))
-        ));
+        for bad in [" a", "a\tb", "café"] {
+            assert!(
+                matches!(
+                    InferenceId::parse(bad),
+                    Err(InferenceIdError::Characters(_))
+                ),
+                "{bad:?}"
+            );
+        }
     }
 
     proptest! {

@@ -4,7 +4,9 @@
 //! calls they make:
 //!
 //! - [`decode_event_key`] turns the URL-encoded key of an S3 event record
-//!   (`red+flower.wav`, or moto's `a%2Fb+c.wav`) back into the real object key.
+//!   (`red+flower.wav`, or moto's `a%2Fb+c.wav`) back into the real object key, with
+//!   [`percent_decode`], the one strict form decoder (the query API decodes its query
+//!   strings and path segments with it too).
 //! - [`S3Uri`] is a validated `s3://bucket/key` location, the form SageMaker
 //!   uses for `InputLocation`, `OutputLocation` and `FailureLocation`.
 //! - [`Sequencer`] orders S3 events for the same key the way S3 documents it:
@@ -90,6 +92,95 @@ pub enum KeyError {
     },
 }
 
+/// Why percent-encoded text could not be decoded. Positions are byte offsets in the encoded
+/// text, so a message points at the culprit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PercentDecodeError {
+    /// A `%` was not followed by two hex digits.
+    #[error("malformed percent escape `{escape}` at byte {position} ('%' must be followed by two hex digits)")]
+    InvalidEscape {
+        /// Byte offset of the `%`.
+        position: usize,
+        /// The escape as it appears in the text (up to three characters).
+        escape: String,
+    },
+    /// The decoded bytes are not UTF-8.
+    #[error("percent-encoding does not decode to UTF-8 (invalid byte from byte {position})")]
+    InvalidUtf8 {
+        /// Byte offset in the encoded text where the first invalid byte came from.
+        position: usize,
+    },
+}
+
+impl From<PercentDecodeError> for KeyError {
+    fn from(error: PercentDecodeError) -> Self {
+        match error {
+            PercentDecodeError::InvalidEscape { position, escape } => {
+                KeyError::InvalidEscape { position, escape }
+            }
+            PercentDecodeError::InvalidUtf8 { position } => KeyError::InvalidUtf8 { position },
+        }
+    }
+}
+
+/// Decodes percent-encoded text: `%XX` (either hex case) is a byte and, when
+/// `plus_is_space`, `+` is a space, as in `application/x-www-form-urlencoded` text (S3
+/// event keys, query strings; a URL path keeps its `+`). Other characters are kept as they
+/// are. The decoded bytes must form UTF-8.
+///
+/// Strict on purpose: a malformed escape or invalid UTF-8 is an error, never a replacement
+/// character, because a key that decoded differently would name another object.
+///
+/// # Errors
+/// [`PercentDecodeError::InvalidEscape`] for `%` not followed by two hex digits,
+/// [`PercentDecodeError::InvalidUtf8`] when the decoded bytes are not UTF-8.
+pub fn percent_decode(encoded: &str, plus_is_space: bool) -> Result<String, PercentDecodeError> {
+    let bytes = encoded.as_bytes();
+    let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
+    // For each decoded byte, the encoded offset it came from (to report UTF-8 errors).
+    let mut origin: Vec<usize> = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' if plus_is_space => {
+                out.push(b' ');
+                origin.push(i);
+                i += 1;
+            }
+            b'%' => {
+                let hi = bytes.get(i + 1).copied().and_then(hex_value);
+                let lo = bytes.get(i + 2).copied().and_then(hex_value);
+                match (hi, lo) {
+                    (Some(hi), Some(lo)) => {
+                        out.push((hi << 4) | lo);
+                        origin.push(i);
+                        i += 3;
+                    }
+                    _ => {
+                        // `encoded[i..]` starts at an ASCII `%`, so slicing there is safe.
+                        let escape: String = encoded[i..].chars().take(3).collect();
+                        return Err(PercentDecodeError::InvalidEscape {
+                            position: i,
+                            escape,
+                        });
+                    }
+                }
+            }
+            b => {
+                out.push(b);
+                origin.push(i);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|e| {
+        let bad = e.utf8_error().valid_up_to();
+        PercentDecodeError::InvalidUtf8 {
+            position: origin.get(bad).copied().unwrap_or(0),
+        }
+    })
+}
+
 /// Decodes the object key of an S3 event record into the real key.
 ///
 /// S3 (and moto) write `Records[].s3.object.key` in URL-encoded form style:
@@ -109,50 +200,7 @@ pub fn decode_event_key(raw: &str) -> Result<String, KeyError> {
     if raw.is_empty() {
         return Err(KeyError::EmptyEventKey);
     }
-    let bytes = raw.as_bytes();
-    let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
-    // For each decoded byte, the raw offset it came from (to report UTF-8 errors).
-    let mut origin: Vec<usize> = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => {
-                out.push(b' ');
-                origin.push(i);
-                i += 1;
-            }
-            b'%' => {
-                let hi = bytes.get(i + 1).copied().and_then(hex_value);
-                let lo = bytes.get(i + 2).copied().and_then(hex_value);
-                match (hi, lo) {
-                    (Some(hi), Some(lo)) => {
-                        out.push((hi << 4) | lo);
-                        origin.push(i);
-                        i += 3;
-                    }
-                    _ => {
-                        // `raw[i..]` starts at an ASCII `%`, so slicing there is safe.
-                        let escape: String = raw[i..].chars().take(3).collect();
-                        return Err(KeyError::InvalidEscape {
-                            position: i,
-                            escape,
-                        });
-                    }
-                }
-            }
-            b => {
-                out.push(b);
-                origin.push(i);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).map_err(|e| {
-        let bad = e.utf8_error().valid_up_to();
-        KeyError::InvalidUtf8 {
-            position: origin.get(bad).copied().unwrap_or(0),
-        }
-    })
+    Ok(percent_decode(raw, true)?)
 }
 
 /// Encodes a key the way S3 writes it into event records (the inverse of
@@ -252,6 +300,20 @@ pub fn validate_key(key: &str) -> Result<(), KeyError> {
     Ok(())
 }
 
+/// What follows `s3://` (matched case-insensitively, as S3 tools accept `S3://`) in a
+/// location: `bucket/key`, or for a prefix `bucket` or `bucket/prefix`.
+///
+/// # Errors
+/// [`KeyError::MissingScheme`] naming the text.
+pub fn strip_s3_scheme(uri: &str) -> Result<&str, KeyError> {
+    match uri.get(..5) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("s3://") => Ok(&uri[5..]),
+        _ => Err(KeyError::MissingScheme {
+            uri: uri.to_owned(),
+        }),
+    }
+}
+
 /// A validated S3 object location, written `s3://bucket/key`.
 ///
 /// SageMaker takes and returns locations in this form (`InputLocation`,
@@ -287,15 +349,7 @@ impl S3Uri {
     /// [`KeyError::MissingScheme`], [`KeyError::MissingKey`] for `s3://bucket`
     /// and `s3://bucket/`, or any error of [`S3Uri::new`].
     pub fn parse(uri: &str) -> Result<Self, KeyError> {
-        let rest = match uri.get(..5) {
-            Some(scheme) if scheme.eq_ignore_ascii_case("s3://") => &uri[5..],
-            _ => {
-                return Err(KeyError::MissingScheme {
-                    uri: uri.to_owned(),
-                })
-            }
-        };
-        match rest.split_once('/') {
+        match strip_s3_scheme(uri)?.split_once('/') {
             Some((bucket, key)) if !key.is_empty() => Self::new(bucket, key),
             _ => Err(KeyError::MissingKey {
                 uri: uri.to_owned(),
@@ -325,27 +379,35 @@ impl fmt::Display for S3Uri {
     }
 }
 
-impl FromStr for S3Uri {
-    type Err = KeyError;
+/// The string conversions of a key type, all through its `parse` and `Display`: `str::parse`,
+/// and the `try_from = "String", into = "String"` serde uses, so every way in is checked.
+macro_rules! string_conversions {
+    ($type:ty) => {
+        impl FromStr for $type {
+            type Err = KeyError;
 
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse(s)
-    }
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse(s)
+            }
+        }
+
+        impl TryFrom<String> for $type {
+            type Error = KeyError;
+
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::parse(&value)
+            }
+        }
+
+        impl From<$type> for String {
+            fn from(value: $type) -> Self {
+                value.to_string()
+            }
+        }
+    };
 }
 
-impl TryFrom<String> for S3Uri {
-    type Error = KeyError;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<S3Uri> for String {
-    fn from(uri: S3Uri) -> Self {
-        uri.to_string()
-    }
-}
+string_conversions!(S3Uri);
 
 /// The `sequencer` of an S3 event record: a hex string that orders events for
 /// the same key.
@@ -438,27 +500,7 @@ impl fmt::Display for Sequencer {
     }
 }
 
-impl FromStr for Sequencer {
-    type Err = KeyError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse(s)
-    }
-}
-
-impl TryFrom<String> for Sequencer {
-    type Error = KeyError;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<Sequencer> for String {
-    fn from(s: Sequencer) -> Self {
-        s.0
-    }
-}
+string_conversions!(Sequencer);
 
 #[cfg(test)]
 mod tests {
@@ -540,26 +582,42 @@ mod tests {
 
     #[test]
     fn invalid_utf8_is_an_error() {
-        assert_eq!(
-            decode_event_key("%FF"),
-            Err(KeyError::InvalidUtf8 { position: 0 })
-        );
-        assert_eq!(
-            decode_event_key("ab+%C3"),
-            Err(KeyError::InvalidUtf8 { position: 3 })
-        );
         // The position is in the raw key, not in the decoded bytes.
+        let cases = [
+            ("%FF", 0),
+            ("ab+%C3", 3),
+            ("%41%FF", 3),
+            ("caf%C3%A9%FF", 9),
+            ("a%C3%28", 1),
+        ];
+        for (raw, position) in cases {
+            assert_eq!(
+                decode_event_key(raw),
+                Err(KeyError::InvalidUtf8 { position }),
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn percent_decode_is_strict_and_plus_is_optional() {
         assert_eq!(
-            decode_event_key("%41%FF"),
-            Err(KeyError::InvalidUtf8 { position: 3 })
+            percent_decode("s3%3A%2F%2Fb%2Fa+b%2Bc%25%20%C3%BC", true),
+            Ok("s3://b/a b+c% ü".to_string())
         );
+        assert_eq!(percent_decode("a+b", false), Ok("a+b".to_string()));
+        assert_eq!(percent_decode("", false), Ok(String::new()));
+        assert!(matches!(
+            percent_decode("%zz", true),
+            Err(PercentDecodeError::InvalidEscape { position: 0, .. })
+        ));
+        assert!(matches!(
+            percent_decode("%4", true),
+            Err(PercentDecodeError::InvalidEscape { position: 0, .. })
+        ));
         assert_eq!(
-            decode_event_key("caf%C3%A9%FF"),
-            Err(KeyError::InvalidUtf8 { position: 9 })
-        );
-        assert_eq!(
-            decode_event_key("a%C3%28"),
-            Err(KeyError::InvalidUtf8 { position: 1 })
+            percent_decode("%FF", true),
+            Err(PercentDecodeError::InvalidUtf8 { position: 0 })
         );
     }
 
@@ -789,6 +847,11 @@ mod tests {
         #[test]
         fn decode_never_panics(raw in any::<String>()) {
             let _ = decode_event_key(&raw);
+        }
+
+        #[test]
+        fn percent_decode_never_panics(text in any::<String>(), plus in any::<bool>()) {
+            let _ = percent_decode(&text, plus);
         }
 
         #[test]

@@ -385,26 +385,28 @@ mod tests {
         );
     }
 
+    /// The key of the failure location the failure notification `v` names.
+    fn failure_key(v: &Value) -> Option<String> {
+        match parse_value(v).unwrap().outcome {
+            InferenceOutcome::Failed {
+                failure_location, ..
+            } => failure_location.map(|l| l.key().to_string()),
+            other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+
     #[test]
     fn failure_location_in_response_parameters() {
         let mut v = failure_json();
         v["responseParameters"] = json!({"failureLocation": "s3://bucket/failures/x.out"});
-        let n = parse_value(&v).unwrap();
-        assert!(matches!(
-            n.outcome,
-            InferenceOutcome::Failed { failure_location: Some(ref l), .. } if l.key() == "failures/x.out"
-        ));
+        assert_eq!(failure_key(&v).as_deref(), Some("failures/x.out"));
     }
 
     #[test]
     fn failure_location_at_top_level() {
         let mut v = failure_json();
         v["failureLocation"] = json!("s3://bucket/failures/top.out");
-        let n = parse_value(&v).unwrap();
-        assert!(matches!(
-            n.outcome,
-            InferenceOutcome::Failed { failure_location: Some(ref l), .. } if l.key() == "failures/top.out"
-        ));
+        assert_eq!(failure_key(&v).as_deref(), Some("failures/top.out"));
     }
 
     #[test]
@@ -412,18 +414,10 @@ mod tests {
         let mut v = failure_json();
         v["failureLocation"] = json!("s3://bucket/failures/top.out");
         v["responseParameters"] = json!({"failureLocation": "s3://bucket/failures/nested.out"});
-        let n = parse_value(&v).unwrap();
-        assert!(matches!(
-            n.outcome,
-            InferenceOutcome::Failed { failure_location: Some(ref l), .. } if l.key() == "failures/nested.out"
-        ));
+        assert_eq!(failure_key(&v).as_deref(), Some("failures/nested.out"));
         // A null nested location falls back to the top-level one.
         v["responseParameters"] = json!({"failureLocation": null});
-        let n = parse_value(&v).unwrap();
-        assert!(matches!(
-            n.outcome,
-            InferenceOutcome::Failed { failure_location: Some(ref l), .. } if l.key() == "failures/top.out"
-        ));
+        assert_eq!(failure_key(&v).as_deref(), Some("failures/top.out"));
     }
 
     #[test]
@@ -522,37 +516,32 @@ mod tests {
 
     #[test]
     fn required_fields() {
-        let mut v = failure_json();
-        v.as_object_mut().unwrap().remove("inferenceId");
-        let err = parse_value(&v).unwrap_err();
+        let without = |field: &str| {
+            let mut v = failure_json();
+            v.as_object_mut().unwrap().remove(field);
+            parse_value(&v).unwrap_err()
+        };
+        let with_id = |id: Value| {
+            let mut v = failure_json();
+            v["inferenceId"] = id;
+            parse_value(&v).unwrap_err()
+        };
+        for field in ["inferenceId", "invocationStatus"] {
+            let err = without(field);
+            assert!(
+                matches!(err, NotificationError::MissingField(f) if f == field),
+                "{err:?}"
+            );
+            assert!(err.to_string().contains(field));
+        }
         assert!(matches!(
-            err,
+            with_id(Value::Null),
             NotificationError::MissingField("inferenceId")
         ));
-        assert!(err.to_string().contains("inferenceId"));
-
-        let mut v = failure_json();
-        v["inferenceId"] = Value::Null;
         assert!(matches!(
-            parse_value(&v),
-            Err(NotificationError::MissingField("inferenceId"))
+            with_id(json!("")),
+            NotificationError::EmptyInferenceId
         ));
-
-        let mut v = failure_json();
-        v["inferenceId"] = json!("");
-        assert!(matches!(
-            parse_value(&v),
-            Err(NotificationError::EmptyInferenceId)
-        ));
-
-        let mut v = failure_json();
-        v.as_object_mut().unwrap().remove("invocationStatus");
-        let err = parse_value(&v).unwrap_err();
-        assert!(matches!(
-            err,
-            NotificationError::MissingField("invocationStatus")
-        ));
-        assert!(err.to_string().contains("invocationStatus"));
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! `cochl_on_result::handle`); only the delivery differs.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,12 +31,47 @@ use cochl_core::sensitivity::SensitivityConfig;
 use cochl_emulator::{EmulatorConfig, RunningEmulator, S3Prefix};
 use cochl_on_result::ResultHandler;
 use cochl_submit::Submitter;
+use futures_util::future::BoxFuture;
+use lambda_runtime::Diagnostic;
+use serde_json::Value;
 use testkit::messaging::{create_queue, create_topic, queue_arn};
 use testkit::{s3_client, sdk_config, unique_name, MotoServer};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::pump::{pump, Delivery, Failure};
+
+/// How long one pumped invocation may take: the functions' Lambda timeout.
+const INVOCATION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Adapts a function's handler to a pump as the Lambda runtime calls it: every invocation
+/// shares the handler's state and gets a deadline [`INVOCATION_TIMEOUT`] away; only whether
+/// it failed, and why (the runtime's `Diagnostic`: its class and message), goes back to the
+/// pump (which retries and dead-letters).
+fn invocation<S, F, Fut, T, E>(
+    state: Arc<S>,
+    handle: F,
+) -> impl Fn(Value) -> BoxFuture<'static, Result<(), Failure>> + Send + Sync + 'static
+where
+    S: Send + Sync + 'static,
+    F: Fn(Arc<S>, Value, Option<Instant>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<T, E>> + Send + 'static,
+    E: Into<Diagnostic>,
+{
+    move |payload| {
+        let deadline = Some(Instant::now() + INVOCATION_TIMEOUT);
+        let outcome = handle(state.clone(), payload, deadline);
+        Box::pin(async move {
+            outcome.await.map(|_| ()).map_err(|error| {
+                let diagnostic: Diagnostic = error.into();
+                Failure {
+                    error_type: diagnostic.error_type,
+                    message: diagnostic.error_message,
+                }
+            })
+        })
+    }
+}
 
 /// The prefix uploads go under, as in the template's default.
 pub const INPUT_PREFIX: &str = "incoming/";
@@ -273,53 +309,31 @@ impl LocalStack {
         let (stop, stopped) = watch::channel(false);
         let mut pumps = Vec::new();
         if options.pumps {
-            let submit_pump = {
-                let submitter = submitter.clone();
+            pumps.extend([
                 pump(
                     sqs.clone(),
                     urls[&resources.submit_queue].clone(),
                     urls[&resources.submit_dlq].clone(),
                     Delivery::S3,
-                    move |payload| {
-                        let submitter = submitter.clone();
-                        async move {
-                            let deadline = Some(Instant::now() + Duration::from_secs(60));
-                            cochl_submit::handle(&submitter, &payload, deadline)
-                                .await
-                                .map(|_| ())
-                                .map_err(|e| Failure {
-                                    error_type: e.error_type(),
-                                    message: e.to_string(),
-                                })
-                        }
-                    },
+                    invocation(
+                        submitter.clone(),
+                        |submitter, payload, deadline| async move {
+                            cochl_submit::handle(&submitter, &payload, deadline).await
+                        },
+                    ),
                     stopped.clone(),
-                )
-            };
-            let results_pump = {
-                let results = results.clone();
+                ),
                 pump(
                     sqs.clone(),
                     urls[&resources.results_queue].clone(),
                     urls[&resources.results_dlq].clone(),
                     Delivery::SnsToLambda,
-                    move |payload| {
-                        let results = results.clone();
-                        async move {
-                            let deadline = Some(Instant::now() + Duration::from_secs(60));
-                            cochl_on_result::handle(&results, &payload, deadline)
-                                .await
-                                .map(|_| ())
-                                .map_err(|e| Failure {
-                                    error_type: e.error_type(),
-                                    message: e.to_string(),
-                                })
-                        }
-                    },
+                    invocation(results.clone(), |results, payload, deadline| async move {
+                        cochl_on_result::handle(&results, &payload, deadline).await
+                    }),
                     stopped,
-                )
-            };
-            pumps.extend([submit_pump, results_pump]);
+                ),
+            ]);
         }
         let store = DynamoStore::new(dynamodb, resources.table.clone());
         Ok(LocalStack {

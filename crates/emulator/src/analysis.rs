@@ -328,19 +328,11 @@ mod tests {
             .collect()
     }
 
-    /// Uniform white noise from a fixed-seed xorshift generator.
+    /// Uniform white noise, the same for the same seed.
     fn noise(peak: f64, seconds: f64, seed: u64) -> Vec<f32> {
-        let mut state = seed.max(1);
+        let mut rng = testkit::rng::SplitMix64(seed);
         let n = (seconds * f64::from(RATE)) as usize;
-        (0..n)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                let unit = (state >> 11) as f64 / (1u64 << 53) as f64;
-                (peak * (2.0 * unit - 1.0)) as f32
-            })
-            .collect()
+        (0..n).map(|_| (peak * rng.unit()) as f32).collect()
     }
 
     /// Silence with a 20 ms noise burst every second from 0.5 s.

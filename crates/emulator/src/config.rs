@@ -7,7 +7,7 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
-use cochl_core::keys::{KeyError, S3Uri};
+use cochl_core::keys::{strip_s3_scheme, KeyError, S3Uri};
 
 use crate::protocol::check_endpoint_name;
 
@@ -30,15 +30,15 @@ pub enum ConfigError {
     /// A required setting was given neither as a flag nor as an environment variable.
     #[error("{flag} (or {env}) is required")]
     Required {
-        /// The flag.
+        /// The flag that sets it.
         flag: &'static str,
-        /// The environment variable.
+        /// The environment variable that sets it when the flag is absent.
         env: &'static str,
     },
     /// A value could not be parsed.
     #[error("invalid {name} {value:?}: {reason}")]
     Invalid {
-        /// The flag or variable.
+        /// The flag or variable the value came from, so the message says which to fix.
         name: &'static str,
         /// The value as given.
         value: String,
@@ -61,14 +61,7 @@ pub struct S3Prefix {
 impl S3Prefix {
     /// Parses `s3://bucket` or `s3://bucket/some/prefix` (trailing slashes are dropped).
     pub fn parse(text: &str) -> Result<Self, KeyError> {
-        let rest = match text.get(..5) {
-            Some(scheme) if scheme.eq_ignore_ascii_case("s3://") => &text[5..],
-            _ => {
-                return Err(KeyError::MissingScheme {
-                    uri: text.to_owned(),
-                })
-            }
-        };
+        let rest = strip_s3_scheme(text)?;
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         let prefix = prefix.trim_end_matches('/');
         // Validate the bucket (and the prefix as a key) through the core type.
@@ -79,7 +72,7 @@ impl S3Prefix {
         })
     }
 
-    /// The bucket.
+    /// The bucket the objects beneath this prefix are written to.
     pub fn bucket(&self) -> &str {
         &self.bucket
     }
@@ -205,48 +198,27 @@ S3 and SNS clients use the standard AWS environment (AWS_ENDPOINT_URL, credentia
 Prints `LISTENING http://127.0.0.1:<port>` on stdout once bound; logs JSON to stderr.
 ";
 
-/// One setting: its flag, its environment variable.
+/// One setting: its flag, and the environment variable read when the flag is not given.
 struct Setting {
     flag: &'static str,
     env: &'static str,
 }
 
-const BIND: Setting = Setting {
-    flag: "--bind",
-    env: "COCHL_EMULATOR_BIND",
-};
-const PORT: Setting = Setting {
-    flag: "--port",
-    env: "COCHL_EMULATOR_PORT",
-};
-const ENDPOINT_NAME: Setting = Setting {
-    flag: "--endpoint-name",
-    env: "COCHL_EMULATOR_ENDPOINT_NAME",
-};
-const OUTPUT_PATH: Setting = Setting {
-    flag: "--output-path",
-    env: "COCHL_EMULATOR_OUTPUT_PATH",
-};
-const FAILURE_PATH: Setting = Setting {
-    flag: "--failure-path",
-    env: "COCHL_EMULATOR_FAILURE_PATH",
-};
-const SUCCESS_TOPIC: Setting = Setting {
-    flag: "--success-topic",
-    env: "COCHL_EMULATOR_SUCCESS_TOPIC",
-};
-const ERROR_TOPIC: Setting = Setting {
-    flag: "--error-topic",
-    env: "COCHL_EMULATOR_ERROR_TOPIC",
-};
-const MAX_CONCURRENT: Setting = Setting {
-    flag: "--max-concurrent",
-    env: "COCHL_EMULATOR_MAX_CONCURRENT",
-};
-const REGION: Setting = Setting {
-    flag: "--region",
-    env: "COCHL_EMULATOR_REGION",
-};
+impl Setting {
+    const fn new(flag: &'static str, env: &'static str) -> Self {
+        Setting { flag, env }
+    }
+}
+
+const BIND: Setting = Setting::new("--bind", "COCHL_EMULATOR_BIND");
+const PORT: Setting = Setting::new("--port", "COCHL_EMULATOR_PORT");
+const ENDPOINT_NAME: Setting = Setting::new("--endpoint-name", "COCHL_EMULATOR_ENDPOINT_NAME");
+const OUTPUT_PATH: Setting = Setting::new("--output-path", "COCHL_EMULATOR_OUTPUT_PATH");
+const FAILURE_PATH: Setting = Setting::new("--failure-path", "COCHL_EMULATOR_FAILURE_PATH");
+const SUCCESS_TOPIC: Setting = Setting::new("--success-topic", "COCHL_EMULATOR_SUCCESS_TOPIC");
+const ERROR_TOPIC: Setting = Setting::new("--error-topic", "COCHL_EMULATOR_ERROR_TOPIC");
+const MAX_CONCURRENT: Setting = Setting::new("--max-concurrent", "COCHL_EMULATOR_MAX_CONCURRENT");
+const REGION: Setting = Setting::new("--region", "COCHL_EMULATOR_REGION");
 const VALUED: [&Setting; 9] = [
     &BIND,
     &PORT,

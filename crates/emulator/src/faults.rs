@@ -7,6 +7,7 @@
 //! are attached to an inference when it is accepted.
 
 use serde::{Deserialize, Serialize};
+use testkit::rng::SplitMix64;
 
 /// `failureReason` of an injected inference failure, after `ClientError: `.
 pub const INJECTED_FAILURE: &str = "Received server error (500) from model (injected fault).";
@@ -116,7 +117,7 @@ impl Faults {
             self.unavailable_next -= 1;
             return Some(FrontDoorFault::Unavailable);
         }
-        if self.throttle_ratio > 0.0 && self.rng.next_unit() < self.throttle_ratio {
+        if self.throttle_ratio > 0.0 && self.rng.fraction() < self.throttle_ratio {
             return Some(FrontDoorFault::Throttle);
         }
         None
@@ -130,25 +131,6 @@ impl Faults {
         } else {
             false
         }
-    }
-}
-
-/// SplitMix64 (Steele, Lea, Flood 2014): tiny, seedable, good enough for fault draws.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A uniform draw in [0, 1).
-    fn next_unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 

@@ -350,34 +350,12 @@ pub fn parse_async_invocation(
     body_len: usize,
 ) -> Result<AsyncInvocation, ApiError> {
     let mut violations = Violations::default();
-    if let Err(constraint) = check_endpoint_name(endpoint_name) {
-        violations.add(&echo(endpoint_name), "endpointName", constraint);
-    }
-    let content_type = text_header(
+    let common = common_headers(
+        endpoint_name,
         headers,
-        CONTENT_TYPE,
-        "contentType",
-        MAX_HEADER_LEN,
-        Charset::Ascii,
+        (CONTENT_TYPE, ACCEPT),
         &mut violations,
     );
-    let accept = text_header(
-        headers,
-        ACCEPT,
-        "accept",
-        MAX_HEADER_LEN,
-        Charset::Ascii,
-        &mut violations,
-    );
-    let custom_attributes = text_header(
-        headers,
-        CUSTOM_ATTRIBUTES,
-        "customAttributes",
-        MAX_HEADER_LEN,
-        Charset::Printable,
-        &mut violations,
-    );
-    let inference_id = inference_id_header(headers, &mut violations);
     let input = text_header(
         headers,
         INPUT_LOCATION,
@@ -444,27 +422,67 @@ pub fn parse_async_invocation(
     })?;
     Ok(AsyncInvocation {
         endpoint_name: endpoint_name.to_owned(),
-        content_type,
-        accept,
-        custom_attributes,
-        inference_id: inference_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        content_type: common.content_type,
+        accept: common.accept,
+        custom_attributes: common.custom_attributes,
+        inference_id: common
+            .inference_id
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
         input_location,
         request_ttl_seconds,
         invocation_timeout_seconds,
     })
 }
 
-/// A checked `InvokeEndpoint` (real-time) request, without its body.
+/// A checked `InvokeEndpoint` (real-time) request, without its body: the headers both
+/// invocation APIs carry, each `None` when not sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RealtimeInvocation {
-    /// `Content-Type`, when sent.
+    /// `ContentType` (`Content-Type` in real time).
     pub content_type: Option<String>,
-    /// `Accept`, when sent.
+    /// `Accept`.
     pub accept: Option<String>,
-    /// `X-Amzn-SageMaker-Custom-Attributes`, when sent.
+    /// `X-Amzn-SageMaker-Custom-Attributes`: what the model gets as its sensitivity.
     pub custom_attributes: Option<String>,
-    /// `X-Amzn-SageMaker-Inference-Id`, when sent.
+    /// `X-Amzn-SageMaker-Inference-Id`.
     pub inference_id: Option<String>,
+}
+
+/// Checks the endpoint name of the path and reads the headers both invocation APIs carry
+/// (`content_type` and `accept` name their headers, which differ between the two), recording
+/// every violation in AWS's order.
+fn common_headers(
+    endpoint_name: &str,
+    headers: &HeaderMap,
+    (content_type, accept): (&str, &str),
+    violations: &mut Violations,
+) -> RealtimeInvocation {
+    if let Err(constraint) = check_endpoint_name(endpoint_name) {
+        violations.add(&echo(endpoint_name), "endpointName", constraint);
+    }
+    let ascii = |name, field, violations: &mut Violations| {
+        text_header(
+            headers,
+            name,
+            field,
+            MAX_HEADER_LEN,
+            Charset::Ascii,
+            violations,
+        )
+    };
+    RealtimeInvocation {
+        content_type: ascii(content_type, "contentType", violations),
+        accept: ascii(accept, "accept", violations),
+        custom_attributes: text_header(
+            headers,
+            CUSTOM_ATTRIBUTES,
+            "customAttributes",
+            MAX_HEADER_LEN,
+            Charset::Printable,
+            violations,
+        ),
+        inference_id: inference_id_header(headers, violations),
+    }
 }
 
 /// Validates an `InvokeEndpoint` request's endpoint name and headers.
@@ -474,42 +492,16 @@ pub fn parse_realtime_invocation(
     headers: &HeaderMap,
 ) -> Result<RealtimeInvocation, ApiError> {
     let mut violations = Violations::default();
-    if let Err(constraint) = check_endpoint_name(endpoint_name) {
-        violations.add(&echo(endpoint_name), "endpointName", constraint);
-    }
-    let content_type = text_header(
+    // The real-time API sends the content type and accept as the standard HTTP headers.
+    let common = common_headers(
+        endpoint_name,
         headers,
-        "content-type",
-        "contentType",
-        MAX_HEADER_LEN,
-        Charset::Ascii,
+        ("content-type", "accept"),
         &mut violations,
     );
-    let accept = text_header(
-        headers,
-        "accept",
-        "accept",
-        MAX_HEADER_LEN,
-        Charset::Ascii,
-        &mut violations,
-    );
-    let custom_attributes = text_header(
-        headers,
-        CUSTOM_ATTRIBUTES,
-        "customAttributes",
-        MAX_HEADER_LEN,
-        Charset::Printable,
-        &mut violations,
-    );
-    let inference_id = inference_id_header(headers, &mut violations);
     violations.into_result()?;
     check_endpoint(endpoint_name, configured)?;
-    Ok(RealtimeInvocation {
-        content_type,
-        accept,
-        custom_attributes,
-        inference_id,
-    })
+    Ok(common)
 }
 
 #[cfg(test)]

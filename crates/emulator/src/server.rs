@@ -81,9 +81,19 @@ fn counted(shared: &Shared, error: ApiError) -> ApiError {
     error
 }
 
-fn endpoint_name(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    path.map(|Path(name)| name)
-        .map_err(|e| ApiError::Validation(format!("Invalid endpoint name in the path: {e}")))
+/// What every invocation call starts with: the injected latency and front-door faults, then
+/// the endpoint name from the path (a malformed one counted as a validation error).
+async fn open_call(
+    shared: &Shared,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<String, ApiError> {
+    front_door(shared).await?;
+    path.map(|Path(name)| name).map_err(|e| {
+        counted(
+            shared,
+            ApiError::Validation(format!("Invalid endpoint name in the path: {e}")),
+        )
+    })
 }
 
 /// Reads a body up to `limit` bytes; a larger one is a `ValidationError`.
@@ -120,8 +130,7 @@ async fn invoke_async(
 ) -> Result<Response, ApiError> {
     let received_at = SystemTime::now();
     let received = Instant::now();
-    front_door(&shared).await?;
-    let name = endpoint_name(path).map_err(|e| counted(&shared, e))?;
+    let name = open_call(&shared, path).await?;
     let body = read_body(body, MAX_ASYNC_BODY)
         .await
         .map_err(|e| counted(&shared, e))?;
@@ -194,8 +203,7 @@ async fn invoke_realtime(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    front_door(&shared).await?;
-    let name = endpoint_name(path).map_err(|e| counted(&shared, e))?;
+    let name = open_call(&shared, path).await?;
     let request = parse_realtime_invocation(&name, &shared.config.endpoint_name, &headers)
         .map_err(|e| counted(&shared, e))?;
     let body = read_body(body, MAX_REALTIME_BODY)

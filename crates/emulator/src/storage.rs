@@ -5,33 +5,27 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use bytes::Bytes;
 use cochl_core::keys::S3Uri;
 
-/// Why an S3 or SNS call failed; the message carries the SDK's full error chain.
+/// Why an S3 or SNS call failed, worded for a failure reason: `could not <action>
+/// <target>: <message>`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StorageError {
-    /// `GetObject` failed.
-    #[error("could not read {uri}: {message}")]
-    Read {
-        /// The object.
-        uri: String,
-        /// The SDK's error.
-        message: String,
-    },
-    /// `PutObject` failed.
-    #[error("could not write {uri}: {message}")]
-    Write {
-        /// The object.
-        uri: String,
-        /// The SDK's error.
-        message: String,
-    },
-    /// `Publish` failed.
-    #[error("could not publish to {topic}: {message}")]
-    Publish {
-        /// The topic ARN.
-        topic: String,
-        /// The SDK's error.
-        message: String,
-    },
+#[error("could not {action} {target}: {message}")]
+pub struct StorageError {
+    /// What the emulator was doing: `read`, `write` or `publish to`.
+    pub action: &'static str,
+    /// The object's `s3://` URI, or the topic ARN.
+    pub target: String,
+    /// `Code: message` for a service error (as AWS writes it), else the SDK's error chain.
+    pub message: String,
+}
+
+impl StorageError {
+    fn new(action: &'static str, target: impl ToString, message: String) -> Self {
+        StorageError {
+            action,
+            target: target.to_string(),
+            message,
+        }
+    }
 }
 
 /// The S3 and SNS clients (built once, cheap to clone).
@@ -42,17 +36,14 @@ pub struct Storage {
 }
 
 impl Storage {
-    /// Wraps the clients.
+    /// Wraps the clients (the binary's, or ones a test points at moto).
     pub fn new(s3: aws_sdk_s3::Client, sns: aws_sdk_sns::Client) -> Self {
         Self { s3, sns }
     }
 
     /// Reads a whole object.
     pub async fn read(&self, uri: &S3Uri) -> Result<Bytes, StorageError> {
-        let error = |message: String| StorageError::Read {
-            uri: uri.to_string(),
-            message,
-        };
+        let error = |message| StorageError::new("read", uri, message);
         let object = self
             .s3
             .get_object()
@@ -84,10 +75,7 @@ impl Storage {
             .body(body.into())
             .send()
             .await
-            .map_err(|e| StorageError::Write {
-                uri: uri.to_string(),
-                message: describe(&e),
-            })?;
+            .map_err(|e| StorageError::new("write", uri, describe(&e)))?;
         Ok(())
     }
 
@@ -100,10 +88,7 @@ impl Storage {
             .message(message)
             .send()
             .await
-            .map_err(|e| StorageError::Publish {
-                topic: topic.to_owned(),
-                message: describe(&e),
-            })?;
+            .map_err(|e| StorageError::new("publish to", topic, describe(&e)))?;
         Ok(output.message_id().unwrap_or_default().to_owned())
     }
 }

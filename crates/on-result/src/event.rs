@@ -78,13 +78,7 @@ fn parse_record(index: usize, record: &Value) -> ParsedRecord {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    fn sample(name: &str) -> Value {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../events")
-            .join(name);
-        serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("json")
-    }
+    use testkit::samples::event as sample;
 
     #[test]
     fn reads_both_sample_notifications() {

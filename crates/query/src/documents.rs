@@ -13,9 +13,9 @@ use lambda_http::http::{header, StatusCode};
 use lambda_http::{Body, Response};
 use serde::Serialize;
 
-/// `GET /files`: what was heard in one file.
+/// What both `GET /files` and `GET /jobs` say about a job, so the two report it the same way.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FileDocument {
+pub struct JobFields {
     /// `s3://bucket/key`.
     pub file: String,
     /// Job status.
@@ -33,6 +33,14 @@ pub struct FileDocument {
     /// When the job reached its terminal state.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<String>,
+}
+
+/// `GET /files`: what was heard in one file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FileDocument {
+    /// The file's job; flattened, so its fields sit at the top of the document.
+    #[serde(flatten)]
+    pub job: JobFields,
     /// Audio length in seconds, from the result.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub length_sec: Option<f64>,
@@ -110,23 +118,9 @@ pub struct JobsDocument {
 /// One job in a status listing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobDocument {
-    /// `s3://bucket/key`.
-    pub file: String,
-    /// Job status.
-    pub status: &'static str,
-    /// Why the job failed or was rejected.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// Machine-readable form of `reason`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason_code: Option<String>,
-    /// The current analysis (`null` for a rejection).
-    pub inference_id: Option<String>,
-    /// When the current upload's job was recorded.
-    pub submitted_at: String,
-    /// When the job reached its terminal state.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub completed_at: Option<String>,
+    /// The job, flattened into this object like in `GET /files`.
+    #[serde(flatten)]
+    pub job: JobFields,
     /// When the job last changed (the listing's order).
     pub updated_at: String,
 }
@@ -172,13 +166,7 @@ impl From<&FileView> for FileDocument {
             Vec::new()
         };
         FileDocument {
-            file: job.file.to_string(),
-            status: job.status.as_str(),
-            reason: job.reason.clone(),
-            reason_code: job.reason_code.clone(),
-            inference_id: job.inference_id.as_ref().map(ToString::to_string),
-            submitted_at: job.submitted_at.clone(),
-            completed_at: job.completed_at.clone(),
+            job: JobFields::from(job),
             length_sec: job.length_sec,
             tags,
         }
@@ -198,9 +186,9 @@ impl From<&TagHit> for TagFileDocument {
     }
 }
 
-impl From<&JobRecord> for JobDocument {
+impl From<&JobRecord> for JobFields {
     fn from(job: &JobRecord) -> Self {
-        JobDocument {
+        JobFields {
             file: job.file.to_string(),
             status: job.status.as_str(),
             reason: job.reason.clone(),
@@ -208,6 +196,14 @@ impl From<&JobRecord> for JobDocument {
             inference_id: job.inference_id.as_ref().map(ToString::to_string),
             submitted_at: job.submitted_at.clone(),
             completed_at: job.completed_at.clone(),
+        }
+    }
+}
+
+impl From<&JobRecord> for JobDocument {
+    fn from(job: &JobRecord) -> Self {
+        JobDocument {
+            job: JobFields::from(job),
             updated_at: job.updated_at.clone(),
         }
     }

@@ -105,14 +105,7 @@ async fn tag_files(
 ) -> Result<Response<Body>, ApiError> {
     let wanted = params::tag_files_params(raw_name, params)?;
     let (page, stats) = store
-        .files_with_tag_counted(
-            &wanted.name,
-            wanted.since.as_deref(),
-            wanted.until.as_deref(),
-            wanted.min_probability,
-            wanted.limit,
-            wanted.cursor.as_deref(),
-        )
+        .files_with_tag_counted(&wanted)
         .await
         .map_err(read_error)?;
     tracing::info!(

@@ -7,8 +7,9 @@
 
 use std::collections::BTreeMap;
 
+use cochl_aws::dynamo::read::TagFilesParams;
 use cochl_core::job::JobStatus;
-use cochl_core::keys::S3Uri;
+use cochl_core::keys::{percent_decode, S3Uri};
 use cochl_core::time::{format_millis, parse_millis};
 
 use crate::errors::ApiError;
@@ -21,56 +22,6 @@ pub const MAX_LIMIT: usize = 100;
 pub const MAX_TAG_LEN: usize = 128;
 /// Longest query string accepted (a cursor holds at most ~9 KB; a URI at most ~3.3 KB encoded).
 pub const MAX_QUERY_LEN: usize = 32 * 1024;
-
-/// Why a percent-encoded text could not be decoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum DecodeError {
-    /// `%` not followed by two hex digits.
-    #[error("malformed percent-encoding ('%' must be followed by two hex digits)")]
-    BadEscape,
-    /// The decoded bytes are not UTF-8.
-    #[error("percent-encoding does not decode to UTF-8")]
-    NotUtf8,
-}
-
-fn hex(digit: u8) -> Option<u8> {
-    match digit {
-        b'0'..=b'9' => Some(digit - b'0'),
-        b'a'..=b'f' => Some(digit - b'a' + 10),
-        b'A'..=b'F' => Some(digit - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// Decodes `%XX` escapes (and `+` as a space when `plus_is_space`, as in query strings;
-/// not in paths) into UTF-8 text.
-pub fn percent_decode(text: &str, plus_is_space: bool) -> Result<String, DecodeError> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let high = bytes.get(i + 1).copied().and_then(hex);
-                let low = bytes.get(i + 2).copied().and_then(hex);
-                let (Some(high), Some(low)) = (high, low) else {
-                    return Err(DecodeError::BadEscape);
-                };
-                out.push(high << 4 | low);
-                i += 3;
-            }
-            b'+' if plus_is_space => {
-                out.push(b' ');
-                i += 1;
-            }
-            byte => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).map_err(|_| DecodeError::NotUtf8)
-}
 
 /// Splits and decodes a raw query string into name/value pairs, in order. Empty pieces
 /// (`a=1&&b=2`) are skipped; a name without `=` has the empty value.
@@ -186,23 +137,6 @@ pub struct FileParams {
     pub uri: S3Uri,
 }
 
-/// `GET /tags/{name}/files`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TagFilesParams {
-    /// The tag (decoded path segment).
-    pub name: String,
-    /// Earliest completion time, inclusive, as the table stores times.
-    pub since: Option<String>,
-    /// Latest completion time, inclusive, as the table stores times.
-    pub until: Option<String>,
-    /// Lowest maximum probability listed.
-    pub min_probability: Option<f64>,
-    /// Page size.
-    pub limit: usize,
-    /// Where the previous page stopped.
-    pub cursor: Option<String>,
-}
-
 /// `GET /jobs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobsParams {
@@ -237,7 +171,7 @@ pub fn tag_name(raw: &str) -> Result<String, ApiError> {
     Ok(name)
 }
 
-/// Validates `GET /tags/{name}/files` parameters.
+/// Validates `GET /tags/{name}/files` parameters into the store's listing parameters.
 pub fn tag_files_params(raw_name: &str, params: &Params) -> Result<TagFilesParams, ApiError> {
     let name = tag_name(raw_name)?;
     let since = params.timestamp("since")?;
@@ -292,16 +226,9 @@ mod tests {
         Params::new(parse_query(query)?, allowed)
     }
 
+    // The decoding itself is tested with `cochl_core::keys::percent_decode`.
     #[test]
     fn decodes_like_a_form() {
-        assert_eq!(
-            percent_decode("s3%3A%2F%2Fb%2Fa+b%2Bc%25%20%C3%BC", true),
-            Ok("s3://b/a b+c% ü".to_string())
-        );
-        assert_eq!(percent_decode("a+b", false), Ok("a+b".to_string()));
-        assert_eq!(percent_decode("%zz", true), Err(DecodeError::BadEscape));
-        assert_eq!(percent_decode("%4", true), Err(DecodeError::BadEscape));
-        assert_eq!(percent_decode("%FF", true), Err(DecodeError::NotUtf8));
         assert_eq!(
             parse_query("a=1&&b&c=%20").expect("valid"),
             vec![
@@ -310,6 +237,8 @@ mod tests {
                 ("c".to_string(), " ".to_string())
             ]
         );
+        let err = parse_query("uri=%zz").expect_err("malformed escape");
+        assert!(err.to_string().contains("uri"), "{err}");
     }
 
     #[test]
@@ -383,8 +312,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn decoding_never_panics(text in any::<String>(), plus in any::<bool>()) {
-            let _ = percent_decode(&text, plus);
+        fn decoding_never_panics(text in any::<String>()) {
             let _ = parse_query(&text);
         }
     }

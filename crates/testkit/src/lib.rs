@@ -18,6 +18,7 @@ pub mod http;
 pub mod messaging;
 mod moto;
 pub mod rng;
+pub mod samples;
 mod sdk;
 pub mod soak;
 pub mod wait;

@@ -1,8 +1,10 @@
-//! SplitMix64: a tiny seeded generator, so that whatever a test draws at random (faults,
-//! shuffles, noise) is reproducible from its seed.
+//! SplitMix64 (Steele, Lea, Flood 2014): the workspace's one tiny seeded generator, so that
+//! whatever a test, the bench or the emulator's fault injection draws at random (faults,
+//! shuffles, noise, generated results) is reproducible from its seed.
 
-/// The generator; the field is its state (start it with the seed).
-#[derive(Debug, Clone)]
+/// The generator; the field is its state (start it with the seed). Two generators are equal
+/// when they will draw the same sequence.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SplitMix64(pub u64);
 
 impl SplitMix64 {

@@ -8,8 +8,10 @@
 //! Clients page until `next_cursor` is absent.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
 use std::time::Duration;
 
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use cochl_core::detections::TagDetection;
 use cochl_core::job::JobStatus;
@@ -49,7 +51,7 @@ const UNTIL_SENTINEL: char = '$';
 /// What one file holds: its job and the detections of its current analysis.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FileView {
-    /// The job item.
+    /// The file's job: its status, current analysis and, for a failure or rejection, why.
     pub job: JobRecord,
     /// Detections whose inference is the job's current one, parts merged in order, sorted by
     /// tag name. Tag items left by an older analysis are not included.
@@ -59,7 +61,7 @@ pub struct FileView {
 /// One file in the "files with tag X" listing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TagHit {
-    /// The file.
+    /// The file whose current analysis found the tag.
     pub file: S3Uri,
     /// The analysis that found the tag.
     pub inference_id: String,
@@ -96,6 +98,77 @@ pub struct ListingStats {
     pub job_checks: u32,
     /// Index entries skipped because their file's current analysis is another one.
     pub stale: usize,
+}
+
+/// What to list in [`DynamoStore::files_with_tag_counted`]; the query API's
+/// `GET /tags/{name}/files` builds it from the request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagFilesParams {
+    /// The tag, as Cochl names it (already decoded from the path).
+    pub name: String,
+    /// Earliest completion time, inclusive, as the table stores times.
+    pub since: Option<String>,
+    /// Latest completion time, inclusive, as the table stores times.
+    pub until: Option<String>,
+    /// Lowest maximum probability listed; filtering happens in DynamoDB, after `Limit`.
+    pub min_probability: Option<f64>,
+    /// Page size (clamped to 1..=[`MAX_PAGE_SIZE`]).
+    pub limit: usize,
+    /// The `next_cursor` of the previous page, to continue where it stopped.
+    pub cursor: Option<String>,
+}
+
+/// One listing over a secondary index: what it reads and how its pages and cursors are cut.
+struct Listing {
+    /// Binds cursors to this listing (`tag:<name>`, `status:<status>`), so a cursor handed
+    /// out by one listing is refused by every other.
+    scope: String,
+    /// The secondary index read (`by-tag` or `by-status`).
+    index: &'static str,
+    /// The index's partition key attribute and the partition listed.
+    index_pk: (&'static str, String),
+    /// The index's sort key attribute (the listing's order).
+    index_sk: &'static str,
+    /// Page size, already clamped.
+    limit: usize,
+    /// Items each query asks DynamoDB to evaluate at least: a filtered listing asks for more
+    /// than the page needs, since `Limit` applies before the filter.
+    min_query_limit: usize,
+}
+
+impl Listing {
+    /// The attributes of a start key on this index, as cursors store them.
+    fn key_names(&self) -> [&'static str; 4] {
+        [PK, SK, self.index_pk.0, self.index_sk]
+    }
+
+    /// The start key a client's cursor points at, once checked to belong to this listing
+    /// (`table_sk` recognises the table sort keys the index holds, `range` the requested
+    /// time range); `None` without a cursor.
+    fn resume(
+        &self,
+        cursor: Option<&str>,
+        table_sk: impl Fn(&str) -> bool,
+        range: &SortRange,
+    ) -> Result<Option<Item>, ReadError> {
+        let Some(text) = cursor else {
+            return Ok(None);
+        };
+        let key = cursor::decode(&self.scope, text).map_err(|e| bad_cursor(e.to_string()))?;
+        let index_pk = (self.index_pk.0, self.index_pk.1.as_str());
+        check_key(&key, index_pk, self.index_sk, table_sk, range)?;
+        Ok(Some(start_key(key)))
+    }
+}
+
+/// One query response's items as a listing admits them (see [`DynamoStore::paginate`]).
+struct Admitted<T> {
+    /// One entry per item, in order: `Ok(Some(_))` is listed, `Ok(None)` is a stale index
+    /// entry to skip, and an error is reported only if the page reaches that item (as
+    /// reading the items one by one would).
+    entries: Vec<Result<Option<T>, StoreError>>,
+    /// BatchGetItem requests made to decide.
+    job_checks: u32,
 }
 
 /// Bounds of a listing on the `by-tag` index sort key.
@@ -148,7 +221,6 @@ fn key_of(item: &Item, names: [&str; 4]) -> Result<CursorKey, StoreError> {
         .collect()
 }
 
-/// Converts a cursor key back into a DynamoDB start key.
 /// The cursor of the page that ends at `items[i]`: that item's key if more items of this
 /// response follow, else where the query itself stopped (if it did not reach the end).
 fn cursor_after(
@@ -181,6 +253,7 @@ fn cursor_at(
         .map(|key| cursor::encode(scope, &key)))
 }
 
+/// Converts a cursor key back into a DynamoDB start key.
 fn start_key(key: CursorKey) -> Item {
     key.into_iter()
         .map(|(name, value)| (name, AttributeValue::S(value)))
@@ -345,27 +418,13 @@ impl DynamoStore {
         Ok(Some(FileView { job, tags }))
     }
 
-    /// Files whose current analysis found `tag`, newest analysis first.
+    /// Files whose current analysis found `params.name`, newest analysis first, and what the
+    /// call cost.
     ///
     /// `since` and `until` are inclusive bounds on the completion time, as
     /// [`cochl_core::time::format_millis`] writes timestamps; `min_probability` keeps files whose
     /// maximum probability for the tag is at least that. `limit` is clamped to
-    /// 1..=[`MAX_PAGE_SIZE`]. See [`DynamoStore::files_with_tag_counted`].
-    pub async fn files_with_tag(
-        &self,
-        tag: &str,
-        since: Option<&str>,
-        until: Option<&str>,
-        min_probability: Option<f64>,
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> Result<Page<TagHit>, ReadError> {
-        self.files_with_tag_counted(tag, since, until, min_probability, limit, cursor)
-            .await
-            .map(|(page, _)| page)
-    }
-
-    /// [`DynamoStore::files_with_tag`], also telling what the call cost.
+    /// 1..=[`MAX_PAGE_SIZE`].
     ///
     /// Queries the `by-tag` index newest first; filters on the maximum probability in
     /// DynamoDB; checks each hit against its file's job (one BatchGetItem per query response)
@@ -373,43 +432,33 @@ impl DynamoStore {
     /// are skipped; stops after [`MAX_QUERY_REQUESTS`] queries with a cursor.
     pub async fn files_with_tag_counted(
         &self,
-        tag: &str,
-        since: Option<&str>,
-        until: Option<&str>,
-        min_probability: Option<f64>,
-        limit: usize,
-        cursor: Option<&str>,
+        params: &TagFilesParams,
     ) -> Result<(Page<TagHit>, ListingStats), ReadError> {
-        let limit = limit.clamp(1, MAX_PAGE_SIZE);
-        let scope = format!("tag:{tag}");
-        let index_pk = schema::tag_index_pk(tag);
-        let range = SortRange::new(since, until);
-        let mut stats = ListingStats::default();
-        let mut start = match cursor {
-            Some(text) => {
-                let key = cursor::decode(&scope, text).map_err(|e| bad_cursor(e.to_string()))?;
-                check_key(
-                    &key,
-                    (GSI1_PK, &index_pk),
-                    GSI1_SK,
-                    |sk| is_first_tag_part(sk, tag),
-                    &range,
-                )?;
-                Some(start_key(key))
-            }
-            None => None,
+        let tag = params.name.as_str();
+        let listing = Listing {
+            scope: format!("tag:{tag}"),
+            index: TAG_INDEX,
+            index_pk: (GSI1_PK, schema::tag_index_pk(tag)),
+            index_sk: GSI1_SK,
+            limit: params.limit.clamp(1, MAX_PAGE_SIZE),
+            min_query_limit: match params.min_probability {
+                Some(_) => FILTERED_QUERY_LIMIT,
+                None => 1,
+            },
         };
-        let mut hits: Vec<TagHit> = Vec::new();
+        let range = SortRange::new(params.since.as_deref(), params.until.as_deref());
+        let start = listing.resume(
+            params.cursor.as_deref(),
+            |sk| is_first_tag_part(sk, tag),
+            &range,
+        )?;
         if range.is_empty() {
-            return Ok((
-                Page {
-                    items: hits,
-                    next_cursor: None,
-                },
-                stats,
-            ));
+            let empty = Page {
+                items: Vec::new(),
+                next_cursor: None,
+            };
+            return Ok((empty, ListingStats::default()));
         }
-        let key_names = [PK, SK, GSI1_PK, GSI1_SK];
         let projected = [
             PK,
             SK,
@@ -429,113 +478,151 @@ impl DynamoStore {
             (None, Some(_)) => "#ipk = :ipk AND #isk <= :high",
             (None, None) => "#ipk = :ipk",
         };
+        let mut request = self
+            .index_query(&listing)
+            .key_condition_expression(condition);
+        if range.low.is_some() || range.high.is_some() {
+            request = request.expression_attribute_names("#isk", GSI1_SK);
+        }
+        let mut projection = Vec::with_capacity(projected.len());
+        for (i, name) in projected.iter().enumerate() {
+            request = request.expression_attribute_names(format!("#p{i}"), *name);
+            projection.push(format!("#p{i}"));
+        }
+        request = request.projection_expression(projection.join(", "));
+        if let Some(low) = &range.low {
+            request = request.expression_attribute_values(":low", AttributeValue::S(low.clone()));
+        }
+        if let Some(high) = &range.high {
+            request = request.expression_attribute_values(":high", AttributeValue::S(high.clone()));
+        }
+        if let Some(min) = params.min_probability {
+            request = request
+                .filter_expression("#maxp >= :min")
+                .expression_attribute_names("#maxp", "max_probability")
+                .expression_attribute_values(":min", AttributeValue::N(min.to_string()));
+        }
+        self.paginate(&listing, start, request, |items: &[Item]| {
+            let candidates = items
+                .iter()
+                .map(hit_from_item)
+                .collect::<Result<Vec<_>, _>>();
+            async move {
+                let candidates = candidates?;
+                let mut job_checks = 0;
+                let current = self
+                    .current_inferences(candidates.iter().map(|hit| &hit.file), &mut job_checks)
+                    .await?;
+                let entries = candidates
+                    .into_iter()
+                    .map(|hit| {
+                        let pk = schema::file_pk(&hit.file);
+                        let is_current =
+                            current.get(&pk).map(String::as_str) == Some(hit.inference_id.as_str());
+                        Ok(is_current.then_some(hit))
+                    })
+                    .collect();
+                Ok(Admitted {
+                    entries,
+                    job_checks,
+                })
+            }
+        })
+        .await
+    }
+
+    /// A query of `listing`'s index for its partition, newest first; the caller adds the key
+    /// condition and anything else the listing needs.
+    fn index_query(&self, listing: &Listing) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(listing.index)
+            .scan_index_forward(false)
+            .expression_attribute_names("#ipk", listing.index_pk.0)
+            .expression_attribute_values(":ipk", AttributeValue::S(listing.index_pk.1.clone()))
+    }
+
+    /// Pages through `listing` from `start` with `request` (sent once per query, with its
+    /// `Limit` and start key set here) until the page is full, the index ends or
+    /// [`MAX_QUERY_REQUESTS`] queries were made, and hands back the cursor where it stopped.
+    ///
+    /// `admit` reads one response's items (what it needs from them, before its future runs)
+    /// into [`Admitted`] entries.
+    async fn paginate<T, F>(
+        &self,
+        listing: &Listing,
+        mut start: Option<Item>,
+        request: QueryFluentBuilder,
+        mut admit: impl FnMut(&[Item]) -> F,
+    ) -> Result<(Page<T>, ListingStats), ReadError>
+    where
+        F: Future<Output = Result<Admitted<T>, StoreError>>,
+    {
+        let key_names = listing.key_names();
+        let mut stats = ListingStats::default();
+        let mut entries: Vec<T> = Vec::new();
         while stats.queries < MAX_QUERY_REQUESTS {
-            let remaining = limit - hits.len();
-            let page_limit = match min_probability {
-                Some(_) => (remaining + 1).max(FILTERED_QUERY_LIMIT),
-                None => remaining + 1,
-            };
-            let mut request = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(TAG_INDEX)
-                .scan_index_forward(false)
-                .limit(i32::try_from(page_limit).unwrap_or(i32::MAX))
-                .key_condition_expression(condition)
-                .expression_attribute_names("#ipk", GSI1_PK)
-                .expression_attribute_values(":ipk", AttributeValue::S(index_pk.clone()))
-                .set_exclusive_start_key(start.take());
-            if range.low.is_some() || range.high.is_some() {
-                request = request.expression_attribute_names("#isk", GSI1_SK);
-            }
-            let mut projection = Vec::with_capacity(projected.len());
-            for (i, name) in projected.iter().enumerate() {
-                request = request.expression_attribute_names(format!("#p{i}"), *name);
-                projection.push(format!("#p{i}"));
-            }
-            request = request.projection_expression(projection.join(", "));
-            if let Some(low) = &range.low {
-                request =
-                    request.expression_attribute_values(":low", AttributeValue::S(low.clone()));
-            }
-            if let Some(high) = &range.high {
-                request =
-                    request.expression_attribute_values(":high", AttributeValue::S(high.clone()));
-            }
-            if let Some(min) = min_probability {
-                request = request
-                    .filter_expression("#maxp >= :min")
-                    .expression_attribute_names("#maxp", "max_probability")
-                    .expression_attribute_values(":min", AttributeValue::N(min.to_string()));
-            }
+            // One more than the page needs, so a full page usually ends inside a response and
+            // its cursor is the last listed item rather than where the query stopped.
+            let query_limit = (listing.limit - entries.len() + 1).max(listing.min_query_limit);
             let output = request
+                .clone()
+                .limit(i32::try_from(query_limit).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(|e| StoreError::service("Query", e))?;
             stats.queries += 1;
             stats.evaluated += usize::try_from(output.scanned_count).unwrap_or(0);
             let items = output.items.unwrap_or_default();
-            let candidates = items
-                .iter()
-                .map(hit_from_item)
-                .collect::<Result<Vec<_>, _>>()?;
-            let current = self
-                .current_inferences(candidates.iter().map(|hit| &hit.file), &mut stats)
-                .await?;
-            for (i, hit) in candidates.into_iter().enumerate() {
-                let pk = schema::file_pk(&hit.file);
-                if current.get(&pk).map(String::as_str) != Some(hit.inference_id.as_str()) {
+            let admitted = admit(&items).await?;
+            stats.job_checks += admitted.job_checks;
+            for (i, entry) in admitted.entries.into_iter().enumerate() {
+                let Some(entry) = entry? else {
                     stats.stale += 1;
                     continue;
-                }
-                hits.push(hit);
-                if hits.len() == limit {
+                };
+                entries.push(entry);
+                if entries.len() == listing.limit {
                     let next_cursor = cursor_after(
                         &items,
                         i,
                         output.last_evaluated_key.as_ref(),
                         key_names,
-                        &scope,
+                        &listing.scope,
                     )?;
-                    return Ok((
-                        Page {
-                            items: hits,
-                            next_cursor,
-                        },
-                        stats,
-                    ));
+                    let page = Page {
+                        items: entries,
+                        next_cursor,
+                    };
+                    return Ok((page, stats));
                 }
             }
             match output.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
                 _ => {
-                    return Ok((
-                        Page {
-                            items: hits,
-                            next_cursor: None,
-                        },
-                        stats,
-                    ))
+                    let page = Page {
+                        items: entries,
+                        next_cursor: None,
+                    };
+                    return Ok((page, stats));
                 }
             }
         }
-        let next_cursor = cursor_at(start, key_names, &scope)?;
-        Ok((
-            Page {
-                items: hits,
-                next_cursor,
-            },
-            stats,
-        ))
+        let page = Page {
+            items: entries,
+            next_cursor: cursor_at(start, key_names, &listing.scope)?,
+        };
+        Ok((page, stats))
     }
-
     /// The inference of each file whose job is COMPLETED, read consistently from the job
-    /// items, keyed by the file's partition key.
+    /// items, keyed by the file's partition key; counts its BatchGetItem requests in
+    /// `job_checks`.
     async fn current_inferences<'a>(
         &self,
         files: impl Iterator<Item = &'a S3Uri>,
-        stats: &mut ListingStats,
+        job_checks: &mut u32,
     ) -> Result<HashMap<String, String>, StoreError> {
         let mut pks: Vec<String> = files.map(schema::file_pk).collect();
         pks.sort();
@@ -562,7 +649,7 @@ impl DynamoStore {
             );
             let mut backoff = Backoff::new(Duration::from_millis(25), Duration::from_secs(1), 5);
             while let Some(request) = pending.take() {
-                stats.job_checks += 1;
+                *job_checks += 1;
                 let output = self
                     .client
                     .batch_get_item()
@@ -621,86 +708,30 @@ impl DynamoStore {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<(Page<JobRecord>, ListingStats), ReadError> {
-        let limit = limit.clamp(1, MAX_PAGE_SIZE);
-        let scope = format!("status:{status}");
-        let index_pk = schema::status_index_pk(status);
-        let key_names = [PK, SK, GSI2_PK, GSI2_SK];
-        let mut stats = ListingStats::default();
-        let mut start = match cursor {
-            Some(text) => {
-                let key = cursor::decode(&scope, text).map_err(|e| bad_cursor(e.to_string()))?;
-                let everything = SortRange::new(None, None);
-                check_key(
-                    &key,
-                    (GSI2_PK, &index_pk),
-                    GSI2_SK,
-                    |sk| sk == JOB_SK,
-                    &everything,
-                )?;
-                Some(start_key(key))
-            }
-            None => None,
+        let listing = Listing {
+            scope: format!("status:{status}"),
+            index: STATUS_INDEX,
+            index_pk: (GSI2_PK, schema::status_index_pk(status)),
+            index_sk: GSI2_SK,
+            limit: limit.clamp(1, MAX_PAGE_SIZE),
+            min_query_limit: 1,
         };
-        let mut jobs: Vec<JobRecord> = Vec::new();
-        while stats.queries < MAX_QUERY_REQUESTS {
-            let remaining = limit - jobs.len();
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(STATUS_INDEX)
-                .scan_index_forward(false)
-                .limit(i32::try_from(remaining + 1).unwrap_or(i32::MAX))
-                .key_condition_expression("#ipk = :ipk")
-                .expression_attribute_names("#ipk", GSI2_PK)
-                .expression_attribute_values(":ipk", AttributeValue::S(index_pk.clone()))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| StoreError::service("Query", e))?;
-            stats.queries += 1;
-            stats.evaluated += usize::try_from(output.scanned_count).unwrap_or(0);
-            let items = output.items.unwrap_or_default();
-            for (i, item) in items.iter().enumerate() {
-                jobs.push(schema::job_from_item(item).map_err(StoreError::from)?);
-                if jobs.len() == limit {
-                    let next_cursor = cursor_after(
-                        &items,
-                        i,
-                        output.last_evaluated_key.as_ref(),
-                        key_names,
-                        &scope,
-                    )?;
-                    return Ok((
-                        Page {
-                            items: jobs,
-                            next_cursor,
-                        },
-                        stats,
-                    ));
-                }
-            }
-            match output.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => {
-                    return Ok((
-                        Page {
-                            items: jobs,
-                            next_cursor: None,
-                        },
-                        stats,
-                    ))
-                }
-            }
-        }
-        let next_cursor = cursor_at(start, key_names, &scope)?;
-        Ok((
-            Page {
-                items: jobs,
-                next_cursor,
-            },
-            stats,
-        ))
+        let everything = SortRange::new(None, None);
+        let start = listing.resume(cursor, |sk| sk == JOB_SK, &everything)?;
+        let request = self
+            .index_query(&listing)
+            .key_condition_expression("#ipk = :ipk");
+        self.paginate(&listing, start, request, |items: &[Item]| {
+            let entries = items
+                .iter()
+                .map(|item| Ok(Some(schema::job_from_item(item)?)))
+                .collect();
+            std::future::ready(Ok(Admitted {
+                entries,
+                job_checks: 0,
+            }))
+        })
+        .await
     }
 }
 
