@@ -12,6 +12,9 @@ use std::fmt::{Debug, Display};
 use std::future::Future;
 
 use futures_util::stream::{self, StreamExt};
+use lambda_runtime::Diagnostic;
+
+use crate::dynamo::StoreError;
 
 /// What a record-level error must tell the runner and the runtime.
 pub trait RecordFailure: std::error::Error {
@@ -56,6 +59,80 @@ impl<O, E: RecordFailure> BatchError<O, E> {
             .first()
             .map_or("Unknown", |(_, error)| error.class());
         error_type(self.is_retryable(), class)
+    }
+}
+
+/// Why a whole invocation failed: the payload is not the event the function expects, or some
+/// of its records could not be handled (the others were).
+#[derive(Debug, thiserror::Error)]
+pub enum InvocationError<P: RecordFailure, O, E: RecordFailure> {
+    /// The payload is not the expected event at all; nothing was handled.
+    #[error(transparent)]
+    NotAnEvent(P),
+    /// Some records could not be handled; the others were.
+    #[error(transparent)]
+    Records(BatchError<O, E>),
+}
+
+impl<P: RecordFailure, O, E: RecordFailure> InvocationError<P, O, E> {
+    /// The `errorType` Lambda records: `Retryable.<class>` or `Permanent.<class>`.
+    pub fn error_type(&self) -> String {
+        match self {
+            InvocationError::NotAnEvent(error) => error_type(error.is_retryable(), error.class()),
+            InvocationError::Records(batch) => batch.error_type(),
+        }
+    }
+}
+
+impl<P: RecordFailure, O, E: RecordFailure> From<BatchError<O, E>> for InvocationError<P, O, E> {
+    fn from(batch: BatchError<O, E>) -> Self {
+        InvocationError::Records(batch)
+    }
+}
+
+/// What the runtime reports for a failed invocation, so `errorType` names the failure class.
+impl<P, O, E> From<InvocationError<P, O, E>> for Diagnostic
+where
+    P: RecordFailure,
+    O: Debug,
+    E: RecordFailure,
+{
+    fn from(error: InvocationError<P, O, E>) -> Diagnostic {
+        Diagnostic {
+            error_type: error.error_type(),
+            error_message: crate::error_chain(&error),
+        }
+    }
+}
+
+/// A table operation that failed, with what the handler was doing: both functions' record
+/// errors carry it, so its class is decided in one place.
+#[derive(Debug, thiserror::Error)]
+#[error("{step}: {source}")]
+pub struct StoreFailure {
+    /// What the handler was doing, e.g. `claiming the job`.
+    pub step: &'static str,
+    /// The table's error.
+    pub source: StoreError,
+}
+
+impl StoreFailure {
+    /// Wraps a table error with the step, for `map_err`.
+    pub fn at(step: &'static str) -> impl FnOnce(StoreError) -> StoreFailure {
+        move |source| StoreFailure { step, source }
+    }
+
+    /// `CorruptItem` for an item that cannot be decoded, else `StoreUnavailable`.
+    pub fn class(&self) -> &'static str {
+        match self.source {
+            StoreError::Item(_) => "CorruptItem",
+            _ => "StoreUnavailable",
+        }
+    }
+
+    /// An undecodable item stays undecodable; anything else may pass on a retry.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self.source, StoreError::Item(_))
     }
 }
 

@@ -22,6 +22,19 @@ use crate::notify::{Message, PublishError, Topic};
 use crate::objects::{ObjectError, ObjectHead, Objects};
 use crate::records::{JobRecord, OrphanRecord, StoredTags};
 
+/// One analysis' detections, as [`JobStore::replace_tags`] stores them.
+#[derive(Debug, Clone, Copy)]
+pub struct AnalysisTags<'a> {
+    /// The analysed file.
+    pub file: &'a S3Uri,
+    /// The inference that produced them: it owns the items it writes.
+    pub inference_id: &'a InferenceId,
+    /// When the analysis completed (RFC 3339): the "files with tag X" index orders by it.
+    pub completed_at: &'a str,
+    /// The merged per-tag detections.
+    pub detections: &'a [TagDetection],
+}
+
 /// What [`JobStore::replace_tags`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TagsWritten {
@@ -52,10 +65,7 @@ pub trait JobStore: Send + Sync {
     /// deletes whichever of `previous` (an older analysis' items) the new ones do not replace.
     fn replace_tags(
         &self,
-        file: &S3Uri,
-        inference_id: &InferenceId,
-        completed_at: &str,
-        detections: &[TagDetection],
+        tags: &AnalysisTags<'_>,
         previous: &StoredTags,
         deadline: Option<Instant>,
     ) -> impl Future<Output = Result<TagsWritten, StoreError>> + Send;
@@ -121,23 +131,11 @@ impl JobStore for DynamoStore {
 
     async fn replace_tags(
         &self,
-        file: &S3Uri,
-        inference_id: &InferenceId,
-        completed_at: &str,
-        detections: &[TagDetection],
+        tags: &AnalysisTags<'_>,
         previous: &StoredTags,
         deadline: Option<Instant>,
     ) -> Result<TagsWritten, StoreError> {
-        DynamoStore::replace_tags(
-            self,
-            file,
-            inference_id,
-            completed_at,
-            detections,
-            previous,
-            deadline,
-        )
-        .await
+        DynamoStore::replace_tags(self, tags, previous, deadline).await
     }
 
     async fn delete_tags(

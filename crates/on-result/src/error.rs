@@ -5,12 +5,9 @@
 //! `Permanent.MalformedRecord`. An inference failure or an unusable result is not an error
 //! at all: it is recorded (job FAILED) and notified.
 
-use cochl_aws::batch::{error_type, BatchError, RecordFailure};
-use cochl_aws::dynamo::StoreError;
-use cochl_aws::error_chain;
+use cochl_aws::batch::{InvocationError, RecordFailure, StoreFailure};
 use cochl_aws::notify::PublishError;
 use cochl_aws::objects::ObjectError;
-use lambda_runtime::Diagnostic;
 
 use crate::event::EventError;
 use crate::outcome::NotificationOutcome;
@@ -26,14 +23,9 @@ pub enum RecordError {
         /// What is wrong with it.
         reason: String,
     },
-    /// A table operation failed; `step` says which.
-    #[error("{step}: {source}")]
-    Store {
-        /// What the handler was doing.
-        step: &'static str,
-        /// The table's error.
-        source: StoreError,
-    },
+    /// A table operation failed.
+    #[error(transparent)]
+    Store(#[from] StoreFailure),
     /// The result object could not be read (not yet visible, or S3 unreachable).
     #[error(transparent)]
     ResultUnavailable(ObjectError),
@@ -49,22 +41,11 @@ pub enum RecordError {
     },
 }
 
-impl RecordError {
-    /// Wraps a table error with what the handler was doing.
-    pub(crate) fn store(step: &'static str) -> impl FnOnce(StoreError) -> RecordError {
-        move |source| RecordError::Store { step, source }
-    }
-}
-
 impl RecordFailure for RecordError {
     fn class(&self) -> &'static str {
         match self {
             RecordError::Malformed { .. } => "MalformedRecord",
-            RecordError::Store {
-                source: StoreError::Item(_),
-                ..
-            } => "CorruptItem",
-            RecordError::Store { .. } => "StoreUnavailable",
+            RecordError::Store(failure) => failure.class(),
             RecordError::ResultUnavailable(_) => "ResultUnavailable",
             RecordError::Publish(_) => "PublishFailed",
             RecordError::Contended { .. } => "Contended",
@@ -74,7 +55,7 @@ impl RecordFailure for RecordError {
     fn is_retryable(&self) -> bool {
         match self {
             RecordError::Malformed { .. } => false,
-            RecordError::Store { source, .. } => !matches!(source, StoreError::Item(_)),
+            RecordError::Store(failure) => failure.is_retryable(),
             RecordError::ResultUnavailable(_)
             | RecordError::Publish(_)
             | RecordError::Contended { .. } => true,
@@ -83,31 +64,6 @@ impl RecordFailure for RecordError {
 }
 
 /// Why an invocation failed (Lambda retries it, then the on-failure destination keeps it).
-#[derive(Debug, thiserror::Error)]
-pub enum ResultError {
-    /// The payload is not an SNS event.
-    #[error(transparent)]
-    NotAnEvent(#[from] EventError),
-    /// Some notifications could not be handled; the others were.
-    #[error(transparent)]
-    Records(#[from] BatchError<NotificationOutcome, RecordError>),
-}
-
-impl ResultError {
-    /// The `errorType` Lambda records: `Retryable.<class>` or `Permanent.<class>`.
-    pub fn error_type(&self) -> String {
-        match self {
-            ResultError::NotAnEvent(_) => error_type(false, "NotAnSnsEvent"),
-            ResultError::Records(batch) => batch.error_type(),
-        }
-    }
-}
-
-impl From<ResultError> for Diagnostic {
-    fn from(error: ResultError) -> Diagnostic {
-        Diagnostic {
-            error_type: error.error_type(),
-            error_message: error_chain(&error),
-        }
-    }
-}
+/// Converts to the runtime's `Diagnostic` with `errorType` `Retryable.<class>` or
+/// `Permanent.<class>`.
+pub type ResultError = InvocationError<EventError, NotificationOutcome, RecordError>;

@@ -36,6 +36,17 @@ pub enum ParsedRecord {
 #[error("not an SNS event: {0}")]
 pub struct EventError(pub String);
 
+/// A payload that is not the event this function takes never will be: permanent.
+impl cochl_aws::batch::RecordFailure for EventError {
+    fn class(&self) -> &'static str {
+        "NotAnSnsEvent"
+    }
+
+    fn is_retryable(&self) -> bool {
+        false
+    }
+}
+
 /// Reads the payload.
 pub fn parse_event(payload: &Value) -> Result<Vec<ParsedRecord>, EventError> {
     let records = payload

@@ -15,13 +15,13 @@
 
 use std::time::Instant;
 
-use cochl_aws::batch::{log_unreadable, run_batch};
+use cochl_aws::batch::{log_unreadable, run_batch, InvocationError, StoreFailure};
 use cochl_aws::clock::now;
 use cochl_aws::dynamo::{DynamoStore, Expect, StoreError};
 use cochl_aws::message::{detection_message, Outcome};
-use cochl_aws::notify::Topic;
+use cochl_aws::notify::{Message, Topic};
 use cochl_aws::objects::{ObjectError, Objects};
-use cochl_aws::ports::{JobStore, NotificationTopic, ObjectStore};
+use cochl_aws::ports::{AnalysisTags, JobStore, NotificationTopic, ObjectStore};
 use cochl_aws::records::{JobRecord, OrphanRecord, StoredTags, TagSummary};
 use cochl_aws::settings::ResultSettings;
 use cochl_core::detections::merge_windows;
@@ -67,159 +67,352 @@ where
     O: ObjectStore,
     T: NotificationTopic,
 {
-    let records = parse_event(payload).inspect_err(|error| log_unreadable(payload, error))?;
+    let records = parse_event(payload)
+        .inspect_err(|error| log_unreadable(payload, error))
+        .map_err(InvocationError::NotAnEvent)?;
     let outcomes = run_batch(records, handler.settings.concurrency, |record| {
-        handle_record(handler, record, deadline)
+        handler.handle_record(record, deadline)
     })
     .await?;
     Ok(outcomes)
 }
 
-async fn handle_record<S, O, T>(
-    handler: &ResultHandler<S, O, T>,
-    record: ParsedRecord,
-    deadline: Option<Instant>,
-) -> Result<NotificationOutcome, RecordError>
+impl<S, O, T> ResultHandler<S, O, T>
 where
     S: JobStore,
     O: ObjectStore,
     T: NotificationTopic,
 {
-    match record {
-        ParsedRecord::Malformed { index, reason, raw } => {
-            tracing::error!(index, reason = %reason, record = %raw, "malformed SNS record");
-            Err(RecordError::Malformed { index, reason })
-        }
-        ParsedRecord::Notification {
-            message_id,
-            raw,
-            notification,
-        } => {
-            let file = notification
-                .request
-                .input_location
-                .as_ref()
-                .map(ToString::to_string);
-            let span = tracing::info_span!(
-                "notification",
-                file = file.as_deref(),
-                inference_id = %notification.inference_id,
-                message_id = %message_id
-            );
-            handle_notification(handler, &notification, &raw, deadline)
-                .instrument(span)
-                .await
+    async fn handle_record(
+        &self,
+        record: ParsedRecord,
+        deadline: Option<Instant>,
+    ) -> Result<NotificationOutcome, RecordError> {
+        match record {
+            ParsedRecord::Malformed { index, reason, raw } => {
+                tracing::error!(index, reason = %reason, record = %raw, "malformed SNS record");
+                Err(RecordError::Malformed { index, reason })
+            }
+            ParsedRecord::Notification {
+                message_id,
+                raw,
+                notification,
+            } => {
+                let file = notification
+                    .request
+                    .input_location
+                    .as_ref()
+                    .map(ToString::to_string);
+                let span = tracing::info_span!(
+                    "notification",
+                    file = file.as_deref(),
+                    inference_id = %notification.inference_id,
+                    message_id = %message_id
+                );
+                self.handle_notification(&notification, &raw, deadline)
+                    .instrument(span)
+                    .await
+            }
         }
     }
-}
 
-async fn record_orphan<S, O, T>(
-    handler: &ResultHandler<S, O, T>,
-    notification: &AsyncNotification,
-    raw: &str,
-) -> Result<NotificationOutcome, RecordError>
-where
-    S: JobStore,
-{
-    let status = match &notification.outcome {
-        InferenceOutcome::Succeeded { .. } => "Completed".to_string(),
-        InferenceOutcome::Failed { status, .. } => status.clone(),
-    };
-    handler
-        .store
-        .record_orphan(&OrphanRecord {
-            inference_id: notification.inference_id.clone(),
-            status,
-            input_location: notification.request.input_location.clone(),
-            received_at: now(),
-            message: raw.to_string(),
-        })
-        .await
-        .map_err(RecordError::store("recording the orphan"))?;
-    tracing::warn!("notification for an unknown inference recorded as an orphan");
-    Ok(NotificationOutcome::Orphan {
-        inference_id: notification.inference_id.clone(),
-    })
-}
-
-async fn handle_notification<S, O, T>(
-    handler: &ResultHandler<S, O, T>,
-    notification: &AsyncNotification,
-    raw: &str,
-    deadline: Option<Instant>,
-) -> Result<NotificationOutcome, RecordError>
-where
-    S: JobStore,
-    O: ObjectStore,
-    T: NotificationTopic,
-{
-    let Some(file) = notification.request.input_location.clone() else {
-        return record_orphan(handler, notification, raw).await;
-    };
-    for _ in 0..MAX_CONFLICTS {
-        let job = handler
-            .store
-            .get_job(&file)
+    async fn record_orphan(
+        &self,
+        notification: &AsyncNotification,
+        raw: &str,
+    ) -> Result<NotificationOutcome, RecordError> {
+        let status = match &notification.outcome {
+            InferenceOutcome::Succeeded { .. } => "Completed".to_string(),
+            InferenceOutcome::Failed { status, .. } => status.clone(),
+        };
+        self.store
+            .record_orphan(&OrphanRecord {
+                inference_id: notification.inference_id.clone(),
+                status,
+                input_location: notification.request.input_location.clone(),
+                received_at: now(),
+                message: raw.to_string(),
+            })
             .await
-            .map_err(RecordError::store("reading the job"))?;
-        let decision = decide_result(
-            job.as_ref().map(JobRecord::snapshot).as_ref(),
-            &notification.inference_id,
-        );
-        let (job, inference_id) = match (decision, job) {
-            (ResultDecision::Duplicate, _) => {
-                return Ok(NotificationOutcome::Duplicate {
-                    file: file.to_string(),
-                })
-            }
-            (ResultDecision::Superseded, _) => {
-                return Ok(NotificationOutcome::Superseded {
-                    file: file.to_string(),
-                    inference_id: notification.inference_id.clone(),
-                })
-            }
-            // `Apply` means the job waits for exactly this inference, so it has its id.
-            (ResultDecision::Apply, Some(job)) => match job.inference_id.clone() {
-                Some(inference_id) => (job, inference_id),
-                None => return record_orphan(handler, notification, raw).await,
-            },
-            (ResultDecision::Orphan, _) | (ResultDecision::Apply, None) => {
-                return record_orphan(handler, notification, raw).await
-            }
+            .map_err(StoreFailure::at("recording the orphan"))?;
+        tracing::warn!("notification for an unknown inference recorded as an orphan");
+        Ok(NotificationOutcome::Orphan {
+            inference_id: notification.inference_id.clone(),
+        })
+    }
+
+    async fn handle_notification(
+        &self,
+        notification: &AsyncNotification,
+        raw: &str,
+        deadline: Option<Instant>,
+    ) -> Result<NotificationOutcome, RecordError> {
+        let Some(file) = notification.request.input_location.clone() else {
+            return self.record_orphan(notification, raw).await;
         };
-        let settled = match &notification.outcome {
-            InferenceOutcome::Succeeded {
-                output_location, ..
-            } => {
-                let location = job
-                    .output_location
-                    .clone()
-                    .or_else(|| output_location.clone());
-                apply_success(handler, job, inference_id, location, deadline).await?
-            }
-            InferenceOutcome::Failed {
-                reason,
-                failure_location,
-                ..
-            } => {
-                let failure = Failure {
-                    code: "inference_failed",
-                    reason: reason.clone(),
-                    location: failure_location
+        for _ in 0..MAX_CONFLICTS {
+            let job = self
+                .store
+                .get_job(&file)
+                .await
+                .map_err(StoreFailure::at("reading the job"))?;
+            let decision = decide_result(
+                job.as_ref().map(JobRecord::snapshot).as_ref(),
+                &notification.inference_id,
+            );
+            let (job, inference_id) = match (decision, job) {
+                (ResultDecision::Duplicate, _) => {
+                    return Ok(NotificationOutcome::Duplicate {
+                        file: file.to_string(),
+                    })
+                }
+                (ResultDecision::Superseded, _) => {
+                    return Ok(NotificationOutcome::Superseded {
+                        file: file.to_string(),
+                        inference_id: notification.inference_id.clone(),
+                    })
+                }
+                // `Apply` means the job waits for exactly this inference, so it has its id.
+                (ResultDecision::Apply, Some(job)) => match job.inference_id.clone() {
+                    Some(inference_id) => (job, inference_id),
+                    None => return self.record_orphan(notification, raw).await,
+                },
+                (ResultDecision::Orphan, _) | (ResultDecision::Apply, None) => {
+                    return self.record_orphan(notification, raw).await
+                }
+            };
+            let settled = match &notification.outcome {
+                InferenceOutcome::Succeeded {
+                    output_location, ..
+                } => {
+                    let location = job
+                        .output_location
                         .clone()
-                        .or_else(|| job.failure_location.clone()),
+                        .or_else(|| output_location.clone());
+                    self.apply_success(job, inference_id, location, deadline)
+                        .await?
+                }
+                InferenceOutcome::Failed {
+                    reason,
+                    failure_location,
+                    ..
+                } => {
+                    let failure = Failure {
+                        code: "inference_failed",
+                        reason: reason.clone(),
+                        location: failure_location
+                            .clone()
+                            .or_else(|| job.failure_location.clone()),
+                    };
+                    self.apply_failure(job, inference_id, failure).await?
+                }
+            };
+            match settled {
+                Some(outcome) => return Ok(outcome),
+                None => tracing::info!("job changed while recording the outcome; deciding again"),
+            }
+        }
+        Err(RecordError::Contended {
+            attempts: MAX_CONFLICTS,
+        })
+    }
+
+    /// Reads, merges and records a successful inference. `Ok(None)`: the job changed under us.
+    async fn apply_success(
+        &self,
+        job: JobRecord,
+        inference_id: InferenceId,
+        location: Option<S3Uri>,
+        deadline: Option<Instant>,
+    ) -> Result<Option<NotificationOutcome>, RecordError> {
+        let Some(location) = location else {
+            let failure = Failure {
+                code: "no_output_location",
+                reason: "the success notification names no output location and none was stored"
+                    .into(),
+                location: None,
+            };
+            return self.apply_failure(job, inference_id, failure).await;
+        };
+        let bytes = match self
+            .objects
+            .get(&location, self.settings.max_result_bytes)
+            .await
+        {
+            Ok(bytes) => bytes,
+            Err(error @ ObjectError::TooLarge { .. }) => {
+                let failure = Failure {
+                    code: "result_too_large",
+                    reason: error.to_string(),
+                    location: Some(location),
                 };
-                apply_failure(handler, job, inference_id, failure).await?
+                return self.apply_failure(job, inference_id, failure).await;
+            }
+            // Missing (not yet visible) or unreachable: retry later.
+            Err(error) => return Err(RecordError::ResultUnavailable(error)),
+        };
+        let result = match CochlResult::parse(&bytes) {
+            Ok(result) => result,
+            Err(error) => {
+                tracing::error!(result = %location, error = %error, "the result document is unusable");
+                let failure = Failure {
+                    code: "malformed_result",
+                    reason: format!("{location}: {error}"),
+                    location: Some(location),
+                };
+                return self.apply_failure(job, inference_id, failure).await;
             }
         };
-        match settled {
-            Some(outcome) => return Ok(outcome),
-            None => tracing::info!("job changed while recording the outcome; deciding again"),
+        let detections = merge_windows(&result.data, &self.settings.merge);
+        let completed_at = now();
+        let written = self
+            .store
+            .replace_tags(
+                &AnalysisTags {
+                    file: &job.file,
+                    inference_id: &inference_id,
+                    completed_at: &completed_at,
+                    detections: &detections,
+                },
+                &job.tag_items,
+                deadline,
+            )
+            .await
+            .map_err(StoreFailure::at("writing the tag items"))?;
+
+        let length_sec = result.length_sec();
+        let message = detection_message(
+            &Outcome {
+                file: &job.file,
+                status: JobStatus::Completed.as_str(),
+                inference_id: inference_id.as_str(),
+                length_sec,
+                reason_code: None,
+                reason: None,
+                detections: &detections,
+            },
+            self.settings.query_url.as_deref(),
+        );
+        let expected = job.revision;
+        let completed = JobRecord {
+            status: JobStatus::Completed,
+            revision: job.revision + 1,
+            notified: true,
+            completed_at: Some(completed_at.clone()),
+            updated_at: completed_at,
+            length_sec,
+            tags: detections.iter().map(TagSummary::from).collect(),
+            tag_items: written.stored.clone(),
+            reason: None,
+            reason_code: None,
+            output_location: Some(location),
+            ..job
+        };
+        if self
+            .publish_then_settle(&message, &completed, expected)
+            .await?
+        {
+            return Ok(Some(NotificationOutcome::Completed {
+                file: completed.file.to_string(),
+                inference_id: inference_id.to_string(),
+                tags: detections.len(),
+                dynamodb_requests: written.stats.requests + 2,
+            }));
+        }
+        // Our items carry our inference id in their keys; if the job moved on to a newer
+        // upload they are garbage, otherwise the next attempt rewrites them identically.
+        self.remove_if_superseded(&completed, &written.stored, deadline)
+            .await?;
+        Ok(None)
+    }
+
+    /// Publishes the outcome's detection notification, then settles the job if the table
+    /// still holds the revision read. In this order a crash in between republishes on the
+    /// retry instead of never publishing, and a job is never marked notified before it was.
+    /// `Ok(false)`: the job changed under us; decide again.
+    async fn publish_then_settle(
+        &self,
+        message: &Message,
+        settled: &JobRecord,
+        expected: u64,
+    ) -> Result<bool, RecordError> {
+        self.detections
+            .publish(message)
+            .await
+            .map_err(RecordError::Publish)?;
+        match self
+            .store
+            .put_job(settled, Expect::Revision(expected))
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(error) => Err(StoreFailure::at("settling the job")(error).into()),
         }
     }
-    Err(RecordError::Contended {
-        attempts: MAX_CONFLICTS,
-    })
+
+    async fn remove_if_superseded(
+        &self,
+        ours: &JobRecord,
+        items: &StoredTags,
+        deadline: Option<Instant>,
+    ) -> Result<(), RecordError> {
+        let current = self
+            .store
+            .get_job(&ours.file)
+            .await
+            .map_err(StoreFailure::at("reading the job"))?;
+        let still_ours = current
+            .as_ref()
+            .is_some_and(|c| c.inference_id == ours.inference_id);
+        if still_ours {
+            return Ok(());
+        }
+        self.store
+            .delete_tags(&ours.file, items, deadline)
+            .await
+            .map_err(StoreFailure::at("deleting a superseded analysis' tags"))?;
+        Ok(())
+    }
+
+    /// Records a failed inference (or an unusable result). `Ok(None)`: the job changed under us.
+    async fn apply_failure(
+        &self,
+        job: JobRecord,
+        inference_id: InferenceId,
+        failure: Failure,
+    ) -> Result<Option<NotificationOutcome>, RecordError> {
+        let message = detection_message(
+            &Outcome::failed(
+                &job.file,
+                inference_id.as_str(),
+                failure.code,
+                &failure.reason,
+            ),
+            self.settings.query_url.as_deref(),
+        );
+        let expected = job.revision;
+        let at = now();
+        let failed = JobRecord {
+            status: JobStatus::Failed,
+            revision: job.revision + 1,
+            notified: true,
+            reason_code: Some(failure.code.to_string()),
+            reason: Some(failure.reason),
+            failure_location: failure.location.or(job.failure_location.clone()),
+            completed_at: Some(at.clone()),
+            updated_at: at,
+            ..job
+        };
+        let settled = self
+            .publish_then_settle(&message, &failed, expected)
+            .await?;
+        Ok(settled.then(|| NotificationOutcome::Failed {
+            file: failed.file.to_string(),
+            inference_id: inference_id.to_string(),
+            reason_code: failure.code.to_string(),
+        }))
+    }
 }
 
 /// A failure to record: an inference failure, or a result that cannot be used.
@@ -227,207 +420,4 @@ struct Failure {
     code: &'static str,
     reason: String,
     location: Option<S3Uri>,
-}
-
-/// Reads, merges and records a successful inference. `Ok(None)`: the job changed under us.
-async fn apply_success<S, O, T>(
-    handler: &ResultHandler<S, O, T>,
-    job: JobRecord,
-    inference_id: InferenceId,
-    location: Option<S3Uri>,
-    deadline: Option<Instant>,
-) -> Result<Option<NotificationOutcome>, RecordError>
-where
-    S: JobStore,
-    O: ObjectStore,
-    T: NotificationTopic,
-{
-    let Some(location) = location else {
-        let failure = Failure {
-            code: "no_output_location",
-            reason: "the success notification names no output location and none was stored".into(),
-            location: None,
-        };
-        return apply_failure(handler, job, inference_id, failure).await;
-    };
-    let bytes = match handler
-        .objects
-        .get(&location, handler.settings.max_result_bytes)
-        .await
-    {
-        Ok(bytes) => bytes,
-        Err(error @ ObjectError::TooLarge { .. }) => {
-            let failure = Failure {
-                code: "result_too_large",
-                reason: error.to_string(),
-                location: Some(location),
-            };
-            return apply_failure(handler, job, inference_id, failure).await;
-        }
-        // Missing (not yet visible) or unreachable: retry later.
-        Err(error) => return Err(RecordError::ResultUnavailable(error)),
-    };
-    let result = match CochlResult::parse(&bytes) {
-        Ok(result) => result,
-        Err(error) => {
-            tracing::error!(result = %location, error = %error, "the result document is unusable");
-            let failure = Failure {
-                code: "malformed_result",
-                reason: format!("{location}: {error}"),
-                location: Some(location),
-            };
-            return apply_failure(handler, job, inference_id, failure).await;
-        }
-    };
-    let detections = merge_windows(&result.data, &handler.settings.merge);
-    let completed_at = now();
-    let written = handler
-        .store
-        .replace_tags(
-            &job.file,
-            &inference_id,
-            &completed_at,
-            &detections,
-            &job.tag_items,
-            deadline,
-        )
-        .await
-        .map_err(RecordError::store("writing the tag items"))?;
-
-    let length_sec = result.length_sec();
-    let message = detection_message(
-        &Outcome {
-            file: &job.file,
-            status: JobStatus::Completed.as_str(),
-            inference_id: inference_id.as_str(),
-            length_sec,
-            reason_code: None,
-            reason: None,
-            detections: &detections,
-        },
-        handler.settings.query_url.as_deref(),
-    );
-    // Published before the job says COMPLETED: a crash in between republishes on the retry
-    // instead of never publishing.
-    handler
-        .detections
-        .publish(&message)
-        .await
-        .map_err(RecordError::Publish)?;
-
-    let expected = job.revision;
-    let completed = JobRecord {
-        status: JobStatus::Completed,
-        revision: job.revision + 1,
-        notified: true,
-        completed_at: Some(completed_at.clone()),
-        updated_at: completed_at,
-        length_sec,
-        tags: detections.iter().map(TagSummary::from).collect(),
-        tag_items: written.stored.clone(),
-        reason: None,
-        reason_code: None,
-        output_location: Some(location),
-        ..job
-    };
-    match handler
-        .store
-        .put_job(&completed, Expect::Revision(expected))
-        .await
-    {
-        Ok(()) => Ok(Some(NotificationOutcome::Completed {
-            file: completed.file.to_string(),
-            inference_id: inference_id.to_string(),
-            tags: detections.len(),
-            dynamodb_requests: written.stats.requests + 2,
-        })),
-        Err(StoreError::Conflict) => {
-            // Our items carry our inference id in their keys; if the job moved on to a newer
-            // upload they are garbage, otherwise the next attempt rewrites them identically.
-            remove_if_superseded(handler, &completed, &written.stored, deadline).await?;
-            Ok(None)
-        }
-        Err(error) => Err(RecordError::store("settling the job")(error)),
-    }
-}
-
-async fn remove_if_superseded<S, O, T>(
-    handler: &ResultHandler<S, O, T>,
-    ours: &JobRecord,
-    items: &StoredTags,
-    deadline: Option<Instant>,
-) -> Result<(), RecordError>
-where
-    S: JobStore,
-{
-    let current = handler
-        .store
-        .get_job(&ours.file)
-        .await
-        .map_err(RecordError::store("reading the job"))?;
-    let still_ours = current
-        .as_ref()
-        .is_some_and(|c| c.inference_id == ours.inference_id);
-    if still_ours {
-        return Ok(());
-    }
-    handler
-        .store
-        .delete_tags(&ours.file, items, deadline)
-        .await
-        .map(|_| ())
-        .map_err(RecordError::store("deleting a superseded analysis' tags"))
-}
-
-/// Records a failed inference (or an unusable result). `Ok(None)`: the job changed under us.
-async fn apply_failure<S, O, T>(
-    handler: &ResultHandler<S, O, T>,
-    job: JobRecord,
-    inference_id: InferenceId,
-    failure: Failure,
-) -> Result<Option<NotificationOutcome>, RecordError>
-where
-    S: JobStore,
-    T: NotificationTopic,
-{
-    let message = detection_message(
-        &Outcome::failed(
-            &job.file,
-            inference_id.as_str(),
-            failure.code,
-            &failure.reason,
-        ),
-        handler.settings.query_url.as_deref(),
-    );
-    handler
-        .detections
-        .publish(&message)
-        .await
-        .map_err(RecordError::Publish)?;
-    let expected = job.revision;
-    let at = now();
-    let failed = JobRecord {
-        status: JobStatus::Failed,
-        revision: job.revision + 1,
-        notified: true,
-        reason_code: Some(failure.code.to_string()),
-        reason: Some(failure.reason),
-        failure_location: failure.location.or(job.failure_location.clone()),
-        completed_at: Some(at.clone()),
-        updated_at: at,
-        ..job
-    };
-    match handler
-        .store
-        .put_job(&failed, Expect::Revision(expected))
-        .await
-    {
-        Ok(()) => Ok(Some(NotificationOutcome::Failed {
-            file: failed.file.to_string(),
-            inference_id: inference_id.to_string(),
-            reason_code: failure.code.to_string(),
-        })),
-        Err(StoreError::Conflict) => Ok(None),
-        Err(error) => Err(RecordError::store("settling the job")(error)),
-    }
 }

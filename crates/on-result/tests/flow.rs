@@ -6,7 +6,7 @@
 
 use cochl_aws::batch::{BatchError, RecordFailure};
 use cochl_aws::notify::Attribute;
-use cochl_aws::ports::JobStore;
+use cochl_aws::ports::{AnalysisTags, JobStore};
 use cochl_aws::records::{JobRecord, StoredTags};
 use cochl_aws::settings::ResultSettings;
 use cochl_core::detections::{MergeOptions, TagDetection};
@@ -420,10 +420,12 @@ async fn an_older_analysis_items_are_replaced_by_the_new_ones() {
     let written = handler
         .store
         .replace_tags(
-            &uri(FILE),
-            &older,
-            "2026-11-24T00:00:00.000Z",
-            &[tag("Siren"), tag("Laughter")],
+            &AnalysisTags {
+                file: &uri(FILE),
+                inference_id: &older,
+                completed_at: "2026-11-24T00:00:00.000Z",
+                detections: &[tag("Siren"), tag("Laughter")],
+            },
             &StoredTags::default(),
             None,
         )

@@ -4,14 +4,11 @@
 //! runtime's `errorType` (kept in the on-failure record) names the class, e.g.
 //! `Retryable.EndpointUnavailable` or `Permanent.MalformedRecord`.
 
-use cochl_aws::batch::{error_type, BatchError, RecordFailure};
-use cochl_aws::dynamo::StoreError;
+use cochl_aws::batch::{InvocationError, RecordFailure, StoreFailure};
 use cochl_aws::endpoint::EndpointError;
-use cochl_aws::error_chain;
 use cochl_aws::notify::PublishError;
 use cochl_aws::objects::ObjectError;
 use cochl_core::keys::KeyError;
-use lambda_runtime::Diagnostic;
 
 use crate::event::EventError;
 use crate::outcome::RecordOutcome;
@@ -33,14 +30,9 @@ pub enum RecordError {
     /// HeadObject failed (after the SDK's retries).
     #[error(transparent)]
     Objects(#[from] ObjectError),
-    /// A table operation failed; `step` says which.
-    #[error("{step}: {source}")]
-    Store {
-        /// What the handler was doing.
-        step: &'static str,
-        /// The table's error.
-        source: StoreError,
-    },
+    /// A table operation failed.
+    #[error(transparent)]
+    Store(#[from] StoreFailure),
     /// Conflicting writers changed the job every time it was claimed.
     #[error("the job kept changing underneath ({attempts} conflicting writes)")]
     Contended {
@@ -63,24 +55,13 @@ pub enum RecordError {
     },
 }
 
-impl RecordError {
-    /// Wraps a table error with what the handler was doing.
-    pub(crate) fn store(step: &'static str) -> impl FnOnce(StoreError) -> RecordError {
-        move |source| RecordError::Store { step, source }
-    }
-}
-
 impl RecordFailure for RecordError {
     fn class(&self) -> &'static str {
         match self {
             RecordError::Malformed { .. } => "MalformedRecord",
             RecordError::InvalidLocation(_) => "InvalidLocation",
             RecordError::Objects(_) => "ObjectsUnavailable",
-            RecordError::Store {
-                source: StoreError::Item(_),
-                ..
-            } => "CorruptItem",
-            RecordError::Store { .. } => "StoreUnavailable",
+            RecordError::Store(failure) => failure.class(),
             RecordError::Contended { .. } => "Contended",
             RecordError::Endpoint(_) => "EndpointUnavailable",
             RecordError::Publish(_) => "PublishFailed",
@@ -93,7 +74,7 @@ impl RecordFailure for RecordError {
             RecordError::Malformed { .. }
             | RecordError::InvalidLocation(_)
             | RecordError::NoInferenceId { .. } => false,
-            RecordError::Store { source, .. } => !matches!(source, StoreError::Item(_)),
+            RecordError::Store(failure) => failure.is_retryable(),
             RecordError::Objects(_)
             | RecordError::Contended { .. }
             | RecordError::Endpoint(_)
@@ -103,31 +84,6 @@ impl RecordFailure for RecordError {
 }
 
 /// Why an invocation failed: Lambda retries it, then the on-failure destination keeps it.
-#[derive(Debug, thiserror::Error)]
-pub enum SubmitError {
-    /// The payload is not an S3 event.
-    #[error(transparent)]
-    NotAnEvent(#[from] EventError),
-    /// Some records could not be handled; the others were.
-    #[error(transparent)]
-    Records(#[from] BatchError<RecordOutcome, RecordError>),
-}
-
-impl SubmitError {
-    /// The `errorType` Lambda records: `Retryable.<class>` or `Permanent.<class>`.
-    pub fn error_type(&self) -> String {
-        match self {
-            SubmitError::NotAnEvent(_) => error_type(false, "NotAnS3Event"),
-            SubmitError::Records(batch) => batch.error_type(),
-        }
-    }
-}
-
-impl From<SubmitError> for Diagnostic {
-    fn from(error: SubmitError) -> Diagnostic {
-        Diagnostic {
-            error_type: error.error_type(),
-            error_message: error_chain(&error),
-        }
-    }
-}
+/// Converts to the runtime's `Diagnostic` with `errorType` `Retryable.<class>` or
+/// `Permanent.<class>`.
+pub type SubmitError = InvocationError<EventError, RecordOutcome, RecordError>;

@@ -67,6 +67,17 @@ pub enum SubmitEvent {
 #[error("not an S3 event: {0}")]
 pub struct EventError(pub String);
 
+/// A payload that is not the event this function takes never will be: permanent.
+impl cochl_aws::batch::RecordFailure for EventError {
+    fn class(&self) -> &'static str {
+        "NotAnS3Event"
+    }
+
+    fn is_retryable(&self) -> bool {
+        false
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawRecord {

@@ -3,10 +3,10 @@
 //! throttling past the budget, and the failures that must leave a record retryable. These run
 //! in milliseconds; `tests/end_to_end.rs` and the moto suites prove the same flows on the wire.
 
-use cochl_aws::batch::RecordFailure;
+use cochl_aws::batch::{RecordFailure, StoreFailure};
 use cochl_aws::dynamo::StoreError;
 use cochl_aws::notify::Attribute;
-use cochl_aws::ports::JobStore;
+use cochl_aws::ports::{AnalysisTags, JobStore};
 use cochl_aws::records::{JobRecord, StoredTags};
 use cochl_aws::settings::SubmitSettings;
 use cochl_core::detections::TagDetection;
@@ -215,10 +215,12 @@ async fn a_newer_upload_supersedes_and_deletes_the_old_analysis_tags() {
     let written = submitter
         .store
         .replace_tags(
-            &file,
-            &old_id,
-            "2026-11-25T10:16:00.000Z",
-            &[tag("Siren"), tag("Speech")],
+            &AnalysisTags {
+                file: &file,
+                inference_id: &old_id,
+                completed_at: "2026-11-25T10:16:00.000Z",
+                detections: &[tag("Siren"), tag("Speech")],
+            },
             &StoredTags::default(),
             None,
         )
@@ -539,10 +541,10 @@ async fn an_acceptance_that_cannot_be_recorded_is_retried_under_the_same_id() {
         &batch.failures[..],
         [(
             0,
-            RecordError::Store {
+            RecordError::Store(StoreFailure {
                 source: StoreError::Service { .. },
                 ..
-            }
+            })
         )]
     ));
     assert_eq!(batch.error_type(), "Retryable.StoreUnavailable");

@@ -10,11 +10,9 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
 use aws_sdk_dynamodb::Client;
-use cochl_core::detections::TagDetection;
-use cochl_core::inference_id::InferenceId;
 use cochl_core::keys::S3Uri;
 
-use crate::ports::TagsWritten;
+use crate::ports::{AnalysisTags, TagsWritten};
 use crate::records::{JobRecord, OrphanRecord, StoredTags};
 use crate::retry::Backoff;
 use schema::{Item, JOB_SK, PK, SK};
@@ -190,19 +188,18 @@ impl DynamoStore {
     /// analysis rewrites identical items and never deletes what it writes.
     pub async fn replace_tags(
         &self,
-        file: &S3Uri,
-        inference_id: &InferenceId,
-        completed_at: &str,
-        detections: &[TagDetection],
+        tags: &AnalysisTags<'_>,
         previous: &StoredTags,
         deadline: Option<Instant>,
     ) -> Result<TagsWritten, StoreError> {
         let mut puts = Vec::new();
         let mut names = Vec::new();
-        for detection in detections {
-            for record in schema::tag_records(file, inference_id, completed_at, detection) {
+        for detection in tags.detections {
+            for record in
+                schema::tag_records(tags.file, tags.inference_id, tags.completed_at, detection)
+            {
                 names.push(schema::tag_sk(
-                    inference_id.as_str(),
+                    tags.inference_id.as_str(),
                     &record.name,
                     record.part,
                 ));
@@ -210,7 +207,7 @@ impl DynamoStore {
             }
         }
         let stored = StoredTags::from_names(names);
-        let deletes = tag_keys(file, &previous.without(&stored));
+        let deletes = tag_keys(tags.file, &previous.without(&stored));
         let stats = self.write_batch(puts, deletes, deadline).await?;
         Ok(TagsWritten { stored, stats })
     }

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use cochl_aws::dynamo::{BatchStats, Expect, StoreError};
-use cochl_aws::ports::{JobStore, TagsWritten};
+use cochl_aws::ports::{AnalysisTags, JobStore, TagsWritten};
 use cochl_aws::records::{JobRecord, OrphanRecord, StoredTags};
 use cochl_core::detections::TagDetection;
 use cochl_core::inference_id::InferenceId;
@@ -207,14 +207,12 @@ impl JobStore for MemoryStore {
 
     async fn replace_tags(
         &self,
-        file: &S3Uri,
-        inference_id: &InferenceId,
-        _completed_at: &str,
-        detections: &[TagDetection],
+        tags: &AnalysisTags<'_>,
         previous: &StoredTags,
         _deadline: Option<Instant>,
     ) -> Result<TagsWritten, StoreError> {
         self.call(StoreOp::ReplaceTags)?;
+        let (file, inference_id, detections) = (tags.file, tags.inference_id, tags.detections);
         let stored = StoredTags::from_names(
             detections
                 .iter()
