@@ -314,7 +314,11 @@ def parse_adapters(aws_src: Path) -> dict[str, Adapter]:
                 adapter.calls[name] = set(re.findall(r"\bself\.(\w+)\(", fn_body)) | set(
                     re.findall(r"\bSelf::(\w+)\(", fn_body)
                 )
-                adapter.indexes[name] = set(re.findall(r"\.index_name\((\w+)\)", fn_body))
+                # An index is named directly (`.index_name(TAG_INDEX)`) or handed to the one
+                # pagination loop in a listing's description (`index: TAG_INDEX`).
+                adapter.indexes[name] = set(re.findall(r"\.index_name\((\w+)\)", fn_body)) | set(
+                    re.findall(r"\bindex:\s*([A-Z][A-Z0-9_]*)\b", fn_body)
+                )
                 leftover = re.sub(r"\bself\.client(?:\(\))?\.(\w+)\(", "", fn_body)
                 if re.search(r"\bself\.client\b", leftover):
                     adapter.opaque[name] = (
