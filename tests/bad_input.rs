@@ -27,20 +27,15 @@ use cochl_core::keys::encode_event_key;
 use devstack::query::file_document;
 use devstack::stack::{LocalStack, StackOptions};
 use serde_json::{json, Value};
+use testkit::rng::SplitMix64;
 use testkit::sample;
 use testkit::wait::DEADLINE;
 
-/// Deterministic pseudo-random bytes (xorshift64), so corrupt inputs are the same every run.
+/// Deterministic pseudo-random bytes (the workspace's one seeded generator), so corrupt inputs
+/// are the same every run.
 fn noise_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed.max(1);
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
+    let mut rng = SplitMix64(seed);
+    (0..len).map(|_| (rng.next_u64() >> 56) as u8).collect()
 }
 
 /// What a rejected upload must end as: its stable reason code, and the facts its reason

@@ -131,7 +131,7 @@ impl From<&TagDetection> for TagSummary {
 /// is the one the "files with tag X" index lists.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TagRecord {
-    /// The file.
+    /// The analysed file the detections were heard in.
     pub file: S3Uri,
     /// The inference that produced it.
     pub inference_id: InferenceId,

@@ -118,9 +118,9 @@ impl Default for StackOptions {
 /// Names and addresses of everything the stack created.
 #[derive(Debug, Clone)]
 pub struct Resources {
-    /// The audio bucket.
+    /// The bucket uploads go to and results come back to, as in the template.
     pub bucket: String,
-    /// The job table.
+    /// The DynamoDB table the functions share.
     pub table: String,
     /// SageMaker's success topic.
     pub success_topic: String,
@@ -148,7 +148,7 @@ pub struct LocalStack {
     pub config: SdkConfig,
     /// What was created.
     pub resources: Resources,
-    /// The SageMaker emulator.
+    /// The SageMaker emulator, for its admin API (faults, stats) in tests.
     pub emulator: RunningEmulator,
     /// The submit function's handler state.
     pub submitter: Arc<Submitter>,

@@ -45,7 +45,7 @@ pub struct Plan {
 /// An accepted asynchronous inference.
 #[derive(Debug, Clone)]
 pub struct Job {
-    /// The checked request.
+    /// The request as validated at acceptance, replayed when the job runs.
     pub request: AsyncInvocation,
     /// Where the result goes.
     pub output_location: S3Uri,

@@ -79,7 +79,7 @@ pub struct SegmentDocument {
 /// `GET /tags/{name}/files`: one page of files with a tag, newest first.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TagFilesDocument {
-    /// The tag.
+    /// The tag asked for, echoed so a saved page says what it lists.
     pub tag: String,
     /// The files of this page.
     pub files: Vec<TagFileDocument>,

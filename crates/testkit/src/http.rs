@@ -12,7 +12,7 @@ pub struct RawResponse {
     pub status: u16,
     /// Headers in order.
     pub headers: Vec<(String, String)>,
-    /// The body.
+    /// The body as received, bytes kept so tests can check non-UTF-8 answers too.
     pub body: Vec<u8>,
 }
 
