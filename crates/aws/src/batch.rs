@@ -137,7 +137,7 @@ impl StoreFailure {
 }
 
 /// `Retryable.<class>` or `Permanent.<class>`: the shape of every `errorType` we report.
-pub fn error_type(retryable: bool, class: &str) -> String {
+fn error_type(retryable: bool, class: &str) -> String {
     let kind = if retryable { "Retryable" } else { "Permanent" };
     format!("{kind}.{class}")
 }
