@@ -19,7 +19,14 @@ What is derived from the code, not written down here:
 
 What is written down here (SDK_ACTIONS) is the SDK operation -> IAM action table, which is AWS's
 mapping, not the project's: an operation the code calls that is missing from it, and not of the
-plain `<prefix>:<Operation>` form, still shows as a missing permission.
+plain `<prefix>:<Operation>` form, still shows as a missing permission. Likewise
+EVENT_SOURCE_ACTIONS, what Lambda's poller does with the function's role for an `SQS` event of
+the template: those actions are needed on exactly that event's queue.
+
+Every queue a function consumes (an `SQS` event) must also be one a message cannot be lost from
+or stuck in: a RedrivePolicy to a dead-letter queue of the template that keeps messages at least
+as long, 14 days' retention, encryption, a visibility timeout of at least six times the
+function's timeout, and partial batch responses (ReportBatchItemFailures) on the event.
 """
 
 from __future__ import annotations
@@ -56,6 +63,24 @@ SDK_ACTIONS: dict[tuple[str, str], tuple[str, ...]] = {
     # 403 instead of 404 for a missing key, and the code's "object is gone" branch never runs.
     ("s3", "HeadObject"): ("s3:GetObject", "s3:ListBucket"),
 }
+
+#: What Lambda's event source mapping does with the function's role, per SAM event type, on the
+#: event's queue. SAM adds no policy for them when the function names its own Role.
+EVENT_SOURCE_ACTIONS: dict[str, tuple[str, ...]] = {
+    "SQS": ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"),
+}
+
+#: Lambda's advice for a queue it polls: a visibility timeout of at least six times the function's
+#: timeout, so a batch retried after a throttle does not become visible while still in work.
+VISIBILITY_TIMEOUT_FACTOR = 6
+
+#: SQS's longest retention, kept by every consumed queue: a backlog (the endpoint busy, the
+#: function paused) waits up to 14 days instead of SQS's default 4.
+QUEUE_RETENTION_SECONDS = 1209600
+
+#: What SQS and Lambda assume when the template says nothing.
+SQS_DEFAULTS = {"MessageRetentionPeriod": 345600, "VisibilityTimeout": 30}
+LAMBDA_DEFAULT_TIMEOUT = 3
 
 #: Actions every Lambda function's role needs for its own log group.
 LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
@@ -539,6 +564,35 @@ class Function:
         return (self.metadata.get("BuildProperties") or {}).get("Binary")
 
 
+@dataclass
+class QueueEvent:
+    """An `SQS` event of a function: the event source mapping from a queue."""
+
+    name: str
+    props: dict[str, Any]
+    queue: str | None  # the queue's logical id, when the event names it by Ref/GetAtt
+
+
+def queue_events(fn: Function) -> list[QueueEvent]:
+    out = []
+    for name, event in (fn.props.get("Events") or {}).items():
+        if isinstance(event, dict) and event.get("Type") == "SQS":
+            props = event.get("Properties") or {}
+            out.append(QueueEvent(name, props, logical_id(props.get("Queue"))))
+    return out
+
+
+def number(value: Any) -> int | None:
+    """A literal integer of the template (YAML may give it as a string), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
 def template_functions(template: dict[str, Any]) -> list[Function]:
     globals_ = (template.get("Globals") or {}).get("Function") or {}
     out = []
@@ -691,6 +745,12 @@ def check_permissions(template: dict[str, Any], code: Code) -> list[str]:
                 needed.setdefault(action, f"the SDK call {op}")
         for action in LOG_ACTIONS:
             needed.setdefault(action, "its log group")
+        # Event source mappings: these actions on exactly the events' queues (checked below).
+        event_queues: dict[str, dict[str, str]] = {}  # action -> queue -> event
+        for event in queue_events(fn):
+            for action in EVENT_SOURCE_ACTIONS["SQS"]:
+                needed.setdefault(action, f"its SQS event {event.name}")
+                event_queues.setdefault(action, {})[event.queue or "?"] = event.name
         on_failure = ((fn.props.get("EventInvokeConfig") or {}).get("DestinationConfig") or {}).get("OnFailure")
         if isinstance(on_failure, dict):
             destination = {"SQS": "sqs:SendMessage", "SNS": "sns:Publish", "Lambda": "lambda:InvokeFunction",
@@ -701,9 +761,30 @@ def check_permissions(template: dict[str, Any], code: Code) -> list[str]:
             problems.append(f"{label}: its role does not allow {action}, needed for {needed[action]}")
         for action in sorted(set(granted) - set(needed)):
             problems.append(
-                f"{label}: its role allows {action}, which matches no SDK call of the function "
+                f"{label}: its role allows {action}, which matches no SDK call or event source of the function "
                 f"(it calls: {', '.join(sorted(op for _, op in binary.sdk_calls)) or 'nothing'})"
             )
+        sdk_actions = {a for service, op in binary.sdk_calls for a in iam_actions(service, op)}
+        for action, queues in sorted(event_queues.items()):
+            grants = granted.get(action, [])
+            if not grants:
+                continue  # reported above as not allowed
+            named = {logical_id(r) for s in grants for r in as_list(s.get("Resource"))}
+            for queue, event in sorted(queues.items()):
+                if queue not in named:
+                    problems.append(
+                        f"{label}: its role allows {action}, but not on {queue}, the queue of its SQS "
+                        f"event {event} (name it by !GetAtt {queue}.Arn)"
+                    )
+            if action in sdk_actions:
+                continue  # the code calls it too, on queues of its own
+            for s in grants:
+                for r in as_list(s.get("Resource")):
+                    if logical_id(r) not in queues:
+                        problems.append(
+                            f"{label}: its role allows {action} on {logical_id(r) or json.dumps(r)}, which is "
+                            "the queue of none of its SQS events, and no SDK call of the function needs it"
+                        )
         for index in sorted(binary.indexes):
             resources = json.dumps([s.get("Resource") for s in granted.get("dynamodb:Query", [])])
             if f"/index/{index}" not in resources and "/index/*" not in resources:
@@ -735,6 +816,68 @@ def check_policy_shapes(template: dict[str, Any]) -> list[str]:
                         f"{where} statement {sid}: Resource \"*\" for {', '.join(broad)}, whose API "
                         "takes a resource; name it"
                     )
+    return problems
+
+
+def check_queues(template: dict[str, Any]) -> list[str]:
+    """Every queue a function consumes, and the event consuming it."""
+    problems = []
+    resources = template.get("Resources") or {}
+
+    def queue(lid: str | None) -> dict[str, Any] | None:
+        res = resources.get(lid or "")
+        if isinstance(res, dict) and res.get("Type") == "AWS::SQS::Queue":
+            return res.get("Properties") or {}
+        return None
+
+    for fn in template_functions(template):
+        for event in queue_events(fn):
+            label = f"{fn.logical_id} event {event.name}"
+            if "ReportBatchItemFailures" not in as_list(event.props.get("FunctionResponseTypes")):
+                problems.append(
+                    f"{label}: FunctionResponseTypes lacks ReportBatchItemFailures (without it, one "
+                    "failed message sends the whole batch back to the queue, to be processed again)"
+                )
+            props = queue(event.queue)
+            if props is None:
+                problems.append(f"{label}: Queue is not an AWS::SQS::Queue of this template (!GetAtt <queue>.Arn)")
+                continue
+            lid = event.queue
+            redrive = props.get("RedrivePolicy")
+            dlq_id = logical_id(redrive.get("deadLetterTargetArn")) if isinstance(redrive, dict) else None
+            dlq = queue(dlq_id)
+            if dlq is None:
+                problems.append(
+                    f"{lid}: no RedrivePolicy to a dead-letter queue of this template (deadLetterTargetArn: "
+                    "!GetAtt <queue>.Arn); a message that keeps failing would be retried until it expires"
+                )
+            elif "maxReceiveCount" not in redrive:
+                problems.append(f"{lid}: its RedrivePolicy has no maxReceiveCount")
+            retention = number(props.get("MessageRetentionPeriod", SQS_DEFAULTS["MessageRetentionPeriod"]))
+            if retention != QUEUE_RETENTION_SECONDS:
+                problems.append(
+                    f"{lid}: MessageRetentionPeriod is {props.get('MessageRetentionPeriod', 'not set')!r}, "
+                    f"expected {QUEUE_RETENTION_SECONDS} (14 days, so a backlog outlives a long outage)"
+                )
+            if dlq is not None and retention is not None:
+                dlq_retention = number(dlq.get("MessageRetentionPeriod", SQS_DEFAULTS["MessageRetentionPeriod"]))
+                if dlq_retention is None or dlq_retention < retention:
+                    problems.append(
+                        f"{dlq_id}: keeps messages {dlq.get('MessageRetentionPeriod', 'the default 345600')} s, "
+                        f"less than {lid} ({retention} s); a dead letter expires by the time it entered {lid}"
+                    )
+            visibility = number(props.get("VisibilityTimeout", SQS_DEFAULTS["VisibilityTimeout"]))
+            timeout = number(fn.props.get("Timeout", LAMBDA_DEFAULT_TIMEOUT))
+            if visibility is None or timeout is None:
+                problems.append(
+                    f"{lid}: VisibilityTimeout and {fn.logical_id}'s Timeout must be numbers to be checked "
+                    f"(at least {VISIBILITY_TIMEOUT_FACTOR} x the function's timeout)"
+                )
+            elif visibility < VISIBILITY_TIMEOUT_FACTOR * timeout:
+                problems.append(
+                    f"{lid}: VisibilityTimeout {visibility} s is below {VISIBILITY_TIMEOUT_FACTOR} x the Timeout "
+                    f"of {fn.logical_id}, which consumes it ({VISIBILITY_TIMEOUT_FACTOR * timeout} s)"
+                )
     return problems
 
 
@@ -779,6 +922,9 @@ def check_storage(template: dict[str, Any], code: Code) -> list[str]:
                 problems.append(f"{lid}: point-in-time recovery is off")
             if code.table is not None:
                 problems += [f"{lid}: {p}" for p in compare_table(props, code.table)]
+        elif kind == "AWS::SQS::Queue":
+            if props.get("SqsManagedSseEnabled") is not True and not props.get("KmsMasterKeyId"):
+                problems.append(f"{lid}: queue is not encrypted (SqsManagedSseEnabled: true or KmsMasterKeyId)")
         elif kind == "AWS::SNS::Topic":
             if not props.get("KmsMasterKeyId"):
                 reason = ((res.get("Metadata") or {}).get("cochl-check") or {}).get("unencrypted-topic")
@@ -800,11 +946,15 @@ def walk(node: Any) -> Iterator[Any]:
             yield from walk(v)
 
 
-SPELLED_NAMES = {"AWS::S3::Bucket": "BucketName", "AWS::SageMaker::Endpoint": "EndpointName"}
+SPELLED_NAMES = {
+    "AWS::S3::Bucket": "BucketName",
+    "AWS::SageMaker::Endpoint": "EndpointName",
+    "AWS::SQS::Queue": "QueueName",
+}
 
 
 def check_spelled_names(template: dict[str, Any]) -> list[str]:
-    """A bucket or endpoint whose name is spelled out (`Fn::Sub: [pattern, vars]`, to break a
+    """A bucket, endpoint or queue whose name is spelled out (`Fn::Sub: [pattern, vars]`, to break a
     circular dependency) must be spelled the same way wherever the template names it by string."""
     problems = []
     for lid, res in (template.get("Resources") or {}).items():
@@ -888,6 +1038,7 @@ CHECKS = (
     ("permissions", check_permissions),
     ("policy shapes", lambda t, c: check_policy_shapes(t)),
     ("storage and encryption", check_storage),
+    ("queues", lambda t, c: check_queues(t)),
     ("HTTP auth", check_http_auth),
     ("spelled-out names", lambda t, c: check_spelled_names(t)),
 )

@@ -149,13 +149,6 @@ class Permissions(TemplateCase):
 
         self.assertProblem(self.broken(drop), "SubmitFunction", "s3:ListBucket", "HeadObject")
 
-    def test_on_failure_destination_needs_send(self):
-        def drop(t):
-            statements = role_statements(t, "SubmitFunctionRole")
-            statements[:] = [s for s in statements if s.get("Sid") != "OnFailureDestination"]
-
-        self.assertProblem(self.broken(drop), "SubmitFunction", "sqs:SendMessage", "on-failure destination")
-
     def test_logs_needed(self):
         def drop(t):
             statements = role_statements(t, "QueryFunctionRole")
@@ -203,6 +196,209 @@ class Permissions(TemplateCase):
             ]
 
         self.assertProblem(self.broken(add), "QueryFunctionRole", "managed policies")
+
+
+def queue_fragment() -> dict:
+    """A template of one function consuming one queue (with its dead-letter queue) and its role,
+    right by every queue rule; the code is WORKER_CODE, which makes no SDK call."""
+    arn = lambda lid: {"Fn::GetAtt": [lid, "Arn"]}  # noqa: E731
+    return {
+        "Globals": {"Function": {"Runtime": "provided.al2023", "Handler": "bootstrap", "Architectures": ["arm64"],
+                                 "LoggingConfig": {"LogFormat": "JSON"},
+                                 "Environment": {"Variables": {"RUST_LOG": "info"}}}},
+        "Resources": {
+            "Work": {"Type": "AWS::SQS::Queue", "Properties": {
+                "MessageRetentionPeriod": 1209600, "SqsManagedSseEnabled": True, "VisibilityTimeout": 360,
+                "RedrivePolicy": {"deadLetterTargetArn": arn("WorkDeadLetters"), "maxReceiveCount": 5}}},
+            "WorkDeadLetters": {"Type": "AWS::SQS::Queue", "Properties": {
+                "MessageRetentionPeriod": 1209600, "SqsManagedSseEnabled": True}},
+            "Other": {"Type": "AWS::SQS::Queue", "Properties": {"SqsManagedSseEnabled": True}},
+            "WorkerRole": {"Type": "AWS::IAM::Role", "Properties": {"Policies": [{"PolicyName": "worker", "PolicyDocument": {
+                "Version": "2012-10-17", "Statement": [
+                    {"Sid": "Logs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                     "Resource": "arn:aws:logs:eu-west-1:123456789012:log-group:worker"},
+                    {"Sid": "Consume", "Effect": "Allow",
+                     "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+                     "Resource": arn("Work")},
+                ]}}]}},
+            "Worker": {"Type": "AWS::Serverless::Function",
+                       "Metadata": {"BuildMethod": "rust-cargolambda", "BuildProperties": {"Binary": "cochl-worker"}},
+                       "Properties": {"Timeout": 60, "Role": arn("WorkerRole"), "Events": {"Jobs": {"Type": "SQS", "Properties": {
+                           "Queue": arn("Work"), "BatchSize": 10, "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                           "ScalingConfig": {"MaximumConcurrency": 5}}}}}},
+        },
+    }
+
+
+WORKER_CODE = ct.Code(
+    binaries={"cochl-worker": ct.Binary("cochl-worker", Path("crates/worker"), False, "WorkerSettings")},
+    adapters={}, table=None, problems=[],
+)
+
+
+class Queues(TemplateCase):
+    """The rules for a queue a function consumes, on a small template (independent of the code)."""
+
+    def problems(self, mutate=lambda t: None, code: ct.Code = WORKER_CODE) -> list[str]:
+        template = queue_fragment()
+        mutate(template)
+        return ct.check(template, code)
+
+    @staticmethod
+    def queue(t: dict, lid: str = "Work") -> dict:
+        return resources(t)[lid]["Properties"]
+
+    @staticmethod
+    def event(t: dict) -> dict:
+        return resources(t)["Worker"]["Properties"]["Events"]["Jobs"]["Properties"]
+
+    def test_fragment_passes(self):
+        self.assertEqual(self.problems(), [])
+
+    def test_real_template_queues_pass(self):
+        self.assertEqual(ct.check_queues(TEMPLATE), [])
+        self.assertEqual([p for p in ct.check_storage(TEMPLATE, CODE) if "queue" in p], [])
+
+    def test_event_source_needs_its_three_actions(self):
+        def drop(t):
+            role_statements(t, "WorkerRole")[1]["Action"].remove("sqs:GetQueueAttributes")
+
+        self.assertProblem(self.problems(drop), "Worker", "does not allow sqs:GetQueueAttributes", "SQS event Jobs")
+
+    def test_event_source_actions_on_another_queue(self):
+        def move(t):
+            role_statements(t, "WorkerRole")[1]["Resource"] = {"Fn::GetAtt": ["Other", "Arn"]}
+
+        problems = self.problems(move)
+        self.assertProblem(problems, "Worker", "sqs:ReceiveMessage", "not on Work", "SQS event Jobs")
+        self.assertProblem(problems, "Worker", "sqs:DeleteMessage on Other", "none of its SQS events")
+
+    def test_event_source_actions_without_event(self):
+        def drop(t):
+            del resources(t)["Worker"]["Properties"]["Events"]
+
+        problems = self.problems(drop)
+        for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
+            self.assertProblem(problems, "Worker", f"allows {action}", "matches no SDK call or event source")
+
+    def test_extra_queue_action_beside_the_event_source(self):
+        def add(t):
+            role_statements(t, "WorkerRole")[1]["Action"].append("sqs:PurgeQueue")
+
+        self.assertProblem(self.problems(add), "Worker", "allows sqs:PurgeQueue", "matches no SDK call")
+
+    def test_sdk_call_of_an_event_source_action_may_name_other_queues(self):
+        # The code deletes messages of Other itself: DeleteMessage may name it beside Work.
+        code = copy.deepcopy(WORKER_CODE)
+        code.binaries["cochl-worker"].sdk_calls = {("sqs", "DeleteMessage")}
+
+        def add(t):
+            role_statements(t, "WorkerRole").append({"Sid": "Tidy", "Effect": "Allow", "Action": "sqs:DeleteMessage",
+                                                    "Resource": {"Fn::GetAtt": ["Other", "Arn"]}})
+
+        self.assertEqual(self.problems(add, code), [])
+
+    def test_on_failure_destination_needs_send(self):
+        def add(t):
+            resources(t)["Worker"]["Properties"]["EventInvokeConfig"] = {
+                "MaximumRetryAttempts": 2,
+                "DestinationConfig": {"OnFailure": {"Type": "SQS", "Destination": {"Fn::GetAtt": ["Other", "Arn"]}}},
+            }
+
+        self.assertProblem(self.problems(add), "Worker", "sqs:SendMessage", "on-failure destination")
+
+    def test_event_without_partial_batch_responses(self):
+        def drop(t):
+            del self.event(t)["FunctionResponseTypes"]
+
+        self.assertProblem(self.problems(drop), "Worker event Jobs", "ReportBatchItemFailures")
+
+    def test_event_from_a_queue_outside_the_template(self):
+        def change(t):
+            self.event(t)["Queue"] = "arn:aws:sqs:eu-west-1:123456789012:elsewhere"
+
+        self.assertProblem(self.problems(change), "Worker event Jobs", "not an AWS::SQS::Queue of this template")
+
+    def test_queue_without_dead_letter_queue(self):
+        def drop(t):
+            del self.queue(t)["RedrivePolicy"]
+
+        self.assertProblem(self.problems(drop), "Work:", "no RedrivePolicy")
+
+    def test_redrive_to_something_that_is_not_a_queue(self):
+        def change(t):
+            self.queue(t)["RedrivePolicy"]["deadLetterTargetArn"] = {"Fn::GetAtt": ["WorkerRole", "Arn"]}
+
+        self.assertProblem(self.problems(change), "Work:", "no RedrivePolicy to a dead-letter queue")
+
+    def test_redrive_without_max_receive_count(self):
+        def drop(t):
+            del self.queue(t)["RedrivePolicy"]["maxReceiveCount"]
+
+        self.assertProblem(self.problems(drop), "Work:", "maxReceiveCount")
+
+    def test_queue_with_short_retention(self):
+        def change(t):
+            self.queue(t)["MessageRetentionPeriod"] = 345600
+
+        self.assertProblem(self.problems(change), "Work:", "MessageRetentionPeriod", "1209600")
+
+    def test_queue_with_default_retention(self):
+        def drop(t):
+            del self.queue(t)["MessageRetentionPeriod"]
+
+        self.assertProblem(self.problems(drop), "Work:", "MessageRetentionPeriod is 'not set'")
+
+    def test_dead_letter_queue_keeping_messages_less_long(self):
+        def drop(t):
+            del self.queue(t, "WorkDeadLetters")["MessageRetentionPeriod"]
+
+        self.assertProblem(self.problems(drop), "WorkDeadLetters:", "less than Work")
+
+    def test_unencrypted_queue(self):
+        def drop(t):
+            del self.queue(t)["SqsManagedSseEnabled"]
+
+        self.assertProblem(self.problems(drop), "Work:", "not encrypted")
+
+    def test_queue_encrypted_with_a_kms_key(self):
+        def change(t):
+            del self.queue(t)["SqsManagedSseEnabled"]
+            self.queue(t)["KmsMasterKeyId"] = "alias/cochl"
+
+        self.assertEqual(self.problems(change), [])
+
+    def test_unencrypted_dead_letter_queue(self):
+        def change(t):
+            self.queue(t, "WorkDeadLetters")["SqsManagedSseEnabled"] = False
+
+        self.assertProblem(self.problems(change), "WorkDeadLetters:", "not encrypted")
+
+    def test_visibility_timeout_below_six_function_timeouts(self):
+        def change(t):
+            self.queue(t)["VisibilityTimeout"] = 359
+
+        self.assertProblem(self.problems(change), "Work:", "VisibilityTimeout 359 s", "Worker", "360 s")
+
+    def test_visibility_timeout_follows_a_longer_function_timeout(self):
+        def change(t):
+            resources(t)["Worker"]["Properties"]["Timeout"] = 61
+
+        self.assertProblem(self.problems(change), "Work:", "VisibilityTimeout 360 s", "366 s")
+
+    def test_timeout_from_globals_and_default_visibility(self):
+        def change(t):
+            del resources(t)["Worker"]["Properties"]["Timeout"]
+            t["Globals"]["Function"]["Timeout"] = 10
+            del self.queue(t)["VisibilityTimeout"]
+
+        self.assertProblem(self.problems(change), "Work:", "VisibilityTimeout 30 s", "60 s")
+
+    def test_visibility_timeout_that_cannot_be_read(self):
+        def change(t):
+            self.queue(t)["VisibilityTimeout"] = {"Ref": "Visibility"}
+
+        self.assertProblem(self.problems(change), "Work:", "must be numbers")
 
 
 class PolicyShapes(TemplateCase):
