@@ -64,6 +64,20 @@ SDK_ACTIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("s3", "HeadObject"): ("s3:GetObject", "s3:ListBucket"),
 }
 
+#: Transactions have no IAM action of their own: each item of one is authorised by the action of
+#: its single-item twin (DynamoDB, "Using IAM with DynamoDB transactions"). So the action a
+#: transaction needs depends on the kinds of items the code builds for it:
+#: `TransactWriteItem::builder().put(..)` needs dynamodb:PutItem, and so on.
+TRANSACTION_ITEMS: dict[tuple[str, str], tuple[str, dict[str, str]]] = {
+    ("dynamodb", "TransactWriteItems"): ("TransactWriteItem", {
+        "put": "dynamodb:PutItem",
+        "update": "dynamodb:UpdateItem",
+        "delete": "dynamodb:DeleteItem",
+        "condition_check": "dynamodb:ConditionCheckItem",
+    }),
+    ("dynamodb", "TransactGetItems"): ("TransactGetItem", {"get": "dynamodb:GetItem"}),
+}
+
 #: What Lambda's event source mapping does with the function's role, per SAM event type, on the
 #: event's queue. SAM adds no policy for them when the function names its own Role.
 EVENT_SOURCE_ACTIONS: dict[str, tuple[str, ...]] = {
@@ -241,13 +255,17 @@ class Adapter:
     ops: dict[str, set[str]] = field(default_factory=dict)
     calls: dict[str, set[str]] = field(default_factory=dict)
     indexes: dict[str, set[str]] = field(default_factory=dict)
+    # method -> (transaction operation, item kind) of the transaction items it builds
+    items: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
     opaque: dict[str, str] = field(default_factory=dict)  # method -> why it cannot be analysed
 
-    def closure(self, method: str) -> tuple[set[str], set[str], list[str]]:
-        """SDK operations, indexes and problems of a method and what it calls on self."""
+    def closure(self, method: str) -> tuple[set[str], set[str], set[tuple[str, str]], list[str]]:
+        """SDK operations, indexes, transaction items and problems of a method and what it calls
+        on self."""
         seen, todo = set(), [method]
         ops: set[str] = set()
         indexes: set[str] = set()
+        items: set[tuple[str, str]] = set()
         problems: list[str] = []
         while todo:
             m = todo.pop()
@@ -256,10 +274,11 @@ class Adapter:
             seen.add(m)
             ops |= self.ops.get(m, set())
             indexes |= self.indexes.get(m, set())
+            items |= self.items.get(m, set())
             if m in self.opaque:
                 problems.append(f"{self.name}::{m} {self.opaque[m]}")
             todo.extend(self.calls.get(m, set()))
-        return ops, indexes, problems
+        return ops, indexes, items, problems
 
 
 @dataclass
@@ -273,6 +292,8 @@ class Binary:
     env: set[str] = field(default_factory=set)
     uses: set[tuple[str, str]] = field(default_factory=set)  # (adapter, method)
     sdk_calls: set[tuple[str, str]] = field(default_factory=set)  # (service, Operation)
+    # (service, transaction Operation, item kind), e.g. ("dynamodb", "TransactWriteItems", "put")
+    transaction_items: set[tuple[str, str, str]] = field(default_factory=set)
     indexes: set[str] = field(default_factory=set)
 
 
@@ -300,17 +321,30 @@ def parse_constants(text: str) -> dict[str, str]:
 
 
 def parse_settings(path: Path) -> tuple[dict[str, set[str]], list[str]]:
-    """Settings type -> the environment variables its `from_env` reads."""
+    """Settings type -> the environment variables its `from_env` reads, directly or through the
+    functions of the same file it calls (`helper(env)`, `Self::helper(env)`)."""
     raw = path.read_text(encoding="utf-8")
     constants = {k: v for k, v in parse_constants(raw).items() if re.fullmatch(r"[A-Z][A-Z0-9_]*", v)}
     code = read_code(path)
+    everywhere = functions_in(code)
     reads: dict[str, set[str]] = {}
     problems: list[str] = []
     for m, body in blocks(code, r"\bimpl\s+(\w+Settings)\s*\{"):
         fns = functions_in(body)
         if "from_env" not in fns:
             continue
-        words = set(re.findall(r"\b[A-Z][A-Z0-9_]*\b", fns["from_env"]))
+        seen: set[str] = set()
+        todo = [fns["from_env"]]
+        words: set[str] = set()
+        while todo:
+            fn_body = todo.pop()
+            words |= set(re.findall(r"\b[A-Z][A-Z0-9_]*\b", fn_body))
+            called = [(fns, n) for n in re.findall(r"\bSelf::(\w+)\s*\(", fn_body)]
+            called += [(everywhere, n) for n in re.findall(r"(?<![\w.:])(\w+)\s*\(", fn_body)]
+            for table, name in called:
+                if name not in seen and name != "from_env" and name in table:
+                    seen.add(name)
+                    todo.append(table[name])
         reads[m.group(1)] = {constants[w] for w in words if w in constants}
     if not reads:
         problems.append(f"{path}: found no `impl *Settings {{ fn from_env }}`")
@@ -344,6 +378,13 @@ def parse_adapters(aws_src: Path) -> dict[str, Adapter]:
                 adapter.indexes[name] = set(re.findall(r"\.index_name\((\w+)\)", fn_body)) | set(
                     re.findall(r"\bindex:\s*([A-Z][A-Z0-9_]*)\b", fn_body)
                 )
+                adapter.items[name] = {
+                    (op, kind)
+                    for (service, op), (builder, kinds) in TRANSACTION_ITEMS.items()
+                    if service == adapter.service
+                    for kind in re.findall(rf"\b{builder}::builder\(\)\.(\w+)\(", fn_body)
+                    if kind in kinds
+                }
                 leftover = re.sub(r"\bself\.client(?:\(\))?\.(\w+)\(", "", fn_body)
                 if re.search(r"\bself\.client\b", leftover):
                     adapter.opaque[name] = (
@@ -468,10 +509,19 @@ def load_code(repo: Path) -> Code:
         binary.uses, use_problems = adapter_uses(crate, adapters)
         problems += use_problems
         for ty, method in sorted(binary.uses):
-            ops, indexes, opaque = adapters[ty].closure(method)
+            ops, indexes, items, opaque = adapters[ty].closure(method)
             problems += [f"{name}: calls {p}" for p in opaque]
-            binary.sdk_calls |= {(adapters[ty].service, op) for op in ops}
+            service = adapters[ty].service
+            binary.sdk_calls |= {(service, op) for op in ops}
             binary.indexes |= indexes
+            binary.transaction_items |= {(service, op, kind) for op, kind in items if op in ops}
+            for op in sorted(ops):
+                if (service, op) in TRANSACTION_ITEMS and not any(o == op for o, _ in items):
+                    builder = TRANSACTION_ITEMS[(service, op)][0]
+                    problems.append(
+                        f"{name}: {ty}::{method} calls {op}, but none of the methods it reaches builds its "
+                        f"items ({builder}::builder().<kind>(..)), so the actions it needs cannot be read"
+                    )
         binaries[name] = binary
     schema_names = parse_constants((aws_src / "dynamo" / "schema.rs").read_text(encoding="utf-8")) if (
         aws_src / "dynamo" / "schema.rs"
@@ -487,6 +537,22 @@ def iam_actions(service: str, operation: str) -> tuple[str, ...]:
     if (service, operation) in SDK_ACTIONS:
         return SDK_ACTIONS[(service, operation)]
     return (f"{SERVICE_PREFIX.get(service, service)}:{operation}",)
+
+
+def binary_actions(binary: Binary) -> dict[str, str]:
+    """IAM action -> the SDK call needing it, for every SDK call of a binary (a transaction's
+    through the kinds of items the code builds for it)."""
+    needed: dict[str, str] = {}
+    for service, op in sorted(binary.sdk_calls):
+        if (service, op) in TRANSACTION_ITEMS:
+            kinds = TRANSACTION_ITEMS[(service, op)][1]
+            for s, o, kind in sorted(binary.transaction_items):
+                if (s, o) == (service, op):
+                    needed.setdefault(kinds[kind], f"the SDK call {op} ({kind} items)")
+            continue
+        for action in iam_actions(service, op):
+            needed.setdefault(action, f"the SDK call {op}")
+    return needed
 
 
 # --------------------------------------------------------------------------------------------
@@ -739,10 +805,8 @@ def check_permissions(template: dict[str, Any], code: Code) -> list[str]:
             if s.get("Effect") == "Allow":
                 for a in actions_of(s):
                     granted.setdefault(a, []).append(s)
-        needed: dict[str, str] = {}
-        for service, op in sorted(binary.sdk_calls):
-            for action in iam_actions(service, op):
-                needed.setdefault(action, f"the SDK call {op}")
+        needed = binary_actions(binary)
+        sdk_actions = set(needed)
         for action in LOG_ACTIONS:
             needed.setdefault(action, "its log group")
         # Event source mappings: these actions on exactly the events' queues (checked below).
@@ -764,7 +828,6 @@ def check_permissions(template: dict[str, Any], code: Code) -> list[str]:
                 f"{label}: its role allows {action}, which matches no SDK call or event source of the function "
                 f"(it calls: {', '.join(sorted(op for _, op in binary.sdk_calls)) or 'nothing'})"
             )
-        sdk_actions = {a for service, op in binary.sdk_calls for a in iam_actions(service, op)}
         for action, queues in sorted(event_queues.items()):
             grants = granted.get(action, [])
             if not grants:

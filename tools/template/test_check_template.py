@@ -522,6 +522,14 @@ class SpelledNames(TemplateCase):
 
         self.assertProblem(self.broken(change), "AudioBucket", "s3://cochl-audio-")
 
+    def test_queue_name_spelled_differently(self):
+        def change(t):
+            allow = resources(t)["SubmitDeadLetterQueue"]["Properties"]["RedriveAllowPolicy"]
+            allow["sourceQueueArns"][0]["Fn::Sub"][0] = allow["sourceQueueArns"][0]["Fn::Sub"][0].replace(
+                "cochl-submit-", "cochl-submit")
+
+        self.assertProblem(self.broken(change), "SubmitQueue", "spelled differently")
+
     def test_endpoint_name_spelled_differently(self):
         def change(t):
             env = resources(t)["SubmitFunction"]["Properties"]["Environment"]["Variables"]
@@ -589,17 +597,17 @@ class CodeChanges(TemplateCase):
         self.assertProblem(problems, "ResultFunction", "COCHL_NEW_ONE", "ResultSettings::from_env", "not set")
 
     def test_changed_sdk_call_changes_the_permissions_needed(self):
-        self.edit("crates/aws/src/dynamo/mod.rs", ".get_item()", ".delete_item()")
+        self.edit("crates/aws/src/dynamo/mod.rs", ".batch_write_item()", ".scan()")
         problems = ct.check(TEMPLATE, ct.load_code(self.repo))
         for fn in ("SubmitFunction", "ResultFunction"):
-            self.assertProblem(problems, fn, "does not allow dynamodb:DeleteItem")
-            self.assertProblem(problems, fn, "allows dynamodb:GetItem", "matches no SDK call")
+            self.assertProblem(problems, fn, "does not allow dynamodb:Scan")
+            self.assertProblem(problems, fn, "allows dynamodb:BatchWriteItem", "matches no SDK call")
 
     def test_calls_through_other_methods_are_followed(self):
         # files_with_tag_counted reaches BatchGetItem only through current_inferences.
-        self.edit("crates/aws/src/dynamo/read.rs", ".batch_get_item()", ".transact_get_items()")
+        self.edit("crates/aws/src/dynamo/read.rs", ".batch_get_item()", ".scan()")
         problems = ct.check(TEMPLATE, ct.load_code(self.repo))
-        self.assertProblem(problems, "QueryFunction", "dynamodb:TransactGetItems")
+        self.assertProblem(problems, "QueryFunction", "dynamodb:Scan")
 
     def test_client_handed_elsewhere_cannot_be_read(self):
         self.edit("crates/aws/src/dynamo/read.rs", "let pk = schema::file_pk(file);",
@@ -631,6 +639,110 @@ class CodeChanges(TemplateCase):
         """), encoding="utf-8")
         problems = ct.check(TEMPLATE, ct.load_code(self.repo))
         self.assertProblem(problems, "binary cochl-sweeper", "has no function")
+
+
+class SyntheticCode(unittest.TestCase):
+    """The code model on a small workspace of its own (one adapter, one binary), so the rules
+    that the real code may not exercise yet are tested all the same."""
+
+    SETTINGS = textwrap.dedent("""\
+        pub const TABLE_NAME: &str = "COCHL_TABLE_NAME";
+        pub const LIMIT: &str = "COCHL_LIMIT";
+        pub const INSTANCES: &str = "COCHL_INSTANCES";
+        pub const UNUSED: &str = "COCHL_UNUSED";
+        pub struct WorkerSettings { pub table: String, pub limit: u32 }
+        impl WorkerSettings {
+            pub fn from_env(env: &Env) -> Result<Self, SettingsError> {
+                Ok(WorkerSettings { table: env.required(TABLE_NAME)?, limit: Self::limit(env)? })
+            }
+            /// LIMIT, else derived from INSTANCES.
+            fn limit(env: &Env) -> Result<u32, SettingsError> {
+                Ok(env.number(LIMIT)?.unwrap_or(derived(env)?))
+            }
+        }
+        fn derived(env: &Env) -> Result<u32, SettingsError> {
+            Ok(env.number(INSTANCES)?.unwrap_or(1) * 2)
+        }
+    """)
+    STORE = textwrap.dedent("""\
+        use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+        use aws_sdk_dynamodb::Client;
+        pub struct Store {
+            client: Client,
+        }
+        impl Store {
+            pub fn new(client: Client) -> Self { Store { client } }
+            pub async fn take(&self) -> Result<(), E> {
+                let put = Put::builder().build();
+                self.client
+                    .transact_write_items()
+                    .transact_items(TransactWriteItem::builder().put(put).build())
+                    .transact_items(self.counter())
+                    .send()
+                    .await
+            }
+            fn counter(&self) -> TransactWriteItem {
+                TransactWriteItem::builder().update(Update::builder().build()).build()
+            }
+        }
+    """)
+    MAIN = textwrap.dedent("""\
+        use cochl_aws::settings::{Env, WorkerSettings};
+        use cochl_aws::store::Store;
+        #[tokio::main]
+        async fn main() -> Result<(), lambda_runtime::Error> {
+            let settings = WorkerSettings::from_env(&Env::process())?;
+            let store = Store::new(client);
+            store.take().await?;
+            lambda_runtime::run(service_fn(|e| async { Ok::<_, Error>(()) })).await
+        }
+    """)
+
+    def setUp(self):
+        self._tmp = tempfile.TemporaryDirectory()
+        self.repo = Path(self._tmp.name)
+        self.write("crates/aws/src/settings.rs", self.SETTINGS)
+        self.write("crates/aws/src/store.rs", self.STORE)
+        self.write("crates/worker/Cargo.toml", '[package]\nname = "cochl-worker"\nversion = "0.1.0"\n')
+        self.write("crates/worker/src/main.rs", self.MAIN)
+
+    def tearDown(self):
+        self._tmp.cleanup()
+
+    def write(self, relative: str, text: str) -> None:
+        path = self.repo / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+    def worker(self) -> tuple[ct.Binary, list[str]]:
+        code = ct.load_code(self.repo)
+        return code.binaries["cochl-worker"], code.problems
+
+    def test_settings_read_through_helper_functions(self):
+        worker, _ = self.worker()
+        self.assertEqual(worker.env, {"COCHL_TABLE_NAME", "COCHL_LIMIT", "COCHL_INSTANCES"})
+
+    def test_transaction_needs_the_actions_of_its_items(self):
+        worker, problems = self.worker()
+        self.assertEqual(problems, [])
+        self.assertEqual(worker.sdk_calls, {("dynamodb", "TransactWriteItems")})
+        needed = ct.binary_actions(worker)
+        self.assertEqual(set(needed), {"dynamodb:PutItem", "dynamodb:UpdateItem"})
+        self.assertIn("TransactWriteItems (update items)", needed["dynamodb:UpdateItem"])
+
+    def test_transaction_items_of_another_kind(self):
+        self.write("crates/aws/src/store.rs", self.STORE.replace(".put(put)", ".delete(Delete::builder().build())"))
+        worker, _ = self.worker()
+        self.assertEqual(set(ct.binary_actions(worker)), {"dynamodb:DeleteItem", "dynamodb:UpdateItem"})
+
+    def test_transaction_whose_items_cannot_be_read(self):
+        store = self.STORE.replace("TransactWriteItem::builder().put(put).build()", "items::put(put)")
+        store = store.replace("TransactWriteItem::builder().update(Update::builder().build()).build()", "items::count()")
+        self.write("crates/aws/src/store.rs", store)
+        worker, problems = self.worker()
+        self.assertEqual(ct.binary_actions(worker), {})
+        self.assertTrue(any("Store::take calls TransactWriteItems" in p and "cannot be read" in p for p in problems),
+                        problems)
 
 
 class RustReading(unittest.TestCase):
