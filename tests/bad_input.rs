@@ -79,7 +79,7 @@ const LIMIT: u64 = 64 * 1024;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rejected_upload_records_its_reason_code() -> Result<()> {
     let stack = LocalStack::on_shared_moto(StackOptions {
-        max_object_bytes: LIMIT,
+        max_object_bytes: Some(LIMIT),
         ..StackOptions::default()
     })
     .await?;

@@ -142,7 +142,7 @@ async fn an_undecodable_file_ends_failed_and_notified() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rejection_reason_is_recorded() -> Result<()> {
     let options = StackOptions {
-        max_object_bytes: 64 * 1024,
+        max_object_bytes: Some(64 * 1024),
         ..StackOptions::default()
     };
     let stack = LocalStack::on_shared_moto(options).await?;
@@ -316,8 +316,8 @@ async fn duplicate_s3_and_sns_deliveries_change_nothing() -> Result<()> {
                "object": {"key": cochl_core::keys::encode_event_key(file.key()),
                           "eTag": job.version.etag.clone(), "size": 1}}
     }]});
-    let sns_event = devstack::pump::to_payload(
-        devstack::pump::Delivery::SnsToLambda,
+    let sns_event = devstack::payload::to_payload(
+        devstack::payload::Delivery::SnsToLambda,
         &envelopes[0].to_string(),
     );
     for _ in 0..2 {
@@ -360,7 +360,7 @@ async fn duplicate_s3_and_sns_deliveries_change_nothing() -> Result<()> {
 async fn throttling_is_retried_and_an_outage_ends_in_the_dead_letter_queue_then_redrives(
 ) -> Result<()> {
     let options = StackOptions {
-        max_attempts: 3,
+        max_attempts: Some(3),
         ..StackOptions::default()
     };
     let stack = LocalStack::on_shared_moto(options).await?;

@@ -168,8 +168,8 @@ async fn transient_faults(uploads: usize) -> Result<()> {
 async fn a_lasting_outage_gives_up_inside_the_invocation_budget() -> Result<()> {
     let stack = LocalStack::on_shared_moto(StackOptions {
         name_prefix: "budget".into(),
-        max_attempts: 20,
-        pumps: false,
+        max_attempts: Some(20),
+        event_sources: false,
         ..StackOptions::default()
     })
     .await?;

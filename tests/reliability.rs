@@ -32,7 +32,7 @@ use cochl_core::job::{JobStatus, ObjectVersion};
 use cochl_core::keys::S3Uri;
 use cochl_submit::event::{parse_event, ParsedRecord, SubmitEvent};
 use devstack::demo::content_type_for;
-use devstack::pump::{to_payload, Delivery};
+use devstack::payload::{to_payload, Delivery};
 use devstack::query::{file_document, get};
 use devstack::stack::{LocalStack, StackOptions, INPUT_PREFIX};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
@@ -96,7 +96,7 @@ fn event_key(body: &str) -> Result<Option<String>> {
 
 fn upload_record(body: &str) -> Result<Option<cochl_submit::event::UploadRecord>> {
     match parse_event(&serde_json::from_str(body)?)? {
-        SubmitEvent::TestEvent => Ok(None),
+        SubmitEvent::TestEvent | SubmitEvent::Resubmit(_) => Ok(None),
         SubmitEvent::Records(records) => match records.into_iter().next() {
             Some(ParsedRecord::Upload(upload)) => Ok(Some(upload)),
             other => bail!("not an upload: {other:?}"),
@@ -279,7 +279,7 @@ async fn replayed_duplicated_and_reordered_events_change_nothing() -> Result<()>
     // No pumps: this test is the Lambda service, delivering what the queues capture.
     let stack = LocalStack::on_shared_moto(StackOptions {
         name_prefix: "replay".into(),
-        pumps: false,
+        event_sources: false,
         ..StackOptions::default()
     })
     .await?;

@@ -84,6 +84,26 @@ impl<P: RecordFailure, O, E: RecordFailure> InvocationError<P, O, E> {
     }
 }
 
+/// A whole message of a queue-fed function failed: its class is the invocation's.
+impl<P: RecordFailure, O: Debug, E: RecordFailure> RecordFailure for InvocationError<P, O, E> {
+    fn class(&self) -> &'static str {
+        match self {
+            InvocationError::NotAnEvent(error) => error.class(),
+            InvocationError::Records(batch) => batch
+                .failures
+                .first()
+                .map_or("Unknown", |(_, error)| error.class()),
+        }
+    }
+
+    fn is_retryable(&self) -> bool {
+        match self {
+            InvocationError::NotAnEvent(error) => error.is_retryable(),
+            InvocationError::Records(batch) => batch.is_retryable(),
+        }
+    }
+}
+
 impl<P: RecordFailure, O, E: RecordFailure> From<BatchError<O, E>> for InvocationError<P, O, E> {
     fn from(batch: BatchError<O, E>) -> Self {
         InvocationError::Records(batch)

@@ -62,3 +62,8 @@ pub fn sagemaker(config: &SdkConfig) -> aws_sdk_sagemakerruntime::Client {
         .build();
     aws_sdk_sagemakerruntime::Client::from_conf(conf)
 }
+
+/// An SQS client with the SDK's standard retries.
+pub fn sqs(config: &SdkConfig) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(config)
+}

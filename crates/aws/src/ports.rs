@@ -2,7 +2,7 @@
 //!
 //! The handlers (submit, on-result) are written against these traits, never against the SDK
 //! or the table's key layout. The real adapters ([`DynamoStore`], [`Objects`],
-//! [`AsyncEndpoint`], [`Topic`]) implement them here; `testkit::doubles` has in-memory
+//! [`AsyncEndpoint`], [`Topic`], [`Queue`]) implement them here; `testkit::doubles` has in-memory
 //! implementations so every branch of a handler's flow can be tested in milliseconds, while
 //! the moto suites prove the same flows on the wire.
 //!
@@ -10,16 +10,17 @@
 //! multi-threaded Tokio runtime.
 
 use std::future::Future;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use cochl_core::detections::TagDetection;
 use cochl_core::inference_id::InferenceId;
 use cochl_core::keys::S3Uri;
 
-use crate::dynamo::{BatchStats, DynamoStore, Expect, StoreError};
+use crate::dynamo::{BatchStats, DynamoStore, Expect, SlotGrant, StoreError};
 use crate::endpoint::{Accepted, AsyncEndpoint, EndpointError, InvocationRequest};
 use crate::notify::{Message, PublishError, Topic};
 use crate::objects::{ObjectError, ObjectHead, Objects};
+use crate::queue::{Queue, QueueError};
 use crate::records::{JobRecord, OrphanRecord, StoredTags};
 
 /// One analysis' detections, as [`JobStore::replace_tags`] stores them.
@@ -83,6 +84,29 @@ pub trait JobStore: Send + Sync {
         &self,
         orphan: &OrphanRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Takes one of the endpoint's `limit` in-flight slots for an inference, exactly once per
+    /// inference whatever the concurrency; the slot may be presumed leaked at `expires_at`
+    /// (seconds since the epoch). See `dynamo::slots`.
+    fn acquire_slot(
+        &self,
+        inference_id: &InferenceId,
+        limit: u32,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<SlotGrant, StoreError>> + Send;
+
+    /// Gives back an inference's slot; `Ok(false)` when it held none.
+    fn release_slot(
+        &self,
+        inference_id: &InferenceId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Up to `max` inferences whose slot is past its `expires_at` at `now`.
+    fn expired_slots(
+        &self,
+        now: i64,
+        max: usize,
+    ) -> impl Future<Output = Result<Vec<InferenceId>, StoreError>> + Send;
 }
 
 /// The audio bucket as the handlers read it.
@@ -109,6 +133,24 @@ pub trait InferenceEndpoint: Send + Sync {
         request: &InvocationRequest,
         deadline: Option<Instant>,
     ) -> impl Future<Output = Result<Accepted, EndpointError>> + Send;
+}
+
+/// The submit queue, beside the event source that delivers its messages.
+pub trait MessageQueue: Send + Sync {
+    /// Keeps a received message hidden for `hidden` from now (a deferral).
+    fn change_visibility(
+        &self,
+        receipt_handle: &str,
+        hidden: Duration,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+
+    /// Enqueues a message, visible after `delay`, with string attributes.
+    fn send(
+        &self,
+        body: &str,
+        delay: Duration,
+        attributes: &[(String, String)],
+    ) -> impl Future<Output = Result<String, QueueError>> + Send;
 }
 
 /// The detections topic users subscribe to.
@@ -150,6 +192,23 @@ impl JobStore for DynamoStore {
     async fn record_orphan(&self, orphan: &OrphanRecord) -> Result<(), StoreError> {
         DynamoStore::record_orphan(self, orphan).await
     }
+
+    async fn acquire_slot(
+        &self,
+        inference_id: &InferenceId,
+        limit: u32,
+        expires_at: i64,
+    ) -> Result<SlotGrant, StoreError> {
+        DynamoStore::acquire_slot(self, inference_id, limit, expires_at).await
+    }
+
+    async fn release_slot(&self, inference_id: &InferenceId) -> Result<bool, StoreError> {
+        DynamoStore::release_slot(self, inference_id).await
+    }
+
+    async fn expired_slots(&self, now: i64, max: usize) -> Result<Vec<InferenceId>, StoreError> {
+        DynamoStore::expired_slots(self, now, max).await
+    }
 }
 
 impl ObjectStore for Objects {
@@ -169,6 +228,25 @@ impl InferenceEndpoint for AsyncEndpoint {
         deadline: Option<Instant>,
     ) -> Result<Accepted, EndpointError> {
         AsyncEndpoint::invoke_async(self, request, deadline).await
+    }
+}
+
+impl MessageQueue for Queue {
+    async fn change_visibility(
+        &self,
+        receipt_handle: &str,
+        hidden: Duration,
+    ) -> Result<(), QueueError> {
+        Queue::change_visibility(self, receipt_handle, hidden).await
+    }
+
+    async fn send(
+        &self,
+        body: &str,
+        delay: Duration,
+        attributes: &[(String, String)],
+    ) -> Result<String, QueueError> {
+        Queue::send(self, body, delay, attributes).await
     }
 }
 

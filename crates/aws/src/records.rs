@@ -23,6 +23,9 @@ pub struct JobRecord {
     pub inference_id: Option<InferenceId>,
     /// True once the endpoint accepted the inference (answered 202).
     pub accepted: bool,
+    /// Times the request expired in the endpoint's queue and was resubmitted under a new
+    /// inference id (`COCHL_MAX_EXPIRY_RESUBMITS` at most).
+    pub expiry_resubmits: u32,
     /// True once the outcome's detection notification was published, so a retried
     /// invocation publishes exactly the notifications still missing.
     pub notified: bool,

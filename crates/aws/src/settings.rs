@@ -42,9 +42,54 @@ pub const MIN_PROBABILITY: &str = "COCHL_MIN_PROBABILITY";
 pub const QUERY_URL: &str = "COCHL_QUERY_URL";
 /// Largest result document read, in bytes (on-result).
 pub const MAX_RESULT_BYTES: &str = "COCHL_MAX_RESULT_BYTES";
+/// Inferences accepted by the endpoint and not yet finished, at most (submit). Empty or 0:
+/// [`ENDPOINT_MAX_INSTANCES`] × [`ENDPOINT_CONCURRENCY`] × [`IN_FLIGHT_FACTOR`].
+pub const MAX_IN_FLIGHT: &str = "COCHL_MAX_IN_FLIGHT";
+/// The endpoint's largest instance count, for the default in-flight limit (submit).
+pub const ENDPOINT_MAX_INSTANCES: &str = "COCHL_ENDPOINT_MAX_INSTANCES";
+/// Requests one instance processes at once, for the default in-flight limit (submit).
+pub const ENDPOINT_CONCURRENCY: &str = "COCHL_ENDPOINT_CONCURRENCY";
+/// URL of the submit queue: submit defers messages on it, on-result resubmits expired
+/// requests through it (both).
+pub const SUBMIT_QUEUE_URL: &str = "COCHL_SUBMIT_QUEUE_URL";
+/// The submit queue's `maxReceiveCount`: a deferred message is re-enqueued before it could
+/// reach it, so waiting for room never sends it to the dead-letter queue (submit).
+pub const MAX_RECEIVE_COUNT: &str = "COCHL_MAX_RECEIVE_COUNT";
+/// First deferral delay in seconds; it doubles per receive, with jitter (submit).
+pub const DEFER_BASE_SECONDS: &str = "COCHL_DEFER_BASE_SECONDS";
+/// Longest deferral delay in seconds (submit).
+pub const DEFER_MAX_SECONDS: &str = "COCHL_DEFER_MAX_SECONDS";
+/// Times a request that expired in the endpoint's queue is resubmitted before the job ends
+/// FAILED (on-result).
+pub const MAX_EXPIRY_RESUBMITS: &str = "COCHL_MAX_EXPIRY_RESUBMITS";
 
 /// The async endpoint's payload limit.
 pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 1 << 30;
+
+/// The default in-flight limit is the endpoint's full capacity times this: every instance
+/// busy plus one request queued per slot, so no instance idles between files, while nothing
+/// waits in SageMaker's own queue much longer than one inference.
+pub const IN_FLIGHT_FACTOR: u32 = 2;
+
+/// SageMaker's defaults for `RequestTTLSeconds` and `InvocationTimeoutSeconds`.
+const SAGEMAKER_DEFAULT_TTL_SECONDS: u32 = 21_600;
+const SAGEMAKER_DEFAULT_INVOCATION_TIMEOUT_SECONDS: u32 = 900;
+/// Added to a request's longest possible life before its in-flight slot is presumed leaked
+/// (its notification lost) and reclaimed.
+const SLOT_GRACE_SECONDS: u64 = 900;
+
+/// How submit defers a message while the endpoint is full.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeferSettings {
+    /// The submit queue's URL.
+    pub queue_url: String,
+    /// The queue's `maxReceiveCount`.
+    pub max_receive_count: u32,
+    /// First delay; doubles per receive.
+    pub base: Duration,
+    /// Longest delay (SQS allows 12 hours of visibility, 15 minutes of delay).
+    pub max: Duration,
+}
 
 /// A setting that is missing or malformed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -143,9 +188,25 @@ pub struct SubmitSettings {
     pub concurrency: usize,
     /// Where a request the endpoint refuses is notified (FAILED, like on-result's failures).
     pub detections_topic_arn: String,
+    /// Inferences accepted and not yet finished, at most (admission control).
+    pub max_in_flight: u32,
+    /// How a message waits while the endpoint is full.
+    pub defer: DeferSettings,
 }
 
 impl SubmitSettings {
+    /// How long an in-flight slot may be held before it is presumed leaked: the longest a
+    /// request can wait plus run, plus a grace period. Its notification would have come.
+    pub fn slot_lease(&self) -> Duration {
+        let ttl = self
+            .request_ttl_seconds
+            .unwrap_or(SAGEMAKER_DEFAULT_TTL_SECONDS);
+        let run = self
+            .invocation_timeout_seconds
+            .unwrap_or(SAGEMAKER_DEFAULT_INVOCATION_TIMEOUT_SECONDS);
+        Duration::from_secs(u64::from(ttl) + u64::from(run) + SLOT_GRACE_SECONDS)
+    }
+
     /// Reads the submit function's variables.
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, SettingsError> {
         let default_sensitivity = env
@@ -164,8 +225,26 @@ impl SubmitSettings {
             max_attempts: env.number(MAX_ATTEMPTS, 1..=20)?.unwrap_or(8),
             concurrency: env.number(SUBMIT_CONCURRENCY, 1..=64)?.unwrap_or(8),
             detections_topic_arn: env.required(DETECTIONS_TOPIC_ARN)?,
+            max_in_flight: max_in_flight(env)?,
+            defer: DeferSettings {
+                queue_url: env.required(SUBMIT_QUEUE_URL)?,
+                max_receive_count: env.number(MAX_RECEIVE_COUNT, 2..=1000)?.unwrap_or(5),
+                base: Duration::from_secs(env.number(DEFER_BASE_SECONDS, 1..=900)?.unwrap_or(30)),
+                max: Duration::from_secs(env.number(DEFER_MAX_SECONDS, 1..=43_200)?.unwrap_or(900)),
+            },
         })
     }
+}
+
+/// [`MAX_IN_FLIGHT`] when set to a positive number, else the endpoint's capacity
+/// ([`ENDPOINT_MAX_INSTANCES`] × [`ENDPOINT_CONCURRENCY`], 1 × 4 when unset) × [`IN_FLIGHT_FACTOR`].
+fn max_in_flight<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<u32, SettingsError> {
+    if let Some(limit) = env.number(MAX_IN_FLIGHT, 0..=100_000)?.filter(|n| *n > 0) {
+        return Ok(limit);
+    }
+    let instances = env.number(ENDPOINT_MAX_INSTANCES, 1..=1000)?.unwrap_or(1);
+    let per_instance = env.number(ENDPOINT_CONCURRENCY, 1..=1000)?.unwrap_or(4);
+    Ok(instances * per_instance * IN_FLIGHT_FACTOR)
 }
 
 /// Configuration of the on-result function.
@@ -183,6 +262,10 @@ pub struct ResultSettings {
     pub max_result_bytes: u64,
     /// Notifications of one event handled at the same time.
     pub concurrency: usize,
+    /// Resubmissions of a request that expired in the endpoint's queue.
+    pub max_expiry_resubmits: u32,
+    /// Where expired requests are resubmitted.
+    pub submit_queue_url: String,
 }
 
 impl ResultSettings {
@@ -208,6 +291,8 @@ impl ResultSettings {
                 .number(MAX_RESULT_BYTES, 1..=4 << 30)?
                 .unwrap_or(512 << 20),
             concurrency: env.number(RESULT_CONCURRENCY, 1..=64)?.unwrap_or(4),
+            max_expiry_resubmits: env.number(MAX_EXPIRY_RESUBMITS, 0..=10)?.unwrap_or(2),
+            submit_queue_url: env.required(SUBMIT_QUEUE_URL)?,
         })
     }
 }
@@ -254,9 +339,13 @@ mod tests {
                 DETECTIONS_TOPIC_ARN,
                 "arn:aws:sns:us-east-1:123456789012:detections",
             ),
+            (SUBMIT_QUEUE_URL, "https://sqs/q"),
         ]))
         .expect("valid");
         assert_eq!(s.input_prefix, "incoming/");
+        assert_eq!(s.max_in_flight, 8, "1 instance × 4 × the factor 2");
+        assert_eq!(s.defer.max_receive_count, 5);
+        assert_eq!(s.slot_lease(), Duration::from_secs(21_600 + 900 + 900));
         assert_eq!(s.max_object_bytes, 1 << 30);
         assert!(s.default_sensitivity.is_empty());
         assert_eq!(s.request_ttl_seconds, None);
@@ -273,6 +362,9 @@ mod tests {
             (TABLE_NAME, "jobs"),
             (ENDPOINT_NAME, "cochl-sense"),
             (DETECTIONS_TOPIC_ARN, "arn"),
+            (SUBMIT_QUEUE_URL, "https://sqs/q"),
+            (ENDPOINT_MAX_INSTANCES, "3"),
+            (ENDPOINT_CONCURRENCY, "5"),
             (INPUT_PREFIX, ""),
             (DEFAULT_SENSITIVITY, r#"{"default_sensitivity": 1}"#),
             (MAX_OBJECT_BYTES, "1000"),
@@ -285,6 +377,7 @@ mod tests {
         assert_eq!(s.request_ttl_seconds, Some(600));
         assert_eq!(s.invocation_timeout_seconds, Some(120));
         assert!(!s.default_sensitivity.is_empty());
+        assert_eq!(s.max_in_flight, 30, "3 instances × 5 × the factor 2");
 
         let missing = SubmitSettings::from_env(&env(&[(TABLE_NAME, "jobs")])).unwrap_err();
         assert_eq!(missing.variable, ENDPOINT_NAME);
@@ -296,11 +389,14 @@ mod tests {
             (INVOCATION_TIMEOUT_SECONDS, "3601"),
             (MAX_OBJECT_BYTES, "lots"),
             (DEFAULT_SENSITIVITY, r#"{"default_sensitivity": 5}"#),
+            (MAX_IN_FLIGHT, "-1"),
+            (MAX_RECEIVE_COUNT, "1"),
         ] {
             let err = SubmitSettings::from_env(&env(&[
                 (TABLE_NAME, "jobs"),
                 (ENDPOINT_NAME, "e"),
                 (DETECTIONS_TOPIC_ARN, "arn"),
+                (SUBMIT_QUEUE_URL, "q"),
                 (variable, value),
             ]))
             .unwrap_err();
@@ -316,6 +412,7 @@ mod tests {
                 DETECTIONS_TOPIC_ARN,
                 "arn:aws:sns:us-east-1:123456789012:detections",
             ),
+            (SUBMIT_QUEUE_URL, "q"),
             (INTERVAL_MARGIN, "1"),
             (TAG_MARGINS, r#"{"Siren": 3}"#),
             (MIN_PROBABILITY, "0.4"),
@@ -324,9 +421,11 @@ mod tests {
         assert_eq!(s.merge.default_margin, 1);
         assert_eq!(s.merge.margin_for("Siren"), 3);
         assert_eq!(s.merge.min_probability, Some(0.4));
+        assert_eq!(s.max_expiry_resubmits, 2);
         let err = ResultSettings::from_env(&env(&[
             (TABLE_NAME, "jobs"),
             (DETECTIONS_TOPIC_ARN, "arn"),
+            (SUBMIT_QUEUE_URL, "q"),
             (TAG_MARGINS, r#"{"Siren": -1}"#),
         ]))
         .unwrap_err();
@@ -334,6 +433,7 @@ mod tests {
         let err = ResultSettings::from_env(&env(&[
             (TABLE_NAME, "jobs"),
             (DETECTIONS_TOPIC_ARN, "arn"),
+            (SUBMIT_QUEUE_URL, "q"),
             (MIN_PROBABILITY, "1.5"),
         ]))
         .unwrap_err();

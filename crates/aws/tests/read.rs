@@ -59,6 +59,7 @@ fn job(file: &S3Uri, status: JobStatus, inference: Option<&str>, at: &str) -> Jo
         revision: 1,
         inference_id: inference.map(|id| InferenceId::parse(id).expect("valid inference id")),
         accepted: inference.is_some(),
+        expiry_resubmits: 0,
         notified: terminal,
         content_type: Some("audio/wav".into()),
         size_bytes: Some(1000),

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use crate::generate::tone_wav;
 use crate::report::{median, Report};
 use crate::stack::start_stack;
-use crate::writes::{counted_store, detach_results_pump, RequestCounter};
+use crate::writes::{counted_store, detach_results_queue, RequestCounter};
 
 /// Events handled; each holds [`RECORDS`] records.
 const EVENTS: usize = 10;
@@ -40,7 +40,7 @@ pub async fn run(report: &mut Report) -> Result<()> {
         .send()
         .await
         .context("removing the bucket's notification")?;
-    detach_results_pump(&stack).await?;
+    detach_results_queue(&stack).await?;
     let wav = tone_wav(1, 16_000, 1000.0);
     let mut events: Vec<Value> = Vec::with_capacity(EVENTS);
     for e in 0..EVENTS {
@@ -82,7 +82,9 @@ pub async fn run(report: &mut Report) -> Result<()> {
             settings.max_attempts,
         ),
         detections: stack.submitter.detections.clone(),
+        queue: stack.submitter.queue.clone(),
         settings,
+        reconcile: stack.submitter.reconcile.clone(),
     };
     let mut per_event = Vec::with_capacity(EVENTS);
     let started = Instant::now();

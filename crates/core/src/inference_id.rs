@@ -74,7 +74,40 @@ impl InferenceId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The id of the `attempt`-th resubmission of this upload's request (after the earlier
+    /// one expired in the endpoint's queue): the upload's own id plus `-r<attempt>`, so a
+    /// late notification of an earlier attempt never settles the later one. Attempt 0 is the
+    /// upload's own id. At most 64 characters: our ids are 46, and a foreign id is cut
+    /// before the suffix.
+    pub fn resubmission(&self, attempt: u32) -> InferenceId {
+        let base = self.upload_id();
+        if attempt == 0 {
+            return InferenceId(base.to_string());
+        }
+        let suffix = format!("{RESUBMISSION_MARK}{attempt}");
+        let room = MAX_INFERENCE_ID_LEN - suffix.len();
+        let cut = base.char_indices().nth(room).map_or(base.len(), |(at, _)| at);
+        InferenceId(format!("{}{suffix}", &base[..cut]))
+    }
+
+    /// The upload's own id: this id without a resubmission suffix.
+    fn upload_id(&self) -> &str {
+        match self.0.rsplit_once(RESUBMISSION_MARK) {
+            Some((base, attempt))
+                if !base.is_empty()
+                    && !attempt.is_empty()
+                    && attempt.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                base
+            }
+            _ => &self.0,
+        }
+    }
 }
+
+/// Separates an upload's id from the number of a resubmission.
+const RESUBMISSION_MARK: &str = "-r";
 
 /// Read-only access to the validated text, so `Option<InferenceId>::as_deref()` gives the
 /// `Option<&str>` that comparisons with notifications and documents want.
@@ -95,6 +128,21 @@ impl fmt::Display for InferenceId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resubmissions_number_the_upload_id() {
+        let id = InferenceId::parse("cochl-0123456789abcdef0123456789abcdef01234567").unwrap();
+        let first = id.resubmission(1);
+        assert_eq!(first.as_str(), format!("{id}-r1"));
+        assert_eq!(first.resubmission(2).as_str(), format!("{id}-r2"));
+        assert_eq!(first.resubmission(0), id);
+        assert_eq!(id.resubmission(0), id);
+        let long = InferenceId::parse(&"x".repeat(64)).unwrap();
+        let again = long.resubmission(3);
+        assert_eq!(again.as_str().len(), 64);
+        assert!(again.as_str().ends_with("-r3"));
+        assert!(InferenceId::parse(again.as_str()).is_ok());
+    }
     use crate::keys::Sequencer;
     use proptest::prelude::*;
 

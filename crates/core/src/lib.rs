@@ -11,6 +11,7 @@ pub mod inference_id;
 pub mod job;
 pub mod keys;
 pub mod notification;
+pub mod resubmit;
 pub mod result;
 pub mod sensitivity;
 pub mod time;

@@ -104,6 +104,14 @@ pub enum InferenceOutcome {
     },
 }
 
+/// Whether a failure reason says the request expired in the endpoint's queue (it waited
+/// longer than its `RequestTTLSeconds` and never ran). SageMaker does not retry those, and
+/// their wording is not part of the API: any reason naming an expiry or the TTL counts.
+pub fn failure_is_expiry(reason: &str) -> bool {
+    let reason = reason.to_ascii_lowercase();
+    reason.contains("expired") || reason.contains("requestttl")
+}
+
 /// A parsed SageMaker async notification.
 ///
 /// Exists so the handler works with checked values (a non-empty inference id,
@@ -293,6 +301,17 @@ fn body_text(body: Option<serde_json::Value>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expiries_are_told_from_other_failures() {
+        assert!(failure_is_expiry(
+            "ClientError: Request expired: it waited in the queue longer than its RequestTTLSeconds (60 s)."
+        ));
+        assert!(failure_is_expiry("Request has exceeded RequestTTLSeconds"));
+        assert!(!failure_is_expiry(
+            "ClientError: Received server error (500) from model."
+        ));
+    }
     use proptest::prelude::*;
     use serde_json::{json, Value};
 

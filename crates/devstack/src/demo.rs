@@ -89,7 +89,10 @@ pub async fn run_demo(args: DemoArgs) -> Result<Vec<Value>> {
         "starting the local stack (moto, SageMaker emulator, functions)",
     );
     let mut options = StackOptions::default();
-    options.merge.default_margin = args.margin;
+    options.env.insert(
+        cochl_aws::settings::INTERVAL_MARGIN.to_string(),
+        args.margin.to_string(),
+    );
     let stack = LocalStack::start(options, None).await?;
     progress(
         started,

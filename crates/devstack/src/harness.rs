@@ -15,10 +15,12 @@ use testkit::wait;
 
 use crate::stack::LocalStack;
 
-/// Events the stack's pumps gave up on, and the files they name.
+/// Messages the queues gave up on (moved to their dead-letter queues after
+/// `maxReceiveCount` receives), and the files they name.
 #[derive(Debug, Default, Clone)]
 pub struct DeadLetters {
-    /// Every `{event, error}` read from the two dead-letter queues, in arrival order.
+    /// Every message body read from the two dead-letter queues, in arrival order (as it
+    /// was sent: an S3 notification, or the SNS envelope of a SageMaker notification).
     pub letters: Vec<Value>,
     /// The files those events name (`s3://bucket/key`).
     pub files: BTreeSet<String>,
@@ -31,18 +33,19 @@ impl DeadLetters {
     }
 }
 
-/// The files a dead-lettered event names: its S3 records' keys, or its SageMaker
-/// notifications' input locations.
+/// The files a dead-lettered message names: its S3 records' keys, or its SageMaker
+/// notification's input location.
 pub fn files_of_dead_letter(bucket: &str, dead: &Value) -> Result<Vec<S3Uri>> {
     let mut files = Vec::new();
-    for record in dead["event"]["Records"].as_array().into_iter().flatten() {
+    for record in dead["Records"].as_array().into_iter().flatten() {
         if let Some(key) = record["s3"]["object"]["key"].as_str() {
             files.push(S3Uri::new(bucket, &decode_event_key(key)?)?);
-        } else if let Some(message) = record["Sns"]["Message"].as_str() {
-            let notification: Value = serde_json::from_str(message)?;
-            if let Some(input) = notification["requestParameters"]["inputLocation"].as_str() {
-                files.push(S3Uri::parse(input)?);
-            }
+        }
+    }
+    if let Some(message) = dead["Message"].as_str() {
+        let notification: Value = serde_json::from_str(message)?;
+        if let Some(input) = notification["requestParameters"]["inputLocation"].as_str() {
+            files.push(S3Uri::parse(input)?);
         }
     }
     Ok(files)
@@ -154,7 +157,46 @@ impl LocalStack {
         Ok(name)
     }
 
-    /// With the pumps off: receives S3 notifications from the submit queue until they carry
+    /// With the event sources off: receives `count` messages of one of the stack's queues
+    /// (within `within`) without deleting them, as the event source would hand them to the
+    /// function: one `SqsEvent`, receipt handles and receive counts included.
+    pub async fn receive_batch(
+        &self,
+        queue: &str,
+        count: usize,
+        within: Duration,
+    ) -> Result<aws_lambda_events::sqs::SqsEvent> {
+        let url = self.queue_url(queue).await?;
+        let gathered = Mutex::new(Vec::new());
+        let ready = wait::until(&format!("{count} messages on {queue}"), within, || async {
+            let wanted = count.saturating_sub(lock(&gathered).len()).clamp(1, 10);
+            let output = self
+                .sqs
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages(wanted as i32)
+                .wait_time_seconds(1)
+                .message_system_attribute_names(
+                    aws_sdk_sqs::types::MessageSystemAttributeName::All,
+                )
+                .message_attribute_names("All")
+                .send()
+                .await
+                .context("receiving")?;
+            let mut gathered = lock(&gathered);
+            gathered.extend(output.messages.unwrap_or_default());
+            Ok((gathered.len() >= count).then_some(()))
+        })
+        .await;
+        let gathered = into_inner(gathered);
+        ready.with_context(|| format!("{} messages arrived", gathered.len()))?;
+        Ok(crate::event_source::sqs_event(
+            &testkit::messaging::queue_arn(queue),
+            &gathered,
+        ))
+    }
+
+    /// With the event sources off: receives S3 notifications from the submit queue until they carry
     /// `records` records, and gathers them into one event, as Lambda batches them.
     pub async fn s3_event(&self, records: usize, within: Duration) -> Result<Value> {
         let gathered = Mutex::new(Vec::new());

@@ -8,7 +8,8 @@
 
 pub mod demo;
 pub mod harness;
-pub mod pump;
+pub mod event_source;
+pub mod payload;
 pub mod query;
 pub mod runtime_api;
 pub mod stack;

@@ -1,77 +1,46 @@
 //! The whole pipeline on this machine: moto for S3, SQS, SNS and DynamoDB, the SageMaker
-//! async emulator, and the three functions' handlers, wired as `template.yaml` wires them.
+//! async emulator, and the functions' handlers, wired as `template.yaml` wires them.
 //!
 //! | AWS (template.yaml) | here |
 //! |---|---|
-//! | S3 notification (prefix `incoming/`) → submit | S3 notification → SQS queue → pump → submit handler |
-//! | SageMaker success/error topics → on-result | topics → SQS queue → pump → on-result handler (SNS envelope wrapped as Lambda's SNS event) |
-//! | Lambda async retries (2) → on-failure SQS destination | pump retries twice, then sends `{event, error}` to a dead-letter queue |
+//! | S3 notification (prefix `incoming/`) → submit queue → submit | the same queue in moto → [`event_source`] → `cochl_submit::handle_queue` |
+//! | SageMaker success/error topics → results queue → on-result | the same topics and queue → [`event_source`] → `cochl_on_result::handle_queue` |
+//! | each queue's redrive policy → its dead-letter queue | moto's redrive policy, same `maxReceiveCount` |
+//! | `aws sqs start-message-move-task` | [`LocalStack::redrive`] |
 //! | detections topic | detections topic, with an SQS queue subscribed (raw delivery) for inspection |
 //!
-//! The handlers are the very functions the Lambda binaries run (`cochl_submit::handle`,
-//! `cochl_on_result::handle`); only the delivery differs.
+//! The handlers are the very functions the Lambda binaries run; their configuration is read
+//! by the same `*Settings::from_env`, from the stack's resource names, the test's
+//! [`StackOptions::env`], every `COCHL_*` variable of this process, then local defaults
+//! ([`function_env`]).
 
-use std::collections::HashMap;
-use std::future::Future;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use aws_lambda_events::sqs::SqsEvent;
 use aws_sdk_s3::types::{
     Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
     QueueConfiguration, S3KeyFilter,
 };
+use aws_sdk_sqs::types::QueueAttributeName;
 use cochl_aws::clients::SdkConfig;
 use cochl_aws::dynamo::{provision, DynamoStore};
 use cochl_aws::records::JobRecord;
-use cochl_aws::settings::{ResultSettings, SubmitSettings};
+use cochl_aws::settings::{self as vars, Env, ResultSettings, SubmitSettings};
 use cochl_core::detections::MergeOptions;
 use cochl_core::keys::S3Uri;
 use cochl_core::sensitivity::SensitivityConfig;
 use cochl_emulator::{EmulatorConfig, RunningEmulator, S3Prefix};
 use cochl_on_result::ResultHandler;
 use cochl_submit::Submitter;
-use futures_util::future::BoxFuture;
-use lambda_runtime::Diagnostic;
-use serde_json::Value;
-use testkit::messaging::{create_queue, create_topic, queue_arn};
+use testkit::messaging::{create_topic, queue_arn};
 use testkit::{s3_client, sdk_config, unique_name, MotoServer};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::pump::{pump, Delivery, Failure};
-
-/// How long one pumped invocation may take: the functions' Lambda timeout.
-const INVOCATION_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Adapts a function's handler to a pump as the Lambda runtime calls it: every invocation
-/// shares the handler's state and gets a deadline [`INVOCATION_TIMEOUT`] away; only whether
-/// it failed, and why (the runtime's `Diagnostic`: its class and message), goes back to the
-/// pump (which retries and dead-letters).
-fn invocation<S, F, Fut, T, E>(
-    state: Arc<S>,
-    handle: F,
-) -> impl Fn(Value) -> BoxFuture<'static, Result<(), Failure>> + Send + Sync + 'static
-where
-    S: Send + Sync + 'static,
-    F: Fn(Arc<S>, Value, Option<Instant>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<T, E>> + Send + 'static,
-    E: Into<Diagnostic>,
-{
-    move |payload| {
-        let deadline = Some(Instant::now() + INVOCATION_TIMEOUT);
-        let outcome = handle(state.clone(), payload, deadline);
-        Box::pin(async move {
-            outcome.await.map(|_| ()).map_err(|error| {
-                let diagnostic: Diagnostic = error.into();
-                Failure {
-                    error_type: diagnostic.error_type,
-                    message: diagnostic.error_message,
-                }
-            })
-        })
-    }
-}
+use crate::event_source::{self, Mapping};
 
 /// The prefix uploads go under, as in the template's default.
 pub const INPUT_PREFIX: &str = "incoming/";
@@ -81,21 +50,33 @@ pub const INPUT_PREFIX: &str = "incoming/";
 pub struct StackOptions {
     /// Prefix of every resource name (made unique per process).
     pub name_prefix: String,
-    /// The emulator's concurrency limit.
+    /// The emulator's concurrency limit (its instances × concurrent invocations).
     pub max_concurrent: usize,
-    /// How windows merge.
-    pub merge: MergeOptions,
-    /// Stack default sensitivity.
-    pub default_sensitivity: SensitivityConfig,
-    /// Largest object submitted.
-    pub max_object_bytes: u64,
-    /// Attempts per InvokeEndpointAsync.
-    pub max_attempts: u32,
-    /// Start the delivery pumps (the default). With `false`, S3 events and SageMaker
+    /// How windows merge (else `COCHL_INTERVAL_MARGIN`, ... as configured).
+    pub merge: Option<MergeOptions>,
+    /// Stack default sensitivity (else `COCHL_DEFAULT_SENSITIVITY`).
+    pub default_sensitivity: Option<SensitivityConfig>,
+    /// Largest object submitted (else `COCHL_MAX_OBJECT_BYTES`).
+    pub max_object_bytes: Option<u64>,
+    /// Attempts per InvokeEndpointAsync (else `COCHL_MAX_ATTEMPTS`).
+    pub max_attempts: Option<u32>,
+    /// Further function variables (`COCHL_*`), over this process's own.
+    pub env: BTreeMap<String, String>,
+    /// Start the event sources (the default). With `false`, S3 events and SageMaker
     /// notifications stay in the submit and results queues for a test to receive and
     /// deliver to the handlers itself (e.g. replaying them duplicated and reordered).
-    pub pumps: bool,
-    /// Transient faults on the functions' own DynamoDB, S3 and SNS calls (reliability
+    pub event_sources: bool,
+    /// The submit queue's event source mapping.
+    pub submit_mapping: Mapping,
+    /// The results queue's event source mapping.
+    pub results_mapping: Mapping,
+    /// Both queues' visibility timeout: how long a message that was received and not
+    /// deleted stays hidden. Six times the function timeout, as the template sets it.
+    pub visibility_timeout: Duration,
+    /// Both queues' `maxReceiveCount`: receives before moto moves a message to the
+    /// dead-letter queue.
+    pub max_receive_count: u32,
+    /// Transient faults on the functions' own DynamoDB, S3, SQS and SNS calls (reliability
     /// tests); the emulator and the test's own clients are never affected.
     pub function_faults: Option<testkit::faults::FaultInjector>,
 }
@@ -105,14 +86,58 @@ impl Default for StackOptions {
         StackOptions {
             name_prefix: "cochl".into(),
             max_concurrent: 4,
-            merge: MergeOptions::default(),
-            default_sensitivity: SensitivityConfig::default(),
-            max_object_bytes: 1 << 30,
-            max_attempts: 8,
-            pumps: true,
+            merge: None,
+            default_sensitivity: None,
+            max_object_bytes: None,
+            max_attempts: None,
+            env: BTreeMap::new(),
+            event_sources: true,
+            submit_mapping: Mapping::default(),
+            results_mapping: Mapping::default(),
+            visibility_timeout: Duration::from_secs(60),
+            max_receive_count: 5,
             function_faults: None,
         }
     }
+}
+
+impl StackOptions {
+    /// The functions' time budget per invocation: a sixth of the visibility timeout, the
+    /// template's rule, so a message is never received again while still being handled.
+    pub fn function_timeout(&self) -> Duration {
+        (self.visibility_timeout / 6).max(Duration::from_secs(1))
+    }
+}
+
+/// What the functions read when nothing else sets it: the template's defaults, except the
+/// deferral backoff, short so a local backlog drains in seconds.
+const LOCAL_DEFAULTS: &[(&str, &str)] = &[
+    (vars::INPUT_PREFIX, INPUT_PREFIX),
+    (vars::MAX_ATTEMPTS, "8"),
+    (vars::SUBMIT_CONCURRENCY, "8"),
+    (vars::RESULT_CONCURRENCY, "4"),
+    (vars::MAX_RESULT_BYTES, "536870912"),
+    (vars::DEFER_BASE_SECONDS, "1"),
+    (vars::DEFER_MAX_SECONDS, "8"),
+    (vars::ENDPOINT_MAX_INSTANCES, "1"),
+];
+
+/// The functions' environment, by precedence: the stack's `resources` (names and URLs a
+/// function cannot be pointed elsewhere by), then the test's `options`, then `process`'s
+/// `COCHL_*` variables, then [`LOCAL_DEFAULTS`].
+pub fn function_env(
+    resources: &[(&str, String)],
+    options: &BTreeMap<String, String>,
+    process: impl IntoIterator<Item = (String, String)>,
+) -> BTreeMap<String, String> {
+    let mut env: BTreeMap<String, String> = LOCAL_DEFAULTS
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect();
+    env.extend(process.into_iter().filter(|(name, _)| name.starts_with("COCHL_")));
+    env.extend(options.clone());
+    env.extend(resources.iter().map(|(name, value)| (name.to_string(), value.clone())));
+    env
 }
 
 /// Names and addresses of everything the stack created.
@@ -128,13 +153,13 @@ pub struct Resources {
     pub error_topic: String,
     /// The users' detections topic.
     pub detections_topic: String,
-    /// S3 notifications for submit.
+    /// S3 notifications (and resubmissions) for submit.
     pub submit_queue: String,
     /// SageMaker notifications for on-result.
     pub results_queue: String,
-    /// Submit's on-failure destination.
+    /// The submit queue's dead-letter queue.
     pub submit_dlq: String,
-    /// On-result's on-failure destination.
+    /// The results queue's dead-letter queue.
     pub results_dlq: String,
     /// Every detection notification (raw delivery), for inspection.
     pub detections_queue: String,
@@ -154,6 +179,10 @@ pub struct LocalStack {
     pub submitter: Arc<Submitter>,
     /// The on-result function's handler state.
     pub results: Arc<ResultHandler>,
+    /// The functions' environment, as [`function_env`] layered it.
+    pub function_env: BTreeMap<String, String>,
+    /// The functions' time budget per invocation.
+    pub function_timeout: Duration,
     /// The job table.
     pub store: DynamoStore,
     /// S3 client (path-style).
@@ -163,15 +192,48 @@ pub struct LocalStack {
     /// SNS client.
     pub sns: aws_sdk_sns::Client,
     stop: watch::Sender<bool>,
-    pumps: Vec<JoinHandle<()>>,
+    sources: Vec<JoinHandle<()>>,
 }
 
 /// Subscribes a queue to a topic (kept here for callers of the stack's API).
 pub use testkit::messaging::subscribe_queue;
 
+/// Creates a queue with the stack's visibility timeout, 14 days of retention and, when a
+/// dead-letter queue is given, a redrive policy to it.
+async fn create_queue(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    visibility: Duration,
+    dead_letter: Option<(&str, u32)>,
+) -> Result<String> {
+    let mut request = sqs
+        .create_queue()
+        .queue_name(name)
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            visibility.as_secs().max(1).to_string(),
+        )
+        .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600");
+    if let Some((dlq, max_receive_count)) = dead_letter {
+        let policy = serde_json::json!({
+            "deadLetterTargetArn": queue_arn(dlq),
+            "maxReceiveCount": max_receive_count,
+        });
+        request = request.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
+    }
+    let output = request
+        .send()
+        .await
+        .with_context(|| format!("creating queue {name}"))?;
+    output
+        .queue_url()
+        .map(str::to_string)
+        .context("CreateQueue returned no URL")
+}
+
 impl LocalStack {
     /// Starts moto (unless `moto_endpoint` is given), creates every resource, starts the
-    /// emulator and the delivery pumps.
+    /// emulator and the event sources.
     pub async fn start(options: StackOptions, moto_endpoint: Option<&str>) -> Result<Self> {
         let (moto, endpoint) = match moto_endpoint {
             Some(endpoint) => (None, endpoint.to_string()),
@@ -200,15 +262,25 @@ impl LocalStack {
             results_dlq: name("results-dlq"),
             detections_queue: name("detections-all"),
         };
+        let visibility = options.visibility_timeout;
         let mut urls = HashMap::new();
-        for queue in [
-            &resources.submit_queue,
-            &resources.results_queue,
-            &resources.submit_dlq,
-            &resources.results_dlq,
-            &resources.detections_queue,
+        for (queue, dead_letter) in [
+            (&resources.submit_dlq, None),
+            (&resources.results_dlq, None),
+            (&resources.detections_queue, None),
+            (
+                &resources.submit_queue,
+                Some((resources.submit_dlq.as_str(), options.max_receive_count)),
+            ),
+            (
+                &resources.results_queue,
+                Some((resources.results_dlq.as_str(), options.max_receive_count)),
+            ),
         ] {
-            urls.insert(queue.clone(), create_queue(&sqs, queue).await?);
+            urls.insert(
+                queue.clone(),
+                create_queue(&sqs, queue, visibility, dead_letter).await?,
+            );
         }
         s3.create_bucket()
             .bucket(&resources.bucket)
@@ -266,21 +338,44 @@ impl LocalStack {
         emulator_config.max_concurrent = options.max_concurrent;
         let emulator = cochl_emulator::start(emulator_config, s3.clone(), sns.clone()).await?;
 
-        // The functions: the same handlers the Lambda binaries run, the SageMaker client
-        // pointed at the emulator as AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME would.
+        // The functions: the same handlers the Lambda binaries run, configured by the same
+        // `from_env`, the SageMaker client pointed at the emulator as
+        // AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME would.
+        let function_env = function_env(
+            &[
+                (vars::TABLE_NAME, resources.table.clone()),
+                (
+                    vars::ENDPOINT_NAME,
+                    cochl_emulator::config::DEFAULT_ENDPOINT_NAME.to_string(),
+                ),
+                (vars::DETECTIONS_TOPIC_ARN, resources.detections_topic.clone()),
+                (vars::SUBMIT_QUEUE_URL, urls[&resources.submit_queue].clone()),
+                (vars::MAX_RECEIVE_COUNT, options.max_receive_count.to_string()),
+                // The emulator is the endpoint: one instance of `max_concurrent`.
+                (vars::ENDPOINT_CONCURRENCY, options.max_concurrent.to_string()),
+            ],
+            &options.env,
+            std::env::vars(),
+        );
+        let env = Env(|name: &str| function_env.get(name).cloned());
+        let mut submit_settings =
+            SubmitSettings::from_env(&env).context("the submit function's configuration")?;
+        let mut result_settings =
+            ResultSettings::from_env(&env).context("the on-result function's configuration")?;
+        if let Some(sensitivity) = &options.default_sensitivity {
+            submit_settings.default_sensitivity = sensitivity.clone();
+        }
+        if let Some(bytes) = options.max_object_bytes {
+            submit_settings.max_object_bytes = bytes;
+        }
+        if let Some(attempts) = options.max_attempts {
+            submit_settings.max_attempts = attempts;
+        }
+        if let Some(merge) = &options.merge {
+            result_settings.merge = merge.clone();
+        }
+
         let sagemaker_config = sdk_config(&emulator.url()).await;
-        let submit_settings = SubmitSettings {
-            table_name: resources.table.clone(),
-            endpoint_name: cochl_emulator::config::DEFAULT_ENDPOINT_NAME.to_string(),
-            input_prefix: INPUT_PREFIX.to_string(),
-            default_sensitivity: options.default_sensitivity.clone(),
-            max_object_bytes: options.max_object_bytes,
-            request_ttl_seconds: None,
-            invocation_timeout_seconds: None,
-            max_attempts: options.max_attempts,
-            concurrency: 8,
-            detections_topic_arn: resources.detections_topic.clone(),
-        };
         let function_config = match &options.function_faults {
             Some(faults) => faults.wrap(&config),
             None => config.clone(),
@@ -293,47 +388,45 @@ impl LocalStack {
             submit_settings.endpoint_name.clone(),
             submit_settings.max_attempts,
         );
-        let result_settings = ResultSettings {
-            table_name: resources.table.clone(),
-            detections_topic_arn: resources.detections_topic.clone(),
-            merge: options.merge.clone(),
-            query_url: None,
-            max_result_bytes: 512 << 20,
-            concurrency: 4,
-        };
         let mut results = ResultHandler::from_config(&function_config, result_settings);
         results.objects = cochl_aws::objects::Objects::new(function_s3);
         let submitter = Arc::new(submitter);
         let results = Arc::new(results);
 
+        let function_timeout = options.function_timeout();
         let (stop, stopped) = watch::channel(false);
-        let mut pumps = Vec::new();
-        if options.pumps {
-            pumps.extend([
-                pump(
-                    sqs.clone(),
-                    urls[&resources.submit_queue].clone(),
-                    urls[&resources.submit_dlq].clone(),
-                    Delivery::S3,
-                    invocation(
-                        submitter.clone(),
-                        |submitter, payload, deadline| async move {
-                            cochl_submit::handle(&submitter, &payload, deadline).await
-                        },
-                    ),
-                    stopped.clone(),
-                ),
-                pump(
-                    sqs.clone(),
-                    urls[&resources.results_queue].clone(),
-                    urls[&resources.results_dlq].clone(),
-                    Delivery::SnsToLambda,
-                    invocation(results.clone(), |results, payload, deadline| async move {
-                        cochl_on_result::handle(&results, &payload, deadline).await
-                    }),
-                    stopped,
-                ),
-            ]);
+        let mut sources = Vec::new();
+        if options.event_sources {
+            let submit = submitter.clone();
+            sources.extend(event_source::start(
+                sqs.clone(),
+                urls[&resources.submit_queue].clone(),
+                queue_arn(&resources.submit_queue),
+                options.submit_mapping.clone(),
+                move |event: SqsEvent| {
+                    let submit = submit.clone();
+                    async move {
+                        let deadline = Some(Instant::now() + function_timeout);
+                        Ok(cochl_submit::handle_queue(&submit, &event, deadline).await)
+                    }
+                },
+                stopped.clone(),
+            ));
+            let on_result = results.clone();
+            sources.extend(event_source::start(
+                sqs.clone(),
+                urls[&resources.results_queue].clone(),
+                queue_arn(&resources.results_queue),
+                options.results_mapping.clone(),
+                move |event: SqsEvent| {
+                    let on_result = on_result.clone();
+                    async move {
+                        let deadline = Some(Instant::now() + function_timeout);
+                        Ok(cochl_on_result::handle_queue(&on_result, &event, deadline).await)
+                    }
+                },
+                stopped,
+            ));
         }
         let store = DynamoStore::new(dynamodb, resources.table.clone());
         Ok(LocalStack {
@@ -343,13 +436,23 @@ impl LocalStack {
             emulator,
             submitter,
             results,
+            function_env,
+            function_timeout,
             store,
             s3,
             sqs,
             sns,
             stop,
-            pumps,
+            sources,
         })
+    }
+
+    /// Moves every message of a dead-letter queue back to its source queue, as
+    /// `aws sqs start-message-move-task` does in AWS; returns how many moved.
+    pub async fn redrive(&self, dead_letter_queue: &str, source_queue: &str) -> Result<usize> {
+        let dead = self.queue_url(dead_letter_queue).await?;
+        let source = self.queue_url(source_queue).await?;
+        event_source::move_messages(&self.sqs, &dead, &source).await
     }
 
     /// Starts a stack on the moto server shared by this process (started on first use):
@@ -474,11 +577,11 @@ impl LocalStack {
         Ok((response.status, response.json()))
     }
 
-    /// Stops the pumps and the emulator (moto stops when dropped).
+    /// Stops the event sources and the emulator (moto stops when dropped).
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        for pump in self.pumps {
-            let _ = pump.await;
+        for source in self.sources {
+            let _ = source.await;
         }
         self.emulator.shutdown().await;
     }

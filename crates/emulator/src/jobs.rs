@@ -142,6 +142,7 @@ async fn run(shared: &Shared, job: Job) {
         Instant::now(),
         job.request.request_ttl_seconds,
     ) {
+        shared.control().stats.expired += 1;
         Err(format!(
             "Request expired: it waited in the queue longer than its RequestTTLSeconds ({} s).",
             job.request.request_ttl_seconds

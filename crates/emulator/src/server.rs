@@ -154,6 +154,8 @@ async fn invoke_async(
         let mut control = shared.control();
         control.stats.accepted += 1;
         control.stats.queued += 1;
+        let outstanding = control.stats.queued + control.stats.running;
+        control.stats.max_outstanding_seen = control.stats.max_outstanding_seen.max(outstanding);
     }
     tracing::info!(
         inference_id = %inference_id,

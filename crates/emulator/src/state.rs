@@ -14,7 +14,8 @@ use crate::storage::Storage;
 
 /// Counters served by `GET /_emulator/stats`.
 ///
-/// `queued`, `running` and `max_running_seen` describe asynchronous inferences;
+/// `queued`, `running`, `max_running_seen`, `max_outstanding_seen` and `expired` describe
+/// asynchronous inferences;
 /// real-time invocations are counted in `realtime_completed` and `realtime_failed`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Stats {
@@ -36,6 +37,12 @@ pub struct Stats {
     pub running: u64,
     /// The most async inferences ever processed at once (since start or reset).
     pub max_running_seen: u64,
+    /// The most async inferences ever accepted and not finished at once (`queued` +
+    /// `running`, since start or reset): what admission control bounds.
+    pub max_outstanding_seen: u64,
+    /// Async inferences that failed because they waited longer than their
+    /// `RequestTTLSeconds` (counted in `failed` too).
+    pub expired: u64,
     /// `InvokeEndpoint` calls answered 200.
     pub realtime_completed: u64,
     /// `InvokeEndpoint` calls answered 424 `ModelError`.
@@ -58,6 +65,7 @@ impl Control {
         self.stats.queued = queued;
         self.stats.running = running;
         self.stats.max_running_seen = running;
+        self.stats.max_outstanding_seen = queued + running;
     }
 }
 

@@ -367,6 +367,11 @@ async fn the_concurrency_limit_queues_jobs_in_order() {
         .wait_for_stats(|s| s["completed"] == 3 && s["running"] == 0)
         .await;
     assert_eq!(stats["max_running_seen"], 1);
+    assert_eq!(
+        stats["max_outstanding_seen"], 3,
+        "all three were accepted before the first finished"
+    );
+    assert_eq!(stats["expired"], 0);
     assert_eq!(stats["queued"], 0);
 }
 

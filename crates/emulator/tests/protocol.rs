@@ -417,6 +417,8 @@ async fn admin_api_answers_and_refuses_bad_input() {
         "queued",
         "running",
         "max_running_seen",
+        "max_outstanding_seen",
+        "expired",
     ] {
         assert_eq!(stats[field], 0, "{field}");
     }

@@ -8,6 +8,7 @@
 use cochl_aws::batch::{InvocationError, RecordFailure, StoreFailure};
 use cochl_aws::notify::PublishError;
 use cochl_aws::objects::ObjectError;
+use cochl_aws::queue::QueueError;
 
 use crate::event::EventError;
 use crate::outcome::NotificationOutcome;
@@ -33,6 +34,9 @@ pub enum RecordError {
     /// retry publishes it before settling.
     #[error(transparent)]
     Publish(PublishError),
+    /// The resubmission of an expired request could not be enqueued.
+    #[error("the request expired; enqueuing its resubmission failed: {0}")]
+    Resubmit(#[source] QueueError),
     /// Conflicting writers changed the job every time the outcome was recorded.
     #[error("the job kept changing underneath ({attempts} conflicting writes)")]
     Contended {
@@ -49,6 +53,7 @@ impl RecordFailure for RecordError {
             RecordError::ResultUnavailable(_) => "ResultUnavailable",
             RecordError::Publish(_) => "PublishFailed",
             RecordError::Contended { .. } => "Contended",
+            RecordError::Resubmit(_) => "ResubmitFailed",
         }
     }
 
@@ -58,7 +63,8 @@ impl RecordFailure for RecordError {
             RecordError::Store(failure) => failure.is_retryable(),
             RecordError::ResultUnavailable(_)
             | RecordError::Publish(_)
-            | RecordError::Contended { .. } => true,
+            | RecordError::Contended { .. }
+            | RecordError::Resubmit(_) => true,
         }
     }
 }

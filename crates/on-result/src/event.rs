@@ -60,6 +60,34 @@ pub fn parse_event(payload: &Value) -> Result<Vec<ParsedRecord>, EventError> {
         .collect())
 }
 
+/// Reads one message of the results queue: the SNS envelope SageMaker's topics deliver
+/// (`Type: Notification`, the SageMaker notification in `Message`), or, from a subscription
+/// with raw message delivery, the SageMaker notification itself. `message_id` names the
+/// message in the logs when the body has no SNS id.
+pub fn parse_queued(message_id: &str, body: &str) -> ParsedRecord {
+    let malformed = |reason: String| ParsedRecord::Malformed {
+        index: 0,
+        reason,
+        raw: body.to_string(),
+    };
+    let parsed: Value = match serde_json::from_str(body) {
+        Ok(parsed) => parsed,
+        Err(error) => return malformed(format!("the message body is not JSON: {error}")),
+    };
+    if parsed.get("Message").is_some() || parsed.get("Type").is_some() {
+        // An SNS envelope: exactly what an SNS event record carries under `Sns`.
+        return parse_record(0, &serde_json::json!({ "Sns": parsed }));
+    }
+    match parse_notification(body) {
+        Ok(notification) => ParsedRecord::Notification {
+            message_id: message_id.to_string(),
+            raw: body.to_string(),
+            notification: Box::new(notification),
+        },
+        Err(error) => malformed(format!("SageMaker notification: {error}")),
+    }
+}
+
 fn parse_record(index: usize, record: &Value) -> ParsedRecord {
     let malformed = |reason: String| ParsedRecord::Malformed {
         index,
@@ -105,6 +133,34 @@ mod tests {
             };
             assert_eq!(notification.is_success(), success, "{name}");
             assert!(!message_id.is_empty());
+        }
+    }
+
+    #[test]
+    fn queued_envelopes_and_raw_notifications_are_both_read() {
+        let envelope = sample("sns-success.json")["Records"][0]["Sns"].clone();
+        let raw = envelope["Message"].as_str().unwrap().to_string();
+        for (body, id) in [(envelope.to_string(), None), (raw, Some("sqs-1"))] {
+            let ParsedRecord::Notification {
+                notification,
+                message_id,
+                ..
+            } = parse_queued("sqs-1", &body)
+            else {
+                panic!("{body}");
+            };
+            assert!(notification.is_success());
+            if let Some(id) = id {
+                assert_eq!(message_id, id);
+            } else {
+                assert_eq!(message_id, envelope["MessageId"].as_str().unwrap());
+            }
+        }
+        for garbage in ["not json", r#"{"Type": "Notification"}"#, r#"{"hello": 1}"#] {
+            assert!(
+                matches!(parse_queued("m", garbage), ParsedRecord::Malformed { .. }),
+                "{garbage}"
+            );
         }
     }
 

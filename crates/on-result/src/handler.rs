@@ -1,5 +1,12 @@
 //! The on-result function: SageMaker notification → detections → job COMPLETED or FAILED.
 //!
+//! [`handle_queue`] takes a batch from the results queue (SNS envelopes of both SageMaker
+//! topics); each message is handled on its own and only failed ones are reported back. Every
+//! notification first gives back its inference's in-flight slot (the endpoint is done with
+//! it, whatever the job makes of it). A request that expired in the endpoint's queue is
+//! sent back to the submit queue, up to `COCHL_MAX_EXPIRY_RESUBMITS` times, without a
+//! detection notification: one goes out for the final outcome only.
+//!
 //! Per notification: find the job through the notification's input location, decide (pure,
 //! `cochl_core::job::decide_result`) whether it applies, is a duplicate, belongs to a
 //! superseded upload or to no job at all (an orphan, recorded). On success the result is
@@ -9,32 +16,37 @@
 //! write. A failure notification is a normal outcome: the job becomes FAILED, with its
 //! reason, and is notified too.
 //!
-//! DynamoDB requests per analysed file: one read, `ceil(items / 25)` batch writes and one
-//! conditional write. The handler sees the table only through the `JobStore` port, so it
+//! DynamoDB requests per analysed file: one transaction giving back the in-flight slot, one
+//! read, `ceil(items / 25)` batch writes and one conditional write. The handler sees the table only through the `JobStore` port, so it
 //! never builds an item or a key.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 
 use cochl_aws::batch::{log_unreadable, run_batch, InvocationError, StoreFailure};
 use cochl_aws::clock::now;
 use cochl_aws::dynamo::{DynamoStore, Expect, StoreError};
 use cochl_aws::message::{detection_message, Outcome};
+use cochl_aws::messages::{run_messages, DeferPlan, DeferPolicy, Handled, QueuedMessage};
 use cochl_aws::notify::{Message, Topic};
 use cochl_aws::objects::{ObjectError, Objects};
-use cochl_aws::ports::{AnalysisTags, JobStore, NotificationTopic, ObjectStore};
+use cochl_aws::ports::{AnalysisTags, JobStore, MessageQueue, NotificationTopic, ObjectStore};
+use cochl_aws::queue::Queue;
 use cochl_aws::records::{JobRecord, OrphanRecord, StoredTags, TagSummary};
 use cochl_aws::settings::ResultSettings;
 use cochl_core::detections::merge_windows;
 use cochl_core::inference_id::InferenceId;
 use cochl_core::job::{decide_result, JobStatus, ResultDecision};
 use cochl_core::keys::S3Uri;
-use cochl_core::notification::{AsyncNotification, InferenceOutcome};
+use cochl_core::notification::{failure_is_expiry, AsyncNotification, InferenceOutcome};
+use cochl_core::resubmit::ResubmitRequest;
 use cochl_core::result::CochlResult;
 use serde_json::Value;
 use tracing::Instrument;
 
 use crate::error::{RecordError, ResultError};
-use crate::event::{parse_event, ParsedRecord};
+use crate::event::{parse_event, parse_queued, ParsedRecord};
 use crate::outcome::NotificationOutcome;
 
 /// Conditional-write conflicts tolerated per notification before failing to Lambda's retry.
@@ -44,21 +56,58 @@ pub const MAX_CONFLICTS: usize = 5;
 /// ports; the defaults are the AWS adapters the Lambda runs with, tests plug in-memory
 /// doubles (`testkit::doubles`).
 #[derive(Debug, Clone)]
-pub struct ResultHandler<S = DynamoStore, O = Objects, T = Topic> {
+pub struct ResultHandler<S = DynamoStore, O = Objects, T = Topic, Q = Queue> {
     /// Where result documents are read.
     pub objects: O,
     /// Where jobs are settled and detections stored.
     pub store: S,
     /// Where detection notifications go.
     pub detections: T,
+    /// The submit queue, where expired requests are resubmitted.
+    pub submit_queue: Q,
     /// The function's configuration.
     pub settings: ResultSettings,
 }
 
-/// Handles one SNS payload: every notification is handled; the invocation fails if any
-/// could not be (Lambda retries it; every step is idempotent).
-pub async fn handle<S, O, T>(
-    handler: &ResultHandler<S, O, T>,
+/// Handles a batch from the results queue, each message on its own; answers the messages
+/// that must return to the queue (the dead-letter queue after `maxReceiveCount`).
+pub async fn handle_queue<S, O, T, Q>(
+    handler: &ResultHandler<S, O, T, Q>,
+    event: &SqsEvent,
+    deadline: Option<Instant>,
+) -> SqsBatchResponse
+where
+    S: JobStore,
+    O: ObjectStore,
+    T: NotificationTopic,
+    Q: MessageQueue,
+{
+    // on-result never defers; the policy is for the runner's signature only.
+    let never = DeferPolicy {
+        base: Duration::from_secs(1),
+        max: Duration::from_secs(1),
+        max_receive_count: u32::MAX,
+    };
+    run_messages(
+        event,
+        handler.settings.concurrency,
+        &never,
+        |message: QueuedMessage| async move {
+            let record = parse_queued(&message.message_id, &message.body);
+            handler
+                .handle_record(record, deadline)
+                .await
+                .map(Handled::Done)
+        },
+        |_: DeferPlan| async { Ok(()) },
+    )
+    .await
+}
+
+/// Handles one SNS event payload (`Records[].Sns`): every notification is handled; it fails
+/// if any could not be (every step is idempotent, so a retry redoes nothing done).
+pub async fn handle<S, O, T, Q>(
+    handler: &ResultHandler<S, O, T, Q>,
     payload: &Value,
     deadline: Option<Instant>,
 ) -> Result<Vec<NotificationOutcome>, ResultError>
@@ -66,6 +115,7 @@ where
     S: JobStore,
     O: ObjectStore,
     T: NotificationTopic,
+    Q: MessageQueue,
 {
     let records = parse_event(payload)
         .inspect_err(|error| log_unreadable(payload, error))
@@ -77,11 +127,12 @@ where
     Ok(outcomes)
 }
 
-impl<S, O, T> ResultHandler<S, O, T>
+impl<S, O, T, Q> ResultHandler<S, O, T, Q>
 where
     S: JobStore,
     O: ObjectStore,
     T: NotificationTopic,
+    Q: MessageQueue,
 {
     async fn handle_record(
         &self,
@@ -147,6 +198,14 @@ where
         raw: &str,
         deadline: Option<Instant>,
     ) -> Result<NotificationOutcome, RecordError> {
+        // The endpoint is done with this inference: its slot is free, whatever the job
+        // makes of the notification (idempotent; an id we never sent held no slot).
+        if let Ok(finished) = InferenceId::parse(&notification.inference_id) {
+            self.store
+                .release_slot(&finished)
+                .await
+                .map_err(StoreFailure::at("giving back the in-flight slot"))?;
+        }
         let Some(file) = notification.request.input_location.clone() else {
             return self.record_orphan(notification, raw).await;
         };
@@ -197,8 +256,16 @@ where
                     failure_location,
                     ..
                 } => {
+                    let expired = failure_is_expiry(reason);
+                    if expired && job.expiry_resubmits < self.settings.max_expiry_resubmits {
+                        return self.resubmit(&job, &inference_id).await;
+                    }
                     let failure = Failure {
-                        code: "inference_failed",
+                        code: if expired {
+                            "request_expired"
+                        } else {
+                            "inference_failed"
+                        },
                         reason: reason.clone(),
                         location: failure_location
                             .clone()
@@ -214,6 +281,30 @@ where
         }
         Err(RecordError::Contended {
             attempts: MAX_CONFLICTS,
+        })
+    }
+
+    /// Sends the file's expired request back to the submit queue; submit moves the job to
+    /// the next resubmission id and queues it again when the endpoint has room.
+    async fn resubmit(
+        &self,
+        job: &JobRecord,
+        expired: &InferenceId,
+    ) -> Result<NotificationOutcome, RecordError> {
+        let request = ResubmitRequest {
+            file: job.file.to_string(),
+            expired_inference_id: expired.to_string(),
+        };
+        self.submit_queue
+            .send(&request.to_body(), Duration::ZERO, &[])
+            .await
+            .map_err(RecordError::Resubmit)?;
+        let attempt = job.expiry_resubmits + 1;
+        tracing::warn!(attempt, "the request expired in the endpoint's queue; resubmitted");
+        Ok(NotificationOutcome::Resubmitted {
+            file: job.file.to_string(),
+            inference_id: expired.to_string(),
+            attempt,
         })
     }
 
@@ -316,7 +407,8 @@ where
                 file: completed.file.to_string(),
                 inference_id: inference_id.to_string(),
                 tags: detections.len(),
-                dynamodb_requests: written.stats.requests + 2,
+                // The slot's transaction, the read and the settling write.
+                dynamodb_requests: written.stats.requests + 3,
             }));
         }
         // Our items carry our inference id in their keys; if the job moved on to a newer

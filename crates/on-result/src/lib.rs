@@ -12,13 +12,14 @@ pub mod handler;
 pub mod outcome;
 
 pub use error::{RecordError, ResultError};
-pub use handler::{handle, ResultHandler};
+pub use handler::{handle, handle_queue, ResultHandler};
 pub use outcome::NotificationOutcome;
 
 use cochl_aws::clients::{self, SdkConfig};
 use cochl_aws::dynamo::DynamoStore;
 use cochl_aws::notify::Topic;
 use cochl_aws::objects::Objects;
+use cochl_aws::queue::Queue;
 use cochl_aws::settings::ResultSettings;
 
 impl ResultHandler {
@@ -28,6 +29,7 @@ impl ResultHandler {
             objects: Objects::new(clients::s3(config)),
             store: DynamoStore::new(clients::dynamodb(config), settings.table_name.clone()),
             detections: Topic::new(clients::sns(config), settings.detections_topic_arn.clone()),
+            submit_queue: Queue::new(clients::sqs(config), settings.submit_queue_url.clone()),
             settings,
         }
     }

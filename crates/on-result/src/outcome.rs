@@ -27,6 +27,16 @@ pub enum NotificationOutcome {
         /// Stable reason code (`inference_failed`, `malformed_result`, ...).
         reason_code: String,
     },
+    /// The request expired in the endpoint's queue and was sent back to the submit queue
+    /// (no notification yet: one goes out for the final outcome).
+    Resubmitted {
+        /// `s3://bucket/key` of the file.
+        file: String,
+        /// The inference that expired.
+        inference_id: String,
+        /// The resubmission this is (1 for the first).
+        attempt: u32,
+    },
     /// The job already holds this inference's outcome: a repeated notification.
     Duplicate {
         /// `s3://bucket/key` of the file.

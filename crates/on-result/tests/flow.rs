@@ -17,9 +17,11 @@ use cochl_on_result::handler::MAX_CONFLICTS;
 use cochl_on_result::{handle, NotificationOutcome, RecordError, ResultError, ResultHandler};
 use lambda_runtime::Diagnostic;
 use serde_json::{json, Value};
-use testkit::doubles::{MemoryObjects, MemoryStore, ObjectOp, RecordingTopic, StoreOp};
+use testkit::doubles::{
+    MemoryObjects, MemoryQueue, MemoryStore, ObjectOp, RecordingTopic, StoreOp,
+};
 
-type Doubles = ResultHandler<MemoryStore, MemoryObjects, RecordingTopic>;
+type Doubles = ResultHandler<MemoryStore, MemoryObjects, RecordingTopic, MemoryQueue>;
 
 const INFERENCE: &str = "cochl-00000000000000000000000000000000000000a1";
 const FILE: &str = "s3://audio/incoming/street 12s.wav";
@@ -38,6 +40,7 @@ fn handler() -> Doubles {
         objects: MemoryObjects::new(),
         store: MemoryStore::new(),
         detections: RecordingTopic::new(),
+        submit_queue: MemoryQueue::new(),
         settings: ResultSettings {
             table_name: "jobs".into(),
             detections_topic_arn: "arn:aws:sns:us-east-1:123456789012:detections".into(),
@@ -45,6 +48,8 @@ fn handler() -> Doubles {
             query_url: None,
             max_result_bytes: 1 << 20,
             concurrency: 4,
+            max_expiry_resubmits: 2,
+            submit_queue_url: "memory".into(),
         },
     }
 }
@@ -71,6 +76,7 @@ fn submitted_job(inference: &str) -> JobRecord {
         revision: 1,
         inference_id: Some(id(inference)),
         accepted: true,
+        expiry_resubmits: 0,
         notified: false,
         content_type: Some("audio/wav".into()),
         size_bytes: Some(1000),
@@ -158,8 +164,8 @@ async fn a_success_records_tags_publishes_and_then_completes_the_job() {
             file: FILE.into(),
             inference_id: INFERENCE.into(),
             tags: 2,
-            // One batch for the tag items, the read and the settling write.
-            dynamodb_requests: 3,
+            // The slot's release, one batch for the tag items, the read and the settling write.
+            dynamodb_requests: 4,
         }]
     );
     let job = job(&handler);
@@ -469,6 +475,7 @@ async fn items_written_for_an_analysis_superseded_meanwhile_are_removed() {
             JobRecord {
                 revision: current + 1,
                 accepted: false,
+                expiry_resubmits: 0,
                 ..newer
             },
         );

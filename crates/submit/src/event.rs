@@ -7,6 +7,7 @@
 //! (no `userIdentity`, no `sequencer`) are both accepted.
 
 use cochl_core::keys::{decode_event_key, Sequencer};
+use cochl_core::resubmit::ResubmitRequest;
 use cochl_core::time::parse_millis;
 use serde::Deserialize;
 use serde_json::Value;
@@ -60,11 +61,13 @@ pub enum SubmitEvent {
     TestEvent,
     /// Object notifications, each parsed on its own.
     Records(Vec<ParsedRecord>),
+    /// on-result asks for a request that expired in the endpoint's queue to be sent again.
+    Resubmit(ResubmitRequest),
 }
 
 /// The payload is not an S3 event at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not an S3 event: {0}")]
+#[error("not an S3 event or a resubmission: {0}")]
 pub struct EventError(pub String);
 
 /// A payload that is not the event this function takes never will be: permanent.
@@ -109,6 +112,11 @@ struct RawObject {
 
 /// Reads the payload.
 pub fn parse_event(payload: &Value) -> Result<SubmitEvent, EventError> {
+    if let Some(request) = ResubmitRequest::from_body(payload) {
+        return request
+            .map(SubmitEvent::Resubmit)
+            .map_err(|error| EventError(format!("resubmission request: {error}")));
+    }
     if payload.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
         return Ok(SubmitEvent::TestEvent);
     }

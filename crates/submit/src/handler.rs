@@ -1,10 +1,14 @@
-//! The submit function: S3 event → job record → InvokeEndpointAsync.
+//! The submit function: queued S3 event → job record → admission → InvokeEndpointAsync.
 //!
-//! Per record: read the object's metadata, decide (pure, `cochl_core::job::decide_upload`)
+//! [`handle_queue`] takes a batch from the submit queue; each message is one S3 notification
+//! (or a resubmission request from on-result) and is handled on its own by [`handle`]: per
+//! record, read the object's metadata, decide (pure, `cochl_core::job::decide_upload`)
 //! whether the event is new, a duplicate, stale or a newer upload, claim the job with a
-//! conditional write, then submit. Records run concurrently; one bad record never stops the
-//! others, but any record that could not be handled makes the invocation fail so Lambda
-//! retries it (every step is idempotent) and, in the end, the on-failure destination keeps it.
+//! conditional write, take an in-flight slot, then submit. A message that could not be
+//! handled returns to the queue (every step is idempotent) and, after `maxReceiveCount`
+//! receives, rests in the dead-letter queue. A message whose upload finds the endpoint full
+//! (`COCHL_MAX_IN_FLIGHT` inferences accepted and unfinished) is deferred: it comes back
+//! after a backoff, and waiting never sends it to the dead-letter queue.
 //!
 //! A request the endpoint refuses outright (a 400 such as a ValidationError) will never
 //! produce a SageMaker notification, so submit itself ends the job: it records it FAILED
@@ -12,21 +16,27 @@
 //! published, and only then marks the job notified. A retry that finds the job FAILED but not
 //! notified publishes the missing notification.
 
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 
 use cochl_aws::batch::{log_unreadable, run_batch, InvocationError, StoreFailure};
 use cochl_aws::clock::now;
-use cochl_aws::dynamo::{DynamoStore, Expect, StoreError};
+use cochl_aws::dynamo::{DynamoStore, Expect, SlotGrant, StoreError};
 use cochl_aws::endpoint::{AsyncEndpoint, EndpointError, InvocationRequest};
 use cochl_aws::message::{detection_message, Outcome};
+use cochl_aws::messages::{run_messages, DeferPlan, DeferPolicy, Handled, QueuedMessage};
 use cochl_aws::notify::Topic;
 use cochl_aws::objects::Objects;
-use cochl_aws::ports::{InferenceEndpoint, JobStore, NotificationTopic, ObjectStore};
+use cochl_aws::ports::{InferenceEndpoint, JobStore, MessageQueue, NotificationTopic, ObjectStore};
+use cochl_aws::queue::{Queue, QueueError};
 use cochl_aws::records::{JobRecord, StoredTags};
 use cochl_aws::settings::SubmitSettings;
 use cochl_core::inference_id::InferenceId;
 use cochl_core::job::{decide_upload, JobStatus, ObjectVersion, UploadDecision};
 use cochl_core::keys::S3Uri;
+use cochl_core::resubmit::ResubmitRequest;
 use serde_json::Value;
 use tracing::Instrument;
 
@@ -40,11 +50,55 @@ pub const MAX_CONFLICTS: usize = 5;
 /// Reason code of a request the endpoint refused.
 pub const ENDPOINT_REFUSED: &str = "endpoint_refused";
 
+/// How often one instance looks for leaked in-flight slots while the endpoint is full.
+pub const RECONCILE_EVERY: Duration = Duration::from_secs(60);
+/// Leaked slots reclaimed per look.
+const RECONCILE_BATCH: usize = 100;
+
+/// When this instance last looked for leaked in-flight slots, so a full endpoint costs one
+/// query a minute per instance, not one per deferred message.
+#[derive(Debug, Clone)]
+pub struct Reconcile {
+    /// Least time between two looks.
+    pub every: Duration,
+    last: Arc<Mutex<Option<Instant>>>,
+}
+
+impl Default for Reconcile {
+    fn default() -> Self {
+        Reconcile::every(RECONCILE_EVERY)
+    }
+}
+
+impl Reconcile {
+    /// Looks at most once per `every`.
+    pub fn every(every: Duration) -> Self {
+        Reconcile {
+            every,
+            last: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// True (and remembered) when a look is due now.
+    fn due(&self) -> bool {
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = Instant::now();
+        if last.is_some_and(|at| now.duration_since(at) < self.every) {
+            return false;
+        }
+        *last = Some(now);
+        true
+    }
+}
+
 /// Everything the handler needs, built once per cold start. The type parameters are the
 /// ports; the defaults are the AWS adapters the Lambda runs with, tests plug in-memory
 /// doubles (`testkit::doubles`).
 #[derive(Debug, Clone)]
-pub struct Submitter<S = DynamoStore, O = Objects, E = AsyncEndpoint, T = Topic> {
+pub struct Submitter<S = DynamoStore, O = Objects, E = AsyncEndpoint, T = Topic, Q = Queue> {
     /// Where uploads are read (HeadObject).
     pub objects: O,
     /// Where jobs are claimed and settled.
@@ -53,14 +107,59 @@ pub struct Submitter<S = DynamoStore, O = Objects, E = AsyncEndpoint, T = Topic>
     pub endpoint: E,
     /// Where a request the endpoint refuses is notified, as on-result notifies failures.
     pub detections: T,
+    /// The submit queue, where messages wait while the endpoint is full.
+    pub queue: Q,
     /// The function's configuration.
     pub settings: SubmitSettings,
+    /// Throttles the search for leaked in-flight slots.
+    pub reconcile: Reconcile,
 }
 
-/// Handles one S3 notification payload: every record is handled; the invocation fails if
-/// any could not be (Lambda retries it; every step is idempotent).
-pub async fn handle<S, O, E, T>(
-    submitter: &Submitter<S, O, E, T>,
+/// Handles a batch from the submit queue: each message on its own ([`handle`]), deferring
+/// those that must wait for room at the endpoint; answers the messages that must return.
+pub async fn handle_queue<S, O, E, T, Q>(
+    submitter: &Submitter<S, O, E, T, Q>,
+    event: &SqsEvent,
+    deadline: Option<Instant>,
+) -> SqsBatchResponse
+where
+    S: JobStore,
+    O: ObjectStore,
+    E: InferenceEndpoint,
+    T: NotificationTopic,
+    Q: MessageQueue,
+{
+    let policy = DeferPolicy {
+        base: submitter.settings.defer.base,
+        max: submitter.settings.defer.max,
+        max_receive_count: submitter.settings.defer.max_receive_count,
+    };
+    // Messages one at a time, records of a message concurrently: an S3 message holds one
+    // record, a batch up to ten messages; the bound stays COCHL_SUBMIT_CONCURRENCY overall.
+    run_messages(
+        event,
+        submitter.settings.concurrency,
+        &policy,
+        |message: QueuedMessage| async move {
+            let payload: Value = serde_json::from_str(&message.body)
+                .unwrap_or_else(|_| Value::String(message.body.clone()));
+            let outcomes = handle(submitter, &payload, deadline).await?;
+            Ok::<_, SubmitError>(if outcomes.iter().any(RecordOutcome::is_deferred) {
+                Handled::Defer(outcomes)
+            } else {
+                Handled::Done(outcomes)
+            })
+        },
+        |plan: DeferPlan| submitter.defer(plan),
+    )
+    .await
+}
+
+/// Handles one message body (an S3 notification or a resubmission request): every record is
+/// handled; it fails if any could not be (the message returns to its queue; every step is
+/// idempotent).
+pub async fn handle<S, O, E, T, Q>(
+    submitter: &Submitter<S, O, E, T, Q>,
     payload: &Value,
     deadline: Option<Instant>,
 ) -> Result<Vec<RecordOutcome>, SubmitError>
@@ -69,6 +168,7 @@ where
     O: ObjectStore,
     E: InferenceEndpoint,
     T: NotificationTopic,
+    Q: MessageQueue,
 {
     let event = parse_event(payload)
         .inspect_err(|error| log_unreadable(payload, error))
@@ -82,6 +182,20 @@ where
             }]);
         }
         SubmitEvent::Records(records) => records,
+        SubmitEvent::Resubmit(request) => {
+            let outcome = submitter
+                .resubmit(&request, deadline)
+                .await
+                .map_err(|error| {
+                    InvocationError::Records(cochl_aws::batch::BatchError {
+                        total: 1,
+                        failures: vec![(0, error)],
+                        handled: Vec::new(),
+                    })
+                })?;
+            tracing::info!(outcome = ?outcome, "resubmission handled");
+            return Ok(vec![outcome]);
+        }
     };
     let outcomes = run_batch(records, submitter.settings.concurrency, |record| {
         submitter.handle_record(record, deadline)
@@ -90,12 +204,13 @@ where
     Ok(outcomes)
 }
 
-impl<S, O, E, T> Submitter<S, O, E, T>
+impl<S, O, E, T, Q> Submitter<S, O, E, T, Q>
 where
     S: JobStore,
     O: ObjectStore,
     E: InferenceEndpoint,
     T: NotificationTopic,
+    Q: MessageQueue,
 {
     async fn handle_record(
         &self,
@@ -167,6 +282,15 @@ where
                 existing.as_ref().map(JobRecord::snapshot).as_ref(),
                 &version,
             );
+            // A retry of the same upload keeps the id the job holds: after an expiry it is a
+            // resubmission's, which the endpoint has not seen yet.
+            let inference_id = match (&decision, &existing) {
+                (UploadDecision::Retry, Some(job)) => job
+                    .inference_id
+                    .clone()
+                    .unwrap_or_else(|| inference_id.clone()),
+                _ => inference_id.clone(),
+            };
             match decision {
                 UploadDecision::Duplicate => {
                     // A refusal recorded FAILED whose notification did not go out: publish it now.
@@ -235,6 +359,8 @@ where
         })
     }
 
+    /// Takes an in-flight slot, then sends the request. A full endpoint defers the record;
+    /// a request that was not accepted gives its slot back.
     async fn invoke(
         &self,
         mut job: JobRecord,
@@ -242,6 +368,14 @@ where
         plan: &Plan,
         deadline: Option<Instant>,
     ) -> Result<RecordOutcome, RecordError> {
+        if let Some(in_flight) = self.admit(&inference_id).await? {
+            return Ok(RecordOutcome::Deferred {
+                file: job.file.to_string(),
+                inference_id: inference_id.to_string(),
+                in_flight,
+                limit: self.settings.max_in_flight,
+            });
+        }
         let request = InvocationRequest {
             inference_id: inference_id.clone(),
             input: job.file.clone(),
@@ -265,6 +399,7 @@ where
                 }
             }
             Err(EndpointError::Refused { code, message }) => {
+                self.give_back(&inference_id).await?;
                 let reason = format!("the endpoint refused the request ({code}): {message}");
                 job.status = JobStatus::Failed;
                 job.reason_code = Some(ENDPOINT_REFUSED.into());
@@ -276,8 +411,14 @@ where
                     reason,
                 }
             }
-            // The job stays SUBMITTED and not accepted: Lambda's retry resumes it.
-            Err(error @ EndpointError::GaveUp { .. }) => return Err(RecordError::Endpoint(error)),
+            // The job stays SUBMITTED and not accepted: the message's retry resumes it.
+            Err(error @ EndpointError::GaveUp { .. }) => {
+                if let Err(release) = self.give_back(&inference_id).await {
+                    // The retry takes the same slot again, or it expires: nothing leaks.
+                    tracing::warn!(error = %release, "could not give back the slot of a request the endpoint did not take");
+                }
+                return Err(RecordError::Endpoint(error));
+            }
         };
         match self.store.put_job(&job, Expect::Revision(expected)).await {
             Ok(()) if job.status == JobStatus::Failed => self.notify_failure(job).await,
@@ -290,6 +431,170 @@ where
             }
             Err(error) => Err(StoreFailure::at("submitted, but recording it failed")(error).into()),
         }
+    }
+
+    /// Carries out a deferral on the submit queue: hide the message, or enqueue its copy.
+    async fn defer(&self, plan: DeferPlan) -> Result<(), QueueError> {
+        match plan {
+            DeferPlan::Hide {
+                receipt_handle,
+                delay,
+            } => self.queue.change_visibility(&receipt_handle, delay).await,
+            DeferPlan::Requeue {
+                body,
+                delay,
+                attributes,
+            } => self.queue.send(&body, delay, &attributes).await.map(|_| ()),
+        }
+    }
+
+    /// Admission control: `Ok(None)` when the inference holds a slot (taken now or by an
+    /// earlier attempt), `Ok(Some(in_flight))` when the endpoint is full. A full endpoint
+    /// first reclaims slots presumed leaked (at most once per [`Reconcile::every`]).
+    async fn admit(&self, inference_id: &InferenceId) -> Result<Option<u64>, RecordError> {
+        let limit = self.settings.max_in_flight;
+        let expires_at = epoch_seconds() + self.settings.slot_lease().as_secs() as i64;
+        let acquire = || async {
+            self.store
+                .acquire_slot(inference_id, limit, expires_at)
+                .await
+                .map_err(StoreFailure::at("taking an in-flight slot"))
+        };
+        let mut grant = acquire().await?;
+        if matches!(grant, SlotGrant::Full { .. })
+            && self.reconcile.due()
+            && self.reclaim_leaked_slots().await? > 0
+        {
+            grant = acquire().await?;
+        }
+        let in_flight = match grant {
+            SlotGrant::Full { in_flight } => Some(in_flight),
+            SlotGrant::Acquired | SlotGrant::AlreadyHeld => None,
+        };
+        cochl_aws::metrics::emit(&cochl_aws::metrics::in_flight_line(
+            &self.settings.endpoint_name,
+            in_flight.is_some(),
+            in_flight,
+            epoch_seconds() * 1000,
+        ));
+        if let Some(in_flight) = in_flight {
+            tracing::info!(in_flight, limit, "the endpoint is full; deferring");
+        }
+        Ok(in_flight)
+    }
+
+    /// Gives back the slots whose inference can no longer be waiting or running (its
+    /// notification was lost, or its job was abandoned); returns how many.
+    async fn reclaim_leaked_slots(&self) -> Result<usize, RecordError> {
+        let leaked = self
+            .store
+            .expired_slots(epoch_seconds(), RECONCILE_BATCH)
+            .await
+            .map_err(StoreFailure::at("looking for leaked in-flight slots"))?;
+        let mut reclaimed = 0;
+        for inference_id in &leaked {
+            if self
+                .store
+                .release_slot(inference_id)
+                .await
+                .map_err(StoreFailure::at("reclaiming a leaked in-flight slot"))?
+            {
+                tracing::warn!(inference_id = %inference_id, "reclaimed the in-flight slot of an inference whose notification never came");
+                reclaimed += 1;
+            }
+        }
+        Ok(reclaimed)
+    }
+
+    /// Gives back the slot of a request the endpoint did not take.
+    async fn give_back(&self, inference_id: &InferenceId) -> Result<(), RecordError> {
+        self.store
+            .release_slot(inference_id)
+            .await
+            .map_err(StoreFailure::at("giving back the in-flight slot"))?;
+        Ok(())
+    }
+
+    /// Sends again a request that expired in the endpoint's queue, under the next
+    /// resubmission id, if the job still waits for the expired inference (or already moved
+    /// to the next id and was not sent yet); anything else makes the request a duplicate.
+    async fn resubmit(
+        &self,
+        request: &ResubmitRequest,
+        deadline: Option<Instant>,
+    ) -> Result<RecordOutcome, RecordError> {
+        let file = S3Uri::parse(&request.file).map_err(RecordError::InvalidLocation)?;
+        let expired = InferenceId::parse(&request.expired_inference_id).map_err(|error| {
+            RecordError::Malformed {
+                index: 0,
+                reason: format!("expiredInferenceId: {error}"),
+            }
+        })?;
+        let span = tracing::info_span!("resubmission", file = %file, expired = %expired);
+        async {
+            for _ in 0..MAX_CONFLICTS {
+                let Some(job) = self
+                    .store
+                    .get_job(&file)
+                    .await
+                    .map_err(StoreFailure::at("reading the job"))?
+                else {
+                    return Ok(RecordOutcome::Ignored {
+                        file: Some(file.to_string()),
+                        reason: "no job for the file".into(),
+                    });
+                };
+                let waiting = job.status == JobStatus::Submitted;
+                let current = job.inference_id.clone();
+                let pending = expired.resubmission(job.expiry_resubmits);
+                let plan = Plan {
+                    content_type: job.content_type.clone().unwrap_or_default(),
+                    custom_attributes: job.custom_attributes.clone(),
+                    size: job.size_bytes.unwrap_or_default(),
+                };
+                if waiting && current.as_ref() == Some(&expired) {
+                    let next = expired.resubmission(job.expiry_resubmits + 1);
+                    let expected = job.revision;
+                    let moved = JobRecord {
+                        inference_id: Some(next.clone()),
+                        accepted: false,
+                        expiry_resubmits: job.expiry_resubmits + 1,
+                        output_location: None,
+                        failure_location: None,
+                        revision: job.revision + 1,
+                        updated_at: now(),
+                        ..job
+                    };
+                    match self.store.put_job(&moved, Expect::Revision(expected)).await {
+                        Ok(()) => {}
+                        Err(StoreError::Conflict) => continue,
+                        Err(error) => {
+                            return Err(StoreFailure::at("moving the job to its resubmission")(
+                                error,
+                            )
+                            .into())
+                        }
+                    }
+                    tracing::info!(inference_id = %next, attempt = moved.expiry_resubmits, "resubmitting an expired request");
+                    return self.invoke(moved, next, &plan, deadline).await;
+                }
+                let moved_not_sent = waiting
+                    && !job.accepted
+                    && job.expiry_resubmits > 0
+                    && current.as_ref() == Some(&pending);
+                if moved_not_sent {
+                    return self.invoke(job, pending, &plan, deadline).await;
+                }
+                return Ok(RecordOutcome::Duplicate {
+                    file: file.to_string(),
+                });
+            }
+            Err(RecordError::Contended {
+                attempts: MAX_CONFLICTS,
+            })
+        }
+        .instrument(span)
+        .await
     }
 
     /// Publishes the FAILED detection notification of a job recorded FAILED, then marks it
@@ -344,6 +649,13 @@ where
     }
 }
 
+/// Seconds since the Unix epoch: slot expiry times are compared with it.
+fn epoch_seconds() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 /// The job as it is claimed: SUBMITTED (not yet accepted) or REJECTED with its reason.
 fn new_job(
     file: &S3Uri,
@@ -373,6 +685,10 @@ fn new_job(
         ),
     };
     let rejected = status == JobStatus::Rejected;
+    // A retry of the same inference keeps how often it was resubmitted.
+    let expiry_resubmits = existing
+        .filter(|job| job.inference_id.as_ref() == Some(inference_id))
+        .map_or(0, |job| job.expiry_resubmits);
     JobRecord {
         file: file.clone(),
         status,
@@ -380,6 +696,7 @@ fn new_job(
         revision: existing.map_or(0, |j| j.revision + 1),
         inference_id: (!rejected).then(|| inference_id.clone()),
         accepted: false,
+        expiry_resubmits,
         notified: false,
         content_type,
         size_bytes: size,

@@ -1,6 +1,6 @@
 //! The submit function: turns an audio upload into a Cochl.Sense inference.
 //!
-//! [`event`] reads the S3 notification, [`inspect`] decides how (or whether) an upload is
+//! [`event`] reads the S3 notification (or on-result's resubmission request), [`inspect`] decides how (or whether) an upload is
 //! sent, [`handler`] runs the flow against the ports (job store, objects, endpoint, topic),
 //! [`outcome`] and [`error`] are what a record ends as. `main` only wires the AWS adapters
 //! to the handler.
@@ -12,12 +12,13 @@ pub mod inspect;
 pub mod outcome;
 
 pub use error::{RecordError, SubmitError};
-pub use handler::{handle, Submitter};
+pub use handler::{handle, handle_queue, Reconcile, Submitter};
 pub use outcome::RecordOutcome;
 
 use cochl_aws::settings::SubmitSettings;
 use cochl_aws::{
     clients, dynamo::DynamoStore, endpoint::AsyncEndpoint, notify::Topic, objects::Objects,
+    queue::Queue,
 };
 
 impl Submitter {
@@ -32,7 +33,9 @@ impl Submitter {
                 settings.max_attempts,
             ),
             detections: Topic::new(clients::sns(config), settings.detections_topic_arn.clone()),
+            queue: Queue::new(clients::sqs(config), settings.defer.queue_url.clone()),
             settings,
+            reconcile: Reconcile::default(),
         }
     }
 }

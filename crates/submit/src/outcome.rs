@@ -35,6 +35,18 @@ pub enum RecordOutcome {
         /// The endpoint's reason.
         reason: String,
     },
+    /// The endpoint is full (`in_flight` of `limit` inferences accepted and unfinished): the
+    /// job waits, claimed and not yet sent, and its message comes back later.
+    Deferred {
+        /// `s3://bucket/key` of the upload.
+        file: String,
+        /// The inference that waits for room.
+        inference_id: String,
+        /// Inferences in flight when the slot was refused.
+        in_flight: u64,
+        /// The limit (`COCHL_MAX_IN_FLIGHT`).
+        limit: u32,
+    },
     /// A repeated delivery of an upload already handled: nothing to do.
     Duplicate {
         /// `s3://bucket/key` of the upload.
@@ -52,4 +64,11 @@ pub enum RecordOutcome {
         /// Why it is not analysed.
         reason: String,
     },
+}
+
+impl RecordOutcome {
+    /// True when the record must wait for room at the endpoint.
+    pub fn is_deferred(&self) -> bool {
+        matches!(self, RecordOutcome::Deferred { .. })
+    }
 }

@@ -8,21 +8,23 @@ use cochl_aws::dynamo::StoreError;
 use cochl_aws::notify::Attribute;
 use cochl_aws::ports::{AnalysisTags, JobStore};
 use cochl_aws::records::{JobRecord, StoredTags};
-use cochl_aws::settings::SubmitSettings;
+use cochl_aws::settings::{DeferSettings, SubmitSettings};
 use cochl_core::detections::TagDetection;
 use cochl_core::inference_id::InferenceId;
 use cochl_core::job::JobStatus;
 use cochl_core::keys::S3Uri;
 use cochl_core::sensitivity::SensitivityConfig;
 use cochl_submit::handler::MAX_CONFLICTS;
-use cochl_submit::{handle, RecordError, RecordOutcome, SubmitError, Submitter};
+use cochl_submit::{handle, RecordError, RecordOutcome, Reconcile, SubmitError, Submitter};
 use lambda_runtime::Diagnostic;
+use std::time::Duration;
 use serde_json::{json, Value};
 use testkit::doubles::{
-    EndpointReply, MemoryObjects, MemoryStore, ObjectOp, RecordingTopic, ScriptedEndpoint, StoreOp,
+    EndpointReply, MemoryObjects, MemoryQueue, MemoryStore, ObjectOp, RecordingTopic,
+    ScriptedEndpoint, StoreOp,
 };
 
-type Doubles = Submitter<MemoryStore, MemoryObjects, ScriptedEndpoint, RecordingTopic>;
+type Doubles = Submitter<MemoryStore, MemoryObjects, ScriptedEndpoint, RecordingTopic, MemoryQueue>;
 
 const BUCKET: &str = "audio";
 
@@ -32,6 +34,8 @@ fn submitter() -> Doubles {
         store: MemoryStore::new(),
         endpoint: ScriptedEndpoint::new(),
         detections: RecordingTopic::new(),
+        queue: MemoryQueue::new(),
+        reconcile: Reconcile::every(Duration::ZERO),
         settings: SubmitSettings {
             table_name: "jobs".into(),
             endpoint_name: "cochl-sense".into(),
@@ -43,6 +47,13 @@ fn submitter() -> Doubles {
             max_attempts: 3,
             concurrency: 4,
             detections_topic_arn: "arn:aws:sns:us-east-1:123456789012:detections".into(),
+            max_in_flight: 100,
+            defer: DeferSettings {
+                queue_url: "memory".into(),
+                max_receive_count: 5,
+                base: Duration::from_secs(10),
+                max: Duration::from_secs(100),
+            },
         },
     }
 }

@@ -23,7 +23,7 @@ use testkit::wait::DEADLINE;
 async fn a_refused_request_is_recorded_failed_and_notified_once() -> Result<()> {
     let stack = LocalStack::on_shared_moto(StackOptions {
         name_prefix: "refused".into(),
-        pumps: false,
+        event_sources: false,
         ..StackOptions::default()
     })
     .await?;

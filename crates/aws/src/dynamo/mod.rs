@@ -5,6 +5,9 @@ pub mod cursor;
 pub mod provision;
 pub mod read;
 pub mod schema;
+pub mod slots;
+
+pub use slots::SlotGrant;
 
 use std::time::{Duration, Instant};
 

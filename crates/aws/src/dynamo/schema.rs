@@ -5,6 +5,8 @@
 //! | job of a file | `FILE#<bucket>/<key>` | `JOB` | `gsi2pk = STATUS#<status>`, `gsi2sk = <updated_at>#<file hash>` |
 //! | tag part of a file | `FILE#<bucket>/<key>` | `TAG#<inference id>#<name>#<part:05>` | part 0: `gsi1pk = TAG#<name>`, `gsi1sk = <completed_at>#<file hash>` |
 //! | orphan notification | `ORPHAN#<inference id>` | `ORPHAN` | none |
+//! | in-flight counter | `INFLIGHT` | `COUNTER` | none |
+//! | in-flight slot of an inference | `INFLIGHT` | `SLOT#<inference id>` | none |
 //!
 //! Index sort keys use a hash of the file rather than the file name because an index sort key
 //! is limited to 1024 bytes and an S3 key alone may be that long. Timestamps have a fixed width
@@ -107,6 +109,9 @@ pub fn job_item(job: &JobRecord) -> Item {
     item.insert("revision".into(), n(job.revision));
     item.insert("event_time_ms".into(), n(job.version.event_time_ms));
     item.insert("accepted".into(), AttributeValue::Bool(job.accepted));
+    if job.expiry_resubmits > 0 {
+        item.insert("expiry_resubmits".into(), n(job.expiry_resubmits));
+    }
     item.insert("notified".into(), AttributeValue::Bool(job.notified));
     item.insert("submitted_at".into(), s(&job.submitted_at));
     item.insert("updated_at".into(), s(&job.updated_at));
@@ -383,6 +388,7 @@ pub fn job_from_item(item: &Item) -> Result<JobRecord, ItemError> {
             .map(|text| r.inference_id(text))
             .transpose()?,
         accepted: r.flag("accepted")?,
+        expiry_resubmits: r.opt_n("expiry_resubmits")?.unwrap_or(0),
         notified: r.flag("notified")?,
         content_type: r.opt_s("content_type")?.map(str::to_string),
         size_bytes: r.opt_n("size_bytes")?,
@@ -474,6 +480,7 @@ mod tests {
             revision: 3,
             inference_id: Some(id("cochl-1")),
             accepted: true,
+            expiry_resubmits: 1,
             notified: true,
             content_type: Some("audio/wav".into()),
             size_bytes: Some(385_324),
@@ -525,6 +532,7 @@ mod tests {
             },
             inference_id: None,
             accepted: false,
+            expiry_resubmits: 0,
             notified: false,
             content_type: None,
             size_bytes: None,

@@ -8,11 +8,13 @@
 
 mod endpoint;
 mod objects;
+mod queue;
 mod store;
 mod topic;
 
 pub use endpoint::{EndpointReply, ScriptedEndpoint};
 pub use objects::{MemoryObjects, ObjectOp};
+pub use queue::{MemoryQueue, SentMessage};
 pub use store::{MemoryStore, StoreOp, StoreState};
 pub use topic::RecordingTopic;
 

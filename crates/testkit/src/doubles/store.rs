@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use cochl_aws::dynamo::{BatchStats, Expect, StoreError};
+use cochl_aws::dynamo::{BatchStats, Expect, SlotGrant, StoreError};
 use cochl_aws::ports::{AnalysisTags, JobStore, TagsWritten};
 use cochl_aws::records::{JobRecord, OrphanRecord, StoredTags};
 use cochl_core::detections::TagDetection;
@@ -26,6 +26,12 @@ pub enum StoreOp {
     DeleteTags,
     /// [`JobStore::record_orphan`].
     RecordOrphan,
+    /// [`JobStore::acquire_slot`].
+    AcquireSlot,
+    /// [`JobStore::release_slot`].
+    ReleaseSlot,
+    /// [`JobStore::expired_slots`].
+    ExpiredSlots,
 }
 
 /// Everything the store holds; tests read it and may change it to play a concurrent writer.
@@ -37,6 +43,8 @@ pub struct StoreState {
     pub tags: BTreeMap<S3Uri, BTreeMap<String, (InferenceId, TagDetection)>>,
     /// Orphan notifications by inference id (the first copy wins, as in the table).
     pub orphans: BTreeMap<String, OrphanRecord>,
+    /// In-flight slots: the inference holding each and when it may be presumed leaked.
+    pub slots: BTreeMap<InferenceId, i64>,
 }
 
 type Interleaving = Box<dyn FnOnce(&mut StoreState) + Send>;
@@ -103,6 +111,11 @@ impl MemoryStore {
             .unwrap_or_default();
         names.sort();
         names
+    }
+
+    /// Inferences holding an in-flight slot.
+    pub fn slots(&self) -> Vec<InferenceId> {
+        lock(&self.state).slots.keys().cloned().collect()
     }
 
     /// Orphans recorded, by inference id.
@@ -261,5 +274,40 @@ impl JobStore for MemoryStore {
             .entry(orphan.inference_id.clone())
             .or_insert_with(|| orphan.clone());
         Ok(())
+    }
+
+    async fn acquire_slot(
+        &self,
+        inference_id: &InferenceId,
+        limit: u32,
+        expires_at: i64,
+    ) -> Result<SlotGrant, StoreError> {
+        self.call(StoreOp::AcquireSlot)?;
+        let mut state = lock(&self.state);
+        if state.slots.contains_key(inference_id) {
+            return Ok(SlotGrant::AlreadyHeld);
+        }
+        let in_flight = state.slots.len() as u64;
+        if in_flight >= u64::from(limit) {
+            return Ok(SlotGrant::Full { in_flight });
+        }
+        state.slots.insert(inference_id.clone(), expires_at);
+        Ok(SlotGrant::Acquired)
+    }
+
+    async fn release_slot(&self, inference_id: &InferenceId) -> Result<bool, StoreError> {
+        self.call(StoreOp::ReleaseSlot)?;
+        Ok(lock(&self.state).slots.remove(inference_id).is_some())
+    }
+
+    async fn expired_slots(&self, now: i64, max: usize) -> Result<Vec<InferenceId>, StoreError> {
+        self.call(StoreOp::ExpiredSlots)?;
+        Ok(lock(&self.state)
+            .slots
+            .iter()
+            .filter(|(_, expires_at)| **expires_at < now)
+            .map(|(id, _)| id.clone())
+            .take(max)
+            .collect())
     }
 }
