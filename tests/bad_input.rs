@@ -22,6 +22,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use cochl_aws::batch::RecordFailure;
 use cochl_core::job::JobStatus;
 use cochl_core::keys::encode_event_key;
 use devstack::query::file_document;
@@ -925,22 +926,47 @@ async fn unusable_results_end_failed_and_edge_results_complete() -> Result<()> {
     Ok(())
 }
 
-/// A dead-letter entry expected from a malformed event.
+/// A malformed message, the class of failure it must report and where it must end.
 struct DeadLetter {
     name: &'static str,
-    /// The body sent to the queue (what S3 or SNS would deliver).
+    /// The body sent to the queue (what S3 or SNS would deliver); the dead-letter queue
+    /// must hold it unchanged.
     body: String,
-    /// Finds this case's entry among the dead-lettered ones.
-    matches: fn(&Value) -> bool,
-    /// The `errorType` recorded with it: the stable failure class.
+    /// The `errorType` of its failure: the stable failure class.
     error_type: &'static str,
-    /// What the recorded error message must name (the offending part), not its wording.
+    /// What the error message must name (the offending part), not its wording.
     fact: &'static str,
+}
+
+/// The class and message of a malformed message's failure, through the function's own
+/// per-message entry point (what `handle_queue` runs for each message of a batch).
+async fn failure_of(stack: &LocalStack, results: bool, body: &str) -> (String, String) {
+    if results {
+        let error = cochl_on_result::handle_message(&stack.results, "m-bad", body, None)
+            .await
+            .expect_err("a malformed notification fails");
+        let kind = if error.is_retryable() { "Retryable" } else { "Permanent" };
+        (format!("{kind}.{}", error.class()), error.to_string())
+    } else {
+        let payload: Value =
+            serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string()));
+        let error = cochl_submit::handle(&stack.submitter, &payload, None)
+            .await
+            .expect_err("a malformed event fails");
+        let diagnostic = lambda_runtime::Diagnostic::from(error);
+        (diagnostic.error_type, diagnostic.error_message)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_events_are_dead_lettered_and_good_records_still_handled() -> Result<()> {
-    let stack = LocalStack::on_shared_moto(StackOptions::default()).await?;
+    // Messages return after 2 s and go to the dead-letter queue on their third receive.
+    let stack = LocalStack::on_shared_moto(StackOptions {
+        visibility_timeout: Duration::from_secs(2),
+        max_receive_count: 2,
+        ..StackOptions::default()
+    })
+    .await?;
     let wav = sample("tone-1khz.wav")?;
     let bucket = stack.resources.bucket.clone();
 
@@ -968,37 +994,38 @@ async fn malformed_events_are_dead_lettered_and_good_records_still_handled() -> 
         DeadLetter {
             name: "S3: a record lacking s3, beside a good record",
             body: json!({"Records": [lacking_s3, good_record]}).to_string(),
-            matches: |d| d["event"]["Records"].as_array().is_some_and(|r| r.len() == 2),
             error_type: "Permanent.MalformedRecord",
             fact: "`s3`",
         },
         DeadLetter {
             name: "S3: a body that is not JSON",
             body: "this is { not json".into(),
-            matches: |d| d["event"] == "this is { not json",
             error_type: "Permanent.NotAnS3Event",
             fact: "Records",
         },
         DeadLetter {
             name: "S3: Records is not an array",
             body: r#"{"Records": "all of them"}"#.into(),
-            matches: |d| d["event"]["Records"] == "all of them",
             error_type: "Permanent.NotAnS3Event",
             fact: "Records",
         },
         DeadLetter {
             name: "S3: a key that is a number",
             body: r#"{"Records": [{"eventName": "ObjectCreated:Put", "eventTime": "2026-11-25T10:15:30Z", "s3": {"bucket": {"name": "b"}, "object": {"key": 42}}}]}"#.into(),
-            matches: |d| d["event"]["Records"][0]["s3"]["object"]["key"] == 42,
             error_type: "Permanent.MalformedRecord",
             fact: "`42`",
         },
         DeadLetter {
             name: "S3: no eventTime",
             body: r#"{"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "b"}, "object": {"key": "incoming/no-time.wav"}}}]}"#.into(),
-            matches: |d| d["event"]["Records"][0]["s3"]["object"]["key"] == "incoming/no-time.wav",
             error_type: "Permanent.MalformedRecord",
             fact: "eventTime",
+        },
+        DeadLetter {
+            name: "S3: a resubmission request without its inference",
+            body: r#"{"cochlResubmit": {"file": "s3://b/incoming/a.wav"}}"#.into(),
+            error_type: "Permanent.NotAnS3Event",
+            fact: "expiredInferenceId",
         },
     ];
     let envelope = |message: &str| {
@@ -1010,51 +1037,53 @@ async fn malformed_events_are_dead_lettered_and_good_records_still_handled() -> 
         DeadLetter {
             name: "SNS: an envelope that is not JSON",
             body: "<not an SNS envelope>".into(),
-            matches: |d| d["event"]["Records"][0]["Sns"] == "<not an SNS envelope>",
             error_type: "Permanent.MalformedRecord",
-            fact: "Sns.Message",
+            fact: "not JSON",
         },
         DeadLetter {
             name: "SNS: valid JSON that is not a SageMaker notification",
             body: envelope(r#"{"hello": "world"}"#),
-            matches: |d| d["event"]["Records"][0]["Sns"]["Message"] == r#"{"hello": "world"}"#,
             error_type: "Permanent.MalformedRecord",
             fact: "`inferenceId`",
         },
         DeadLetter {
             name: "SNS: a JSON array",
             body: envelope("[1, 2]"),
-            matches: |d| d["event"]["Records"][0]["Sns"]["Message"] == "[1, 2]",
             error_type: "Permanent.MalformedRecord",
             fact: "array",
         },
         DeadLetter {
             name: "SNS: no invocation status",
             body: envelope(r#"{"inferenceId": "cochl-x"}"#),
-            matches: |d| d["event"]["Records"][0]["Sns"]["Message"] == r#"{"inferenceId": "cochl-x"}"#,
             error_type: "Permanent.MalformedRecord",
             fact: "`invocationStatus`",
         },
         DeadLetter {
             name: "SNS: a Message that is not a string",
             body: json!({"Type": "Notification", "MessageId": "m-obj", "Message": {"inferenceId": "x"}}).to_string(),
-            matches: |d| d["event"]["Records"][0]["Sns"]["MessageId"] == "m-obj",
             error_type: "Permanent.MalformedRecord",
             fact: "Sns.Message",
         },
     ];
-    for (queue, dlq, cases) in [
+    for (results, queue, dlq, cases) in [
         (
+            false,
             &stack.resources.submit_queue,
             &stack.resources.submit_dlq,
             &s3_cases,
         ),
         (
+            true,
             &stack.resources.results_queue,
             &stack.resources.results_dlq,
             &sns_cases,
         ),
     ] {
+        for case in cases {
+            let (error_type, error) = failure_of(&stack, results, &case.body).await;
+            assert_eq!(error_type, case.error_type, "{}: {error}", case.name);
+            assert!(error.contains(case.fact), "{}: {error}", case.name);
+        }
         let url = stack.queue_url(queue).await?;
         for case in cases {
             stack
@@ -1066,16 +1095,12 @@ async fn malformed_events_are_dead_lettered_and_good_records_still_handled() -> 
                 .await
                 .with_context(|| case.name)?;
         }
-        let dead = stack.receive(dlq, cases.len(), DEADLINE).await?;
-        assert_eq!(dead.len(), cases.len(), "{dead:?}");
-        for case in cases {
-            let name = case.name;
-            let entries: Vec<&Value> = dead.iter().filter(|d| (case.matches)(d)).collect();
-            assert_eq!(entries.len(), 1, "{name}: {dead:?}");
-            assert_eq!(entries[0]["errorType"], case.error_type, "{name}");
-            let error = entries[0]["error"].as_str().unwrap_or_default();
-            assert!(error.contains(case.fact), "{name}: {error}");
-        }
+        // Each arrives in the dead-letter queue exactly as it was sent, and nothing else.
+        let mut dead = stack.receive_raw(dlq, cases.len(), DEADLINE).await?;
+        dead.sort();
+        let mut sent: Vec<String> = cases.iter().map(|case| case.body.clone()).collect();
+        sent.sort();
+        assert_eq!(dead, sent);
     }
     // The good record of the mixed S3 event was handled: the newer announcement replaced
     // the analysis with a new inference, which completed.
@@ -1115,29 +1140,17 @@ async fn malformed_events_are_dead_lettered_and_good_records_still_handled() -> 
         "inferenceId": inference_id.as_str(), "eventVersion": "1.0",
         "eventSource": "aws:sagemaker", "eventName": "InferenceResult"
     });
-    let mixed = json!({"Records": [
-        {"EventSource": "aws:sns", "Sns": {"MessageId": "m-1", "Message": "{\"hello\": 1}"}},
-        {"EventSource": "aws:sns", "Sns": {"MessageId": "m-2", "Message": failure.to_string()}},
-    ]});
-    let error = cochl_on_result::handle(&stack.results, &mixed, None)
-        .await
-        .expect_err("the bad record fails the invocation");
-    assert_eq!(error.error_type(), "Permanent.MalformedRecord");
-    let cochl_on_result::ResultError::Records(batch) = error else {
-        panic!("per-record failure expected: {error}");
-    };
-    assert_eq!((batch.failures.len(), batch.total), (1, 2));
-    let (index, first_error) = &batch.failures[0];
-    assert_eq!(*index, 0);
-    assert!(
-        matches!(first_error, cochl_on_result::RecordError::Malformed { index: 0, reason } if reason.contains("inferenceId")),
-        "{first_error}"
+    let batch = devstack::event_source::sqs_event_of_bodies(
+        &testkit::messaging::queue_arn(&stack.resources.results_queue),
+        &[envelope("{\"hello\": 1}"), envelope(&failure.to_string())],
     );
-    assert!(
-        matches!(&batch.handled[..], [cochl_on_result::NotificationOutcome::Failed { reason_code, .. }] if reason_code == "inference_failed"),
-        "{:?}",
-        batch.handled
-    );
+    let response = cochl_on_result::handle_queue(&stack.results, &batch, None).await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["replayed-0"], "only the bad message returns to the queue");
     let job = stack.wait_terminal(&slow, DEADLINE).await?;
     assert_eq!(job.status, JobStatus::Failed);
     assert_eq!(

@@ -3,9 +3,10 @@
 //! The emulator throttles half of the InvokeEndpointAsync calls (429) and answers bursts
 //! of 503; the functions' own DynamoDB, S3 and SNS calls fail transiently on the wire
 //! (`testkit::faults`: refused with the service's error, throttled, or applied with the
-//! answer lost). Every uploaded file must end in a terminal state or have its event in a
-//! dead-letter queue; after the faults stop, redriving the dead letters completes every
-//! file. A lasting outage shows the backoff gives up inside the invocation's budget.
+//! answer lost). Every uploaded file must end in a terminal state or have its message in
+//! a dead-letter queue (after the queue's `maxReceiveCount` receives); after the faults
+//! stop, redriving the dead-letter queues (the local `start-message-move-task`) completes
+//! every file. A lasting outage shows the backoff gives up inside the invocation's budget.
 //! The figures (calls, faults injected, dead letters, seconds) are printed for the README.
 //! The transient-fault run takes 30 uploads in `make test` and 300 in its soak twin
 //! (`make soak`); `COCHL_FAULT_UPLOADS` sets either.
@@ -67,9 +68,13 @@ async fn transient_faults(uploads: usize) -> Result<()> {
     // A safety net that grows with the run (180 s for the 30 files of `make test`).
     let deadline = FAULTS_DEADLINE.max(Duration::from_secs(6) * u32::try_from(uploads)?);
     let injector = FaultInjector::new(rules(), 0x5eed);
+    // A failed message returns after 12 s (a 2 s function budget) and is dead-lettered on
+    // its fourth receive.
     let stack = LocalStack::on_shared_moto(StackOptions {
         name_prefix: "faults".into(),
         function_faults: Some(injector.clone()),
+        visibility_timeout: Duration::from_secs(12),
+        max_receive_count: 3,
         ..StackOptions::default()
     })
     .await?;
@@ -95,8 +100,8 @@ async fn transient_faults(uploads: usize) -> Result<()> {
     let mut dead = DeadLetters::default();
     stack.settle(&files, &mut dead, deadline).await?;
 
-    // Then DynamoDB goes down entirely for a few uploads: their events must end in the
-    // dead-letter queue (Lambda's two retries fail too), not vanish.
+    // Then DynamoDB goes down entirely for a few uploads: their messages must end in the
+    // dead-letter queue (every receive fails), not vanish.
     injector.set_rules(vec![FaultRule::service(
         "dynamodb",
         1.0,
@@ -119,19 +124,18 @@ async fn transient_faults(uploads: usize) -> Result<()> {
     let emulator = stack.emulator_stats().await?;
     let injected = injector.injected();
 
-    // The faults end; an operator redrives the dead letters to the functions.
+    // The faults end; an operator moves the dead-letter queues back to their sources.
     injector.set_enabled(false);
     stack
         .emulator_faults(r#"{"throttle_ratio": 0.0, "unavailable_next": 0}"#)
         .await?;
-    for letter in &dead.letters {
-        let event = &letter["event"];
-        if event["Records"][0]["Sns"].is_object() {
-            cochl_on_result::handle(&stack.results, event, None).await?;
-        } else {
-            cochl_submit::handle(&stack.submitter, event, None).await?;
-        }
-    }
+    let moved = stack
+        .redrive(&stack.resources.submit_dlq, &stack.resources.submit_queue)
+        .await?
+        + stack
+            .redrive(&stack.resources.results_dlq, &stack.resources.results_queue)
+            .await?;
+    assert_eq!(moved, dead.letters.len(), "every dead letter moved back");
     for file in &files {
         let job = stack.wait_terminal(file, deadline).await?;
         assert_eq!(job.status, JobStatus::Completed, "{file}: {job:?}");
@@ -220,7 +224,7 @@ async fn a_lasting_outage_gives_up_inside_the_invocation_budget() -> Result<()> 
     );
     let job = stack.store.get_job(&file).await?.context("claimed")?;
     assert_eq!(job.status, JobStatus::Submitted);
-    assert!(!job.accepted, "left for Lambda's retry to resume");
+    assert!(!job.accepted, "left for the message's next receive to resume");
     stack.shutdown().await;
     Ok(())
 }

@@ -25,7 +25,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use aws_sdk_dynamodb::types::{AttributeValue, Select};
+use aws_sdk_dynamodb::types::AttributeValue;
 use cochl_aws::dynamo::schema;
 use cochl_core::inference_id::InferenceId;
 use cochl_core::job::{JobStatus, ObjectVersion};
@@ -37,7 +37,7 @@ use devstack::query::{file_document, get};
 use devstack::stack::{LocalStack, StackOptions, INPUT_PREFIX};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde_json::{json, Value};
-use testkit::audio::wav_s16_mono;
+use testkit::audio::{tone_wav, wav_s16_mono};
 use testkit::rng::SplitMix64;
 use testkit::wait::{self, DEADLINE};
 
@@ -49,41 +49,6 @@ fn noise_wav(seed: u64, rate: u32, seconds: f64) -> Vec<u8> {
     wav_s16_mono(rate, &samples)
 }
 
-/// A sine tone (the emulator's rule tags it `Tone`).
-fn tone_wav(frequency: f64, rate: u32, seconds: f64) -> Vec<u8> {
-    let count = (f64::from(rate) * seconds) as usize;
-    let samples: Vec<f64> = (0..count)
-        .map(|i| 0.5 * (std::f64::consts::TAU * frequency * i as f64 / f64::from(rate)).sin())
-        .collect();
-    wav_s16_mono(rate, &samples)
-}
-
-/// Jobs in a status, counted on the by-status index (one `Select=COUNT` query per page of
-/// the index, not one read per file).
-async fn count_status(stack: &LocalStack, status: JobStatus) -> Result<u64> {
-    let mut count = 0;
-    let mut start = None;
-    loop {
-        let output = stack
-            .store
-            .client()
-            .query()
-            .table_name(stack.store.table())
-            .index_name(schema::STATUS_INDEX)
-            .key_condition_expression("#ipk = :ipk")
-            .expression_attribute_names("#ipk", schema::GSI2_PK)
-            .expression_attribute_values(":ipk", AttributeValue::S(schema::status_index_pk(status)))
-            .select(Select::Count)
-            .set_exclusive_start_key(start)
-            .send()
-            .await?;
-        count += u64::try_from(output.count())?;
-        match output.last_evaluated_key {
-            Some(key) if !key.is_empty() => start = Some(key),
-            _ => return Ok(count),
-        }
-    }
-}
 
 fn counter(stats: &Value, name: &str) -> u64 {
     stats[name].as_u64().unwrap_or_default()
@@ -704,7 +669,7 @@ async fn burst(files: usize) -> Result<()> {
         deadline_after.saturating_sub(started.elapsed()),
         Duration::from_secs(1),
         || async {
-            let completed = count_status(&stack, JobStatus::Completed).await?;
+            let completed = stack.count_status(JobStatus::Completed).await?;
             polls.fetch_add(1, Ordering::Relaxed);
             let stats = stack.emulator_stats().await?;
             max_queued.fetch_max(counter(&stats, "queued"), Ordering::Relaxed);
@@ -727,7 +692,7 @@ async fn burst(files: usize) -> Result<()> {
     if let Err(error) = completed_all {
         let mut counts = Vec::new();
         for status in JobStatus::ALL {
-            counts.push((status, count_status(&stack, status).await?));
+            counts.push((status, stack.count_status(status).await?));
         }
         bail!(
             "{error}: {counts:?} of {files} after {:?}, emulator {}",
@@ -744,7 +709,7 @@ async fn burst(files: usize) -> Result<()> {
 
     // The figures first (a failing run shows them too), then the guarantees.
     let stats = stack.emulator_stats().await?;
-    let completed = count_status(&stack, JobStatus::Completed).await?;
+    let completed = stack.count_status(JobStatus::Completed).await?;
     let submit_dead = stack.queue_depth(&stack.resources.submit_dlq).await?;
     let results_dead = stack.queue_depth(&stack.resources.results_dlq).await?;
     let notified = stack.queue_depth(&stack.resources.detections_queue).await?;
@@ -763,7 +728,7 @@ async fn burst(files: usize) -> Result<()> {
         counter(&stats, "accepted"),
     );
     for status in [JobStatus::Submitted, JobStatus::Failed, JobStatus::Rejected] {
-        ensure!(count_status(&stack, status).await? == 0, "{status} jobs");
+        ensure!(stack.count_status(status).await? == 0, "{status} jobs");
     }
     ensure!(
         counter(&stats, "accepted") == files as u64,

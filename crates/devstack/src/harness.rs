@@ -9,6 +9,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
+use aws_sdk_dynamodb::types::{AttributeValue, Select};
+use cochl_aws::dynamo::schema;
+use cochl_core::job::JobStatus;
 use cochl_core::keys::{decode_event_key, S3Uri};
 use serde_json::{json, Value};
 use testkit::wait;
@@ -22,6 +25,8 @@ pub struct DeadLetters {
     /// Every message body read from the two dead-letter queues, in arrival order (as it
     /// was sent: an S3 notification, or the SNS envelope of a SageMaker notification).
     pub letters: Vec<Value>,
+    /// Their message ids: the queues are peeked, not drained, so a redrive can move them.
+    pub ids: BTreeSet<String>,
     /// The files those events name (`s3://bucket/key`).
     pub files: BTreeSet<String>,
 }
@@ -62,6 +67,37 @@ fn into_inner<T>(state: Mutex<T>) -> T {
 }
 
 impl LocalStack {
+    /// Jobs in a status, counted on the by-status index (one `Select=COUNT` query per page
+    /// of the index, not one read per file).
+    pub async fn count_status(&self, status: JobStatus) -> Result<u64> {
+        let mut count = 0;
+        let mut start = None;
+        loop {
+            let output = self
+                .store
+                .client()
+                .query()
+                .table_name(self.store.table())
+                .index_name(schema::STATUS_INDEX)
+                .key_condition_expression("#ipk = :ipk")
+                .expression_attribute_names("#ipk", schema::GSI2_PK)
+                .expression_attribute_values(
+                    ":ipk",
+                    AttributeValue::S(schema::status_index_pk(status)),
+                )
+                .select(Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .context("counting jobs")?;
+            count += u64::try_from(output.count())?;
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(count),
+            }
+        }
+    }
+
     /// The emulator's counters (`GET /_emulator/stats`).
     pub async fn emulator_stats(&self) -> Result<Value> {
         let (status, stats) = self.emulator_admin("GET", "/_emulator/stats", "").await?;
@@ -107,6 +143,32 @@ impl LocalStack {
                 None => return Ok(keys),
             }
         }
+    }
+
+    /// The messages of one of the stack's queues visible now (up to 10 per call), left in
+    /// the queue: message id and body.
+    pub async fn peek(&self, queue: &str) -> Result<Vec<(String, String)>> {
+        let url = self.queue_url(queue).await?;
+        let output = self
+            .sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .with_context(|| format!("peeking at {queue}"))?;
+        Ok(output
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| {
+                (
+                    m.message_id.unwrap_or_default(),
+                    m.body.unwrap_or_default(),
+                )
+            })
+            .collect())
     }
 
     /// Messages one of the stack's queues holds, visible or in flight.
@@ -247,7 +309,8 @@ impl LocalStack {
     }
 
     /// Waits (for at most `within`) until every file's job is terminal or its event is in
-    /// a dead-letter queue, adding what the dead-letter queues hold to `dead`.
+    /// a dead-letter queue, adding what the dead-letter queues hold to `dead` (they keep
+    /// it, for a redrive).
     pub async fn settle(
         &self,
         files: &[S3Uri],
@@ -259,9 +322,14 @@ impl LocalStack {
         let what = format!("{} files to be terminal or dead-lettered", files.len());
         let outcome = wait::until_every(&what, within, Duration::from_millis(100), || async {
             for queue in [&self.resources.submit_dlq, &self.resources.results_dlq] {
-                let letters = self.receive(queue, 10, Duration::ZERO).await?;
+                let letters = self.peek(queue).await?;
                 let mut found = lock(&found);
-                for letter in letters {
+                for (id, body) in letters {
+                    if !found.ids.insert(id) {
+                        continue;
+                    }
+                    let letter: Value =
+                        serde_json::from_str(&body).unwrap_or(Value::String(body));
                     for file in files_of_dead_letter(&self.resources.bucket, &letter)? {
                         found.files.insert(file.to_string());
                     }

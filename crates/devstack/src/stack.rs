@@ -393,43 +393,9 @@ impl LocalStack {
         let submitter = Arc::new(submitter);
         let results = Arc::new(results);
 
-        let function_timeout = options.function_timeout();
-        let (stop, stopped) = watch::channel(false);
-        let mut sources = Vec::new();
-        if options.event_sources {
-            let submit = submitter.clone();
-            sources.extend(event_source::start(
-                sqs.clone(),
-                urls[&resources.submit_queue].clone(),
-                queue_arn(&resources.submit_queue),
-                options.submit_mapping.clone(),
-                move |event: SqsEvent| {
-                    let submit = submit.clone();
-                    async move {
-                        let deadline = Some(Instant::now() + function_timeout);
-                        Ok(cochl_submit::handle_queue(&submit, &event, deadline).await)
-                    }
-                },
-                stopped.clone(),
-            ));
-            let on_result = results.clone();
-            sources.extend(event_source::start(
-                sqs.clone(),
-                urls[&resources.results_queue].clone(),
-                queue_arn(&resources.results_queue),
-                options.results_mapping.clone(),
-                move |event: SqsEvent| {
-                    let on_result = on_result.clone();
-                    async move {
-                        let deadline = Some(Instant::now() + function_timeout);
-                        Ok(cochl_on_result::handle_queue(&on_result, &event, deadline).await)
-                    }
-                },
-                stopped,
-            ));
-        }
+        let (stop, _) = watch::channel(false);
         let store = DynamoStore::new(dynamodb, resources.table.clone());
-        Ok(LocalStack {
+        let mut stack = LocalStack {
             _moto: moto,
             config,
             resources,
@@ -437,14 +403,57 @@ impl LocalStack {
             submitter,
             results,
             function_env,
-            function_timeout,
+            function_timeout: options.function_timeout(),
             store,
             s3,
             sqs,
             sns,
             stop,
-            sources,
-        })
+            sources: Vec::new(),
+        };
+        if options.event_sources {
+            stack
+                .start_event_sources(options.submit_mapping, options.results_mapping)
+                .await?;
+        }
+        Ok(stack)
+    }
+
+    /// Starts the two event source mappings (submit queue → submit, results queue →
+    /// on-result), for a stack started without them (a test that first fills a queue).
+    pub async fn start_event_sources(&mut self, submit: Mapping, results: Mapping) -> Result<()> {
+        let timeout = self.function_timeout;
+        let submitter = self.submitter.clone();
+        self.sources.extend(event_source::start(
+            self.sqs.clone(),
+            self.queue_url(&self.resources.submit_queue).await?,
+            queue_arn(&self.resources.submit_queue),
+            submit,
+            move |event: SqsEvent| {
+                let submitter = submitter.clone();
+                async move {
+                    let deadline = Some(Instant::now() + timeout);
+                    Ok(cochl_submit::handle_queue(&submitter, &event, deadline).await)
+                }
+            },
+            self.stop.subscribe(),
+        ));
+        let on_result = self.results.clone();
+        self.sources.extend(event_source::start(
+            self.sqs.clone(),
+            self.queue_url(&self.resources.results_queue).await?,
+            queue_arn(&self.resources.results_queue),
+            results,
+            move |event: SqsEvent| {
+                let on_result = on_result.clone();
+                async move {
+                    let deadline = Some(Instant::now() + timeout);
+                    Ok(cochl_on_result::handle_queue(&on_result, &event, deadline).await)
+                }
+            },
+            self.stop.subscribe(),
+        ));
+        Ok(())
     }
 
     /// Moves every message of a dead-letter queue back to its source queue, as

@@ -93,15 +93,32 @@ where
         handler.settings.concurrency,
         &never,
         |message: QueuedMessage| async move {
-            let record = parse_queued(&message.message_id, &message.body);
-            handler
-                .handle_record(record, deadline)
+            handle_message(handler, &message.message_id, &message.body, deadline)
                 .await
                 .map(Handled::Done)
         },
         |_: DeferPlan| async { Ok(()) },
     )
     .await
+}
+
+/// Handles one message of the results queue: an SNS envelope, or (from a subscription with
+/// raw message delivery) the SageMaker notification itself.
+pub async fn handle_message<S, O, T, Q>(
+    handler: &ResultHandler<S, O, T, Q>,
+    message_id: &str,
+    body: &str,
+    deadline: Option<Instant>,
+) -> Result<NotificationOutcome, RecordError>
+where
+    S: JobStore,
+    O: ObjectStore,
+    T: NotificationTopic,
+    Q: MessageQueue,
+{
+    handler
+        .handle_record(parse_queued(message_id, body), deadline)
+        .await
 }
 
 /// Handles one SNS event payload (`Records[].Sns`): every notification is handled; it fails

@@ -12,7 +12,7 @@ pub mod handler;
 pub mod outcome;
 
 pub use error::{RecordError, ResultError};
-pub use handler::{handle, handle_queue, ResultHandler};
+pub use handler::{handle, handle_message, handle_queue, ResultHandler};
 pub use outcome::NotificationOutcome;
 
 use cochl_aws::clients::{self, SdkConfig};

@@ -8,13 +8,17 @@ use cochl_aws::batch::{BatchError, RecordFailure};
 use cochl_aws::notify::Attribute;
 use cochl_aws::ports::{AnalysisTags, JobStore};
 use cochl_aws::records::{JobRecord, StoredTags};
+use aws_lambda_events::sqs::SqsEvent;
+use cochl_aws::dynamo::SlotGrant;
 use cochl_aws::settings::ResultSettings;
 use cochl_core::detections::{MergeOptions, TagDetection};
 use cochl_core::inference_id::InferenceId;
 use cochl_core::job::{JobStatus, ObjectVersion};
 use cochl_core::keys::S3Uri;
 use cochl_on_result::handler::MAX_CONFLICTS;
-use cochl_on_result::{handle, NotificationOutcome, RecordError, ResultError, ResultHandler};
+use cochl_on_result::{
+    handle, handle_queue, NotificationOutcome, RecordError, ResultError, ResultHandler,
+};
 use lambda_runtime::Diagnostic;
 use serde_json::{json, Value};
 use testkit::doubles::{
@@ -593,4 +597,190 @@ async fn an_unreachable_table_fails_the_record_retryably() {
         "nothing published"
     );
     assert_eq!(job(&handler), submitted_job(INFERENCE));
+}
+
+/// A SageMaker failure notification with `reason`, as one SNS record.
+fn failure_because(inference: &str, reason: &str) -> Value {
+    event(vec![sns(&json!({
+        "awsRegion": "us-east-1", "eventTime": "2026-11-25T10:16:02.608Z",
+        "invocationStatus": "Failed",
+        "failureReason": reason,
+        "requestParameters": {"endpointName": "cochl-sense", "inputLocation": FILE},
+        "inferenceId": inference
+    }))])
+}
+
+const EXPIRED: &str =
+    "ClientError: Request expired: it waited in the queue longer than its RequestTTLSeconds (60 s).";
+
+/// Takes an in-flight slot for `inference` in the handler's table, as submit did.
+async fn hold_slot(handler: &Doubles, inference: &str) {
+    let grant = handler
+        .store
+        .acquire_slot(&id(inference), 10, i64::MAX)
+        .await
+        .expect("slot");
+    assert_eq!(grant, SlotGrant::Acquired);
+}
+
+#[tokio::test]
+async fn every_notification_gives_back_its_inference_slot_once() {
+    let handler = waiting();
+    hold_slot(&handler, INFERENCE).await;
+    handle(&handler, &success(INFERENCE, Some(OUTPUT)), None)
+        .await
+        .expect("handled");
+    assert!(handler.store.slots().is_empty(), "the slot was given back");
+    // A duplicate finds no slot and changes nothing.
+    handle(&handler, &success(INFERENCE, Some(OUTPUT)), None)
+        .await
+        .expect("duplicate");
+    assert!(handler.store.slots().is_empty());
+    // Even a notification no job knows frees its inference's slot: the endpoint is done.
+    hold_slot(&handler, "cochl-stranger").await;
+    handle(&handler, &failure("cochl-stranger"), None)
+        .await
+        .expect("orphan");
+    assert!(handler.store.slots().is_empty());
+}
+
+#[tokio::test]
+async fn a_slot_that_cannot_be_given_back_fails_the_notification_for_a_retry() {
+    let handler = waiting();
+    hold_slot(&handler, INFERENCE).await;
+    handler.store.fail_next(StoreOp::ReleaseSlot, 1);
+    let error = handle(&handler, &success(INFERENCE, Some(OUTPUT)), None)
+        .await
+        .expect_err("the release failed");
+    assert!(records_error(error).is_retryable());
+    assert_eq!(job(&handler).status, JobStatus::Submitted, "nothing settled yet");
+    handle(&handler, &success(INFERENCE, Some(OUTPUT)), None)
+        .await
+        .expect("the retry");
+    assert!(handler.store.slots().is_empty());
+    assert_eq!(job(&handler).status, JobStatus::Completed);
+}
+
+#[tokio::test]
+async fn an_expired_request_is_resubmitted_through_the_submit_queue_without_a_notification() {
+    let handler = waiting();
+    hold_slot(&handler, INFERENCE).await;
+    let outcomes = handle(&handler, &failure_because(INFERENCE, EXPIRED), None)
+        .await
+        .expect("handled");
+    assert_eq!(
+        outcomes,
+        vec![NotificationOutcome::Resubmitted {
+            file: FILE.into(),
+            inference_id: INFERENCE.into(),
+            attempt: 1,
+        }]
+    );
+    let sent = handler.submit_queue.sent();
+    assert_eq!(sent.len(), 1);
+    let body: Value = serde_json::from_str(&sent[0].body).expect("json");
+    assert_eq!(
+        body,
+        json!({"cochlResubmit": {"file": FILE, "expiredInferenceId": INFERENCE}})
+    );
+    assert!(handler.detections.messages().is_empty(), "no notification yet");
+    assert!(handler.store.slots().is_empty(), "the expired request's slot is free");
+    let job = job(&handler);
+    assert_eq!(job.status, JobStatus::Submitted, "submit moves the job on");
+    assert_eq!(job.revision, 1, "on-result did not write the job");
+}
+
+#[tokio::test]
+async fn an_unsent_resubmission_fails_the_notification_for_a_retry() {
+    let handler = waiting();
+    handler.submit_queue.fail_next(1);
+    let error = handle(&handler, &failure_because(INFERENCE, EXPIRED), None)
+        .await
+        .expect_err("the queue was down");
+    let batch = records_error(error);
+    assert!(batch.is_retryable());
+    assert_eq!(batch.failures[0].1.class(), "ResubmitFailed");
+    handle(&handler, &failure_because(INFERENCE, EXPIRED), None)
+        .await
+        .expect("the retry");
+    assert_eq!(handler.submit_queue.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn past_the_last_resubmission_an_expiry_fails_the_job_once() {
+    let handler = handler();
+    let last = format!("{INFERENCE}-r2");
+    handler.store.insert_job(JobRecord {
+        inference_id: Some(id(&last)),
+        expiry_resubmits: 2,
+        ..submitted_job(INFERENCE)
+    });
+    let outcomes = handle(&handler, &failure_because(&last, EXPIRED), None)
+        .await
+        .expect("handled");
+    assert!(
+        matches!(&outcomes[..], [NotificationOutcome::Failed { reason_code, .. }] if reason_code == "request_expired"),
+        "{outcomes:?}"
+    );
+    assert!(handler.submit_queue.sent().is_empty());
+    let job = job(&handler);
+    assert_eq!(job.status, JobStatus::Failed);
+    assert_eq!(job.reason_code.as_deref(), Some("request_expired"));
+    let bodies = handler.detections.bodies();
+    assert_eq!(bodies.len(), 1, "one notification, for the final outcome");
+    assert_eq!(bodies[0]["status"], "FAILED");
+}
+
+#[tokio::test]
+async fn other_failures_are_never_resubmitted() {
+    let handler = waiting();
+    handle(
+        &handler,
+        &failure_because(INFERENCE, "ClientError: Received server error (500) from model."),
+        None,
+    )
+    .await
+    .expect("handled");
+    assert!(handler.submit_queue.sent().is_empty());
+    assert_eq!(job(&handler).reason_code.as_deref(), Some("inference_failed"));
+}
+
+/// An SQS batch of the results queue holding these bodies, with message ids `m-0`, `m-1`...
+fn queued(bodies: &[String]) -> SqsEvent {
+    let records = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            json!({"messageId": format!("m-{i}"), "receiptHandle": format!("r-{i}"),
+                   "body": body, "attributes": {"ApproximateReceiveCount": "1"},
+                   "messageAttributes": {}, "eventSource": "aws:sqs",
+                   "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:results",
+                   "awsRegion": "us-east-1"})
+        })
+        .collect::<Vec<_>>();
+    serde_json::from_value(json!({ "Records": records })).expect("an SqsEvent")
+}
+
+#[tokio::test]
+async fn a_queued_batch_reports_only_the_message_that_failed() {
+    let handler = waiting();
+    let envelope = success(INFERENCE, Some(OUTPUT))["Records"][0]["Sns"].to_string();
+    // A raw notification (no envelope) for a file no job knows: recorded as an orphan.
+    let raw = json!({
+        "invocationStatus": "Failed", "failureReason": "boom",
+        "requestParameters": {"endpointName": "cochl-sense",
+                              "inputLocation": "s3://audio/incoming/unknown.wav"},
+        "inferenceId": "cochl-other"
+    })
+    .to_string();
+    let batch = queued(&["not a notification".to_string(), envelope, raw]);
+    let response = handle_queue(&handler, &batch, None).await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["m-0"], "only the malformed message returns to the queue");
+    assert_eq!(job(&handler).status, JobStatus::Completed, "the envelope was handled");
+    assert_eq!(handler.store.orphans().len(), 1, "the raw notification was handled");
 }

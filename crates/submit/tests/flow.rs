@@ -4,9 +4,10 @@
 //! in milliseconds; `tests/end_to_end.rs` and the moto suites prove the same flows on the wire.
 
 use cochl_aws::batch::{RecordFailure, StoreFailure};
-use cochl_aws::dynamo::StoreError;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use cochl_aws::dynamo::{SlotGrant, StoreError};
 use cochl_aws::notify::Attribute;
-use cochl_aws::ports::{AnalysisTags, JobStore};
+use cochl_aws::ports::{AnalysisTags, JobStore, ObjectStore};
 use cochl_aws::records::{JobRecord, StoredTags};
 use cochl_aws::settings::{DeferSettings, SubmitSettings};
 use cochl_core::detections::TagDetection;
@@ -15,7 +16,7 @@ use cochl_core::job::JobStatus;
 use cochl_core::keys::S3Uri;
 use cochl_core::sensitivity::SensitivityConfig;
 use cochl_submit::handler::MAX_CONFLICTS;
-use cochl_submit::{handle, RecordError, RecordOutcome, Reconcile, SubmitError, Submitter};
+use cochl_submit::{handle, handle_queue, RecordError, RecordOutcome, Reconcile, SubmitError, Submitter};
 use lambda_runtime::Diagnostic;
 use std::time::Duration;
 use serde_json::{json, Value};
@@ -608,4 +609,258 @@ async fn a_supersede_whose_cleanup_fails_leaves_the_old_job_in_place() {
     assert_eq!(job(&submitter, &file), old);
     handle(&submitter, &second, None).await.expect("retry");
     assert_eq!(job(&submitter, &file).version.etag.as_deref(), Some("v2"));
+}
+
+/// A submitter whose endpoint takes at most `limit` inferences at once.
+fn limited(limit: u32) -> Doubles {
+    let mut submitter = submitter();
+    submitter.settings.max_in_flight = limit;
+    submitter
+}
+
+/// Takes a slot for another inference, as a concurrent upload would.
+async fn occupy(submitter: &Doubles, inference: &str, expires_at: i64) {
+    let id = InferenceId::parse(inference).expect("id");
+    let grant = submitter
+        .store
+        .acquire_slot(&id, u32::MAX, expires_at)
+        .await
+        .expect("slot");
+    assert_eq!(grant, SlotGrant::Acquired);
+}
+
+fn now_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs() as i64
+}
+
+#[tokio::test]
+async fn each_accepted_inference_holds_one_slot_until_its_notification() {
+    let submitter = submitter();
+    let (file, event) = upload(&submitter, "incoming/a.wav", "0055AED6DCD90281E5");
+    handle(&submitter, &event, None).await.expect("handled");
+    let job = job(&submitter, &file);
+    assert_eq!(submitter.store.slots(), vec![inference(&job).clone()]);
+    // A duplicate delivery takes no second slot.
+    handle(&submitter, &event, None).await.expect("duplicate");
+    assert_eq!(submitter.store.slots().len(), 1);
+}
+
+#[tokio::test]
+async fn a_full_endpoint_defers_the_upload_claimed_and_unsent() {
+    let submitter = limited(1);
+    occupy(&submitter, "cochl-busy", i64::MAX).await;
+    let (file, event) = upload(&submitter, "incoming/a.wav", "0055AED6DCD90281E5");
+    let outcomes = handle(&submitter, &event, None).await.expect("handled");
+    assert!(
+        matches!(&outcomes[..], [RecordOutcome::Deferred { in_flight: 1, limit: 1, .. }]),
+        "{outcomes:?}"
+    );
+    assert!(submitter.endpoint.requests().is_empty(), "nothing sent");
+    let job = job(&submitter, &file);
+    assert_eq!(job.status, JobStatus::Submitted);
+    assert!(!job.accepted);
+
+    // Room again: the message's return sends it, under the id it was claimed with.
+    submitter
+        .store
+        .release_slot(&InferenceId::parse("cochl-busy").expect("id"))
+        .await
+        .expect("release");
+    let outcomes = handle(&submitter, &event, None).await.expect("handled");
+    assert!(matches!(&outcomes[..], [RecordOutcome::Submitted { .. }]));
+    assert_eq!(&submitter.endpoint.requests()[0].inference_id, inference(&job));
+}
+
+#[tokio::test]
+async fn a_request_the_endpoint_does_not_take_gives_its_slot_back() {
+    for reply in [
+        EndpointReply::Refuse {
+            code: "ValidationError".into(),
+            message: "no".into(),
+        },
+        EndpointReply::GiveUp { attempts: 3 },
+    ] {
+        let submitter = submitter();
+        submitter.endpoint.reply(reply.clone());
+        let (_, event) = upload(&submitter, "incoming/a.wav", "0055AED6DCD90281E5");
+        let _ = handle(&submitter, &event, None).await;
+        assert!(submitter.store.slots().is_empty(), "{reply:?}");
+    }
+}
+
+#[tokio::test]
+async fn slots_past_their_lease_are_reclaimed_when_the_endpoint_looks_full() {
+    let submitter = limited(1);
+    occupy(&submitter, "cochl-lost", now_seconds() - 1).await;
+    let (file, event) = upload(&submitter, "incoming/a.wav", "0055AED6DCD90281E5");
+    let outcomes = handle(&submitter, &event, None).await.expect("handled");
+    assert!(matches!(&outcomes[..], [RecordOutcome::Submitted { .. }]), "{outcomes:?}");
+    assert_eq!(
+        submitter.store.slots(),
+        vec![inference(&job(&submitter, &file)).clone()],
+        "the leaked slot was given back, ours taken"
+    );
+}
+
+#[tokio::test]
+async fn a_slot_within_its_lease_is_never_reclaimed() {
+    let submitter = limited(1);
+    occupy(&submitter, "cochl-running", now_seconds() + 3600).await;
+    let (_, event) = upload(&submitter, "incoming/a.wav", "0055AED6DCD90281E5");
+    let outcomes = handle(&submitter, &event, None).await.expect("handled");
+    assert!(matches!(&outcomes[..], [RecordOutcome::Deferred { .. }]));
+    assert_eq!(submitter.store.slots().len(), 1);
+}
+
+/// An SQS batch of the submit queue: (body, receive count) per message, ids `m-0`, `m-1`...
+fn queued(messages: &[(Value, u32)]) -> SqsEvent {
+    let records = messages
+        .iter()
+        .enumerate()
+        .map(|(i, (body, receives))| {
+            json!({"messageId": format!("m-{i}"), "receiptHandle": format!("r-{i}"),
+                   "body": body.to_string(),
+                   "attributes": {"ApproximateReceiveCount": receives.to_string()},
+                   "messageAttributes": {}, "eventSource": "aws:sqs",
+                   "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:submit",
+                   "awsRegion": "us-east-1"})
+        })
+        .collect::<Vec<_>>();
+    serde_json::from_value(json!({ "Records": records })).expect("an SqsEvent")
+}
+
+fn failed_ids(response: &SqsBatchResponse) -> Vec<String> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_queued_batch_reports_only_its_bad_message() {
+    let submitter = submitter();
+    let (file, good) = upload(&submitter, "incoming/a.wav", "0055AED6DCD90281E5");
+    let batch = queued(&[(json!("garbage"), 1), (good, 1), (json!({"hello": 1}), 1)]);
+    let response = handle_queue(&submitter, &batch, None).await;
+    assert_eq!(failed_ids(&response), ["m-0", "m-2"]);
+    assert!(job(&submitter, &file).accepted, "the good message was handled");
+}
+
+#[tokio::test]
+async fn a_deferred_message_is_hidden_with_backoff_then_requeued_before_it_could_dead_letter() {
+    let submitter = limited(1);
+    occupy(&submitter, "cochl-busy", i64::MAX).await;
+    let (_, event) = upload(&submitter, "incoming/a.wav", "0055AED6DCD90281E5");
+    // max_receive_count is 5: hidden on receives 1 to 3, a fresh copy from receive 4 on.
+    for receives in 1..=3u32 {
+        let response = handle_queue(&submitter, &queued(&[(event.clone(), receives)]), None).await;
+        assert_eq!(failed_ids(&response), ["m-0"], "it returns to the queue");
+        let (receipt, delay) = submitter.queue.hidden().last().cloned().expect("hidden");
+        assert_eq!(receipt, "r-0");
+        // base 10 s doubling per receive, max 100 s; jitter keeps the upper half.
+        let ceiling = Duration::from_secs(10 * (1 << (receives - 1)));
+        assert!(delay >= ceiling / 2 && delay <= ceiling, "{delay:?} at {receives}");
+    }
+    assert!(submitter.queue.sent().is_empty());
+    let response = handle_queue(&submitter, &queued(&[(event.clone(), 4)]), None).await;
+    assert!(failed_ids(&response).is_empty(), "the original is deleted");
+    let sent = submitter.queue.sent();
+    assert_eq!(sent.len(), 1, "a fresh copy waits instead");
+    assert_eq!(serde_json::from_str::<Value>(&sent[0].body).expect("json"), event);
+    assert_eq!(
+        sent[0].attributes,
+        [("cochl-deferrals".to_string(), "4".to_string())]
+    );
+    assert_eq!(submitter.queue.hidden().len(), 3);
+    assert!(submitter.endpoint.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_deferral_the_queue_refuses_returns_the_message_anyway() {
+    let submitter = limited(1);
+    occupy(&submitter, "cochl-busy", i64::MAX).await;
+    let (_, event) = upload(&submitter, "incoming/a.wav", "0055AED6DCD90281E5");
+    submitter.queue.fail_next(1);
+    let response = handle_queue(&submitter, &queued(&[(event, 4)]), None).await;
+    assert_eq!(failed_ids(&response), ["m-0"], "never deleted unless its copy was sent");
+}
+
+/// The job of an accepted upload, as submit leaves it, under `inference`.
+async fn accepted_upload(submitter: &Doubles) -> (S3Uri, InferenceId) {
+    let (file, event) = upload(submitter, "incoming/a.wav", "0055AED6DCD90281E5");
+    handle(submitter, &event, None).await.expect("handled");
+    let job = job(submitter, &file);
+    assert!(job.accepted);
+    let id = inference(&job).clone();
+    // on-result gave the expired request's slot back.
+    submitter.store.release_slot(&id).await.expect("release");
+    (file, id)
+}
+
+fn resubmission(file: &S3Uri, expired: &InferenceId) -> Value {
+    json!({"cochlResubmit": {"file": file.to_string(), "expiredInferenceId": expired.to_string()}})
+}
+
+#[tokio::test]
+async fn an_expired_request_is_sent_again_under_its_next_resubmission_id_once() {
+    let submitter = submitter();
+    let (file, expired) = accepted_upload(&submitter).await;
+    let outcomes = handle(&submitter, &resubmission(&file, &expired), None)
+        .await
+        .expect("handled");
+    assert!(matches!(&outcomes[..], [RecordOutcome::Submitted { .. }]), "{outcomes:?}");
+    let next = InferenceId::parse(&format!("{expired}-r1")).expect("id");
+    let requests = submitter.endpoint.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[1].inference_id, next);
+    assert_eq!(requests[1].input, file);
+    let job = job(&submitter, &file);
+    assert_eq!(job.inference_id.as_ref(), Some(&next));
+    assert_eq!(job.expiry_resubmits, 1);
+    assert!(job.accepted);
+    assert_eq!(submitter.store.slots(), vec![next.clone()]);
+
+    // A second copy of the request, or the upload's own event again, sends nothing.
+    let outcomes = handle(&submitter, &resubmission(&file, &expired), None)
+        .await
+        .expect("handled");
+    assert!(matches!(&outcomes[..], [RecordOutcome::Duplicate { .. }]));
+    assert_eq!(submitter.endpoint.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn a_resubmission_deferred_by_a_full_endpoint_keeps_its_id_on_every_retry() {
+    let submitter = limited(1);
+    let (file, expired) = accepted_upload(&submitter).await;
+    occupy(&submitter, "cochl-busy", i64::MAX).await;
+    let outcomes = handle(&submitter, &resubmission(&file, &expired), None)
+        .await
+        .expect("handled");
+    assert!(matches!(&outcomes[..], [RecordOutcome::Deferred { .. }]));
+    let next = InferenceId::parse(&format!("{expired}-r1")).expect("id");
+    assert_eq!(job(&submitter, &file).inference_id.as_ref(), Some(&next));
+
+    submitter
+        .store
+        .release_slot(&InferenceId::parse("cochl-busy").expect("id"))
+        .await
+        .expect("release");
+    // The upload's own S3 event redelivered meanwhile retries the same resubmission...
+    let (_, event) = (file.clone(), {
+        let etag = submitter.objects.head(&file).await.expect("head").expect("object").etag;
+        event(vec![created("incoming/a.wav", &etag.expect("etag"), "0055AED6DCD90281E5")])
+    });
+    handle(&submitter, &event, None).await.expect("handled");
+    // ... and the deferred request's return finds it sent.
+    let outcomes = handle(&submitter, &resubmission(&file, &expired), None)
+        .await
+        .expect("handled");
+    assert!(matches!(&outcomes[..], [RecordOutcome::Duplicate { .. }]));
+    let requests = submitter.endpoint.requests();
+    assert_eq!(requests.len(), 2, "the original and one resubmission");
+    assert_eq!(requests[1].inference_id, next);
 }
