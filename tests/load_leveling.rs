@@ -149,9 +149,14 @@ async fn burst(files: usize) -> Result<()> {
             counts.push((status, stack.count_status(status).await?));
         }
         bail!(
-            "{error}: {counts:?} of {files} after {:?}, emulator {}",
+            "{error}: {counts:?} of {files} after {:?}, emulator {}, dead letters {} + {}, \
+             table counter at most {} (now {})",
             started.elapsed(),
-            stack.emulator_stats().await?
+            stack.emulator_stats().await?,
+            stack.queue_depth(&stack.resources.submit_dlq).await?,
+            stack.queue_depth(&stack.resources.results_dlq).await?,
+            max_counted.load(Ordering::Relaxed),
+            stack.store.in_flight().await?,
         );
     }
     let wall = started.elapsed();
