@@ -945,7 +945,11 @@ async fn failure_of(stack: &LocalStack, results: bool, body: &str) -> (String, S
         let error = cochl_on_result::handle_message(&stack.results, "m-bad", body, None)
             .await
             .expect_err("a malformed notification fails");
-        let kind = if error.is_retryable() { "Retryable" } else { "Permanent" };
+        let kind = if error.is_retryable() {
+            "Retryable"
+        } else {
+            "Permanent"
+        };
         (format!("{kind}.{}", error.class()), error.to_string())
     } else {
         let payload: Value =
@@ -1150,7 +1154,11 @@ async fn malformed_events_are_dead_lettered_and_good_records_still_handled() -> 
         .iter()
         .map(|f| f.item_identifier.as_str())
         .collect();
-    assert_eq!(failed, ["replayed-0"], "only the bad message returns to the queue");
+    assert_eq!(
+        failed,
+        ["replayed-0"],
+        "only the bad message returns to the queue"
+    );
     let job = stack.wait_terminal(&slow, DEADLINE).await?;
     assert_eq!(job.status, JobStatus::Failed);
     assert_eq!(

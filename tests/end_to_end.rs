@@ -396,9 +396,11 @@ async fn throttling_is_retried_and_an_outage_ends_in_the_dead_letter_queue_then_
     let outage = stack
         .upload("incoming/outage.wav", tone, Some("audio/wav"), &[])
         .await?;
-    wait::until("the outage's event to be dead-lettered", DEADLINE, || async {
-        Ok((stack.queue_depth(&stack.resources.submit_dlq).await? == 1).then_some(()))
-    })
+    wait::until(
+        "the outage's event to be dead-lettered",
+        DEADLINE,
+        || async { Ok((stack.queue_depth(&stack.resources.submit_dlq).await? == 1).then_some(())) },
+    )
     .await?;
     let job = stack.store.get_job(&outage).await?.context("claimed")?;
     assert_eq!(job.status, JobStatus::Submitted);

@@ -224,7 +224,10 @@ async fn a_lasting_outage_gives_up_inside_the_invocation_budget() -> Result<()> 
     );
     let job = stack.store.get_job(&file).await?.context("claimed")?;
     assert_eq!(job.status, JobStatus::Submitted);
-    assert!(!job.accepted, "left for the message's next receive to resume");
+    assert!(
+        !job.accepted,
+        "left for the message's next receive to resume"
+    );
     stack.shutdown().await;
     Ok(())
 }

@@ -57,7 +57,11 @@ async fn a_burst_that_would_expire_completes_under_admission_control() -> Result
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "soak: 1,000 uploads under admission control, a few minutes; `make soak` runs it"]
 async fn soak_a_thousand_upload_burst_completes_under_admission_control() -> Result<()> {
-    burst(testkit::soak::size("COCHL_LEVELING_UPLOADS", SOAK_BURST_UPLOADS)).await
+    burst(testkit::soak::size(
+        "COCHL_LEVELING_UPLOADS",
+        SOAK_BURST_UPLOADS,
+    ))
+    .await
 }
 
 async fn burst(files: usize) -> Result<()> {
@@ -190,8 +194,14 @@ async fn burst(files: usize) -> Result<()> {
         counter(&stats, "max_outstanding_seen") <= MAX_IN_FLIGHT,
         "the endpoint never held more than the limit: {stats}"
     );
-    ensure!(max_counted <= MAX_IN_FLIGHT, "the counter never passed the limit");
-    ensure!(in_flight_after == 0, "every slot given back: {in_flight_after} held");
+    ensure!(
+        max_counted <= MAX_IN_FLIGHT,
+        "the counter never passed the limit"
+    );
+    ensure!(
+        in_flight_after == 0,
+        "every slot given back: {in_flight_after} held"
+    );
     ensure!(
         counter(&stats, "accepted") == files as u64,
         "one inference each: {stats}"
@@ -199,15 +209,17 @@ async fn burst(files: usize) -> Result<()> {
     for status in [JobStatus::Submitted, JobStatus::Failed, JobStatus::Rejected] {
         ensure!(stack.count_status(status).await? == 0, "{status} jobs");
     }
-    ensure!(submit_dead == 0 && results_dead == 0, "nothing dead-lettered");
+    ensure!(
+        submit_dead == 0 && results_dead == 0,
+        "nothing dead-lettered"
+    );
     ensure!(notified == files as u64, "one detection notification each");
     stack.shutdown().await;
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_poison_message_alone_is_dead_lettered_and_completes_after_the_redrive() -> Result<()>
-{
+async fn one_poison_message_alone_is_dead_lettered_and_completes_after_the_redrive() -> Result<()> {
     // A failed message returns after 2 s and is dead-lettered on its fourth receive.
     let mut stack = LocalStack::on_shared_moto(StackOptions {
         name_prefix: "poison".into(),
@@ -218,10 +230,17 @@ async fn one_poison_message_alone_is_dead_lettered_and_completes_after_the_redri
     })
     .await?;
     let tone = tone_wav(440.0, 8_000, 1.0);
-    let poison = S3Uri::new(&stack.resources.bucket, format!("{INPUT_PREFIX}poison/bad.wav"))?;
+    let poison = S3Uri::new(
+        &stack.resources.bucket,
+        format!("{INPUT_PREFIX}poison/bad.wav"),
+    )?;
     // The poison: its job item is corrupt, so every receive fails (permanently) until an
     // operator repairs it.
-    let item = stack.store.client().put_item().table_name(stack.store.table());
+    let item = stack
+        .store
+        .client()
+        .put_item()
+        .table_name(stack.store.table());
     item.item(schema::PK, AttributeValue::S(schema::file_pk(&poison)))
         .item(schema::SK, AttributeValue::S(schema::JOB_SK.into()))
         .item("status", AttributeValue::S("NOT-A-STATUS".into()))
@@ -297,7 +316,11 @@ async fn one_poison_message_alone_is_dead_lettered_and_completes_after_the_redri
     assert_eq!(job.status, JobStatus::Completed);
     assert_eq!(stack.queue_depth(&stack.resources.submit_dlq).await?, 0);
     let stats = stack.emulator_stats().await?;
-    assert_eq!(counter(&stats, "accepted"), 6, "one inference each: {stats}");
+    assert_eq!(
+        counter(&stats, "accepted"),
+        6,
+        "one inference each: {stats}"
+    );
     stack.shutdown().await;
     Ok(())
 }

@@ -49,7 +49,6 @@ fn noise_wav(seed: u64, rate: u32, seconds: f64) -> Vec<u8> {
     wav_s16_mono(rate, &samples)
 }
 
-
 fn counter(stats: &Value, name: &str) -> u64 {
     stats[name].as_u64().unwrap_or_default()
 }

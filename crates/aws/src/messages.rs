@@ -294,11 +294,16 @@ mod tests {
             max: Duration::from_secs(100),
             max_receive_count: 5,
         };
-        for (receives, earlier, ceiling) in [(1, 0, 10), (2, 0, 20), (3, 0, 40), (1, 3, 80), (4, 4, 100)] {
+        for (receives, earlier, ceiling) in
+            [(1, 0, 10), (2, 0, 20), (3, 0, 40), (1, 3, 80), (4, 4, 100)]
+        {
             for seed in 0..50 {
                 let delay = policy.delay(&message(receives, earlier), seed);
                 let ceiling = Duration::from_secs(ceiling);
-                assert!(delay >= ceiling / 2 && delay <= ceiling, "{delay:?} for {ceiling:?}");
+                assert!(
+                    delay >= ceiling / 2 && delay <= ceiling,
+                    "{delay:?} for {ceiling:?}"
+                );
             }
         }
     }

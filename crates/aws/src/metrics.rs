@@ -13,7 +13,12 @@ pub const NAMESPACE: &str = "CochlSense";
 /// The admission-control line: `InFlightAtLimit` is 1 when a message was deferred because
 /// the endpoint's in-flight count had reached the limit, 0 when a slot was granted;
 /// `InFlight` is the count when known.
-pub fn in_flight_line(endpoint: &str, at_limit: bool, in_flight: Option<u64>, timestamp_ms: i64) -> Value {
+pub fn in_flight_line(
+    endpoint: &str,
+    at_limit: bool,
+    in_flight: Option<u64>,
+    timestamp_ms: i64,
+) -> Value {
     let mut metrics = vec![json!({"Name": "InFlightAtLimit", "Unit": "Count"})];
     let mut line = json!({
         "_aws": {

@@ -24,11 +24,17 @@ async fn slots_are_taken_up_to_the_limit_once_per_inference_and_given_back_once(
     let store = store().await;
     assert_eq!(store.in_flight().await.expect("count"), 0);
     for n in 0..3 {
-        let grant = store.acquire_slot(&id(n), 3, i64::MAX).await.expect("acquire");
+        let grant = store
+            .acquire_slot(&id(n), 3, i64::MAX)
+            .await
+            .expect("acquire");
         assert_eq!(grant, SlotGrant::Acquired, "slot {n}");
     }
     assert_eq!(
-        store.acquire_slot(&id(0), 3, i64::MAX).await.expect("again"),
+        store
+            .acquire_slot(&id(0), 3, i64::MAX)
+            .await
+            .expect("again"),
         SlotGrant::AlreadyHeld
     );
     assert_eq!(
@@ -37,7 +43,10 @@ async fn slots_are_taken_up_to_the_limit_once_per_inference_and_given_back_once(
     );
     assert_eq!(store.in_flight().await.expect("count"), 3);
     assert!(store.release_slot(&id(1)).await.expect("release"));
-    assert!(!store.release_slot(&id(1)).await.expect("twice"), "given back once");
+    assert!(
+        !store.release_slot(&id(1)).await.expect("twice"),
+        "given back once"
+    );
     assert!(!store.release_slot(&id(9)).await.expect("never taken"));
     assert_eq!(store.in_flight().await.expect("count"), 2);
     assert_eq!(
@@ -85,7 +94,10 @@ async fn concurrent_takers_never_get_more_slots_than_the_limit() {
 async fn only_slots_past_their_lease_are_reported_leaked() {
     let store = store().await;
     store.acquire_slot(&id(1), 5, 100).await.expect("old");
-    store.acquire_slot(&id(2), 5, 10_000).await.expect("current");
+    store
+        .acquire_slot(&id(2), 5, 10_000)
+        .await
+        .expect("current");
     let leaked = store.expired_slots(5_000, 10).await.expect("query");
     assert_eq!(leaked, vec![id(1)]);
 }

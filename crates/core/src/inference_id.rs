@@ -87,7 +87,10 @@ impl InferenceId {
         }
         let suffix = format!("{RESUBMISSION_MARK}{attempt}");
         let room = MAX_INFERENCE_ID_LEN - suffix.len();
-        let cut = base.char_indices().nth(room).map_or(base.len(), |(at, _)| at);
+        let cut = base
+            .char_indices()
+            .nth(room)
+            .map_or(base.len(), |(at, _)| at);
         InferenceId(format!("{}{suffix}", &base[..cut]))
     }
 

@@ -103,7 +103,10 @@ pub fn sqs_event_of_bodies(queue_arn: &str, bodies: &[String]) -> SqsEvent {
 
 /// The messages of a batch to delete: those the response does not name. `None` when the
 /// response names a message that is not in the batch (the whole batch then failed).
-pub fn to_delete<'a>(batch: &'a [Message], response: &SqsBatchResponse) -> Option<Vec<&'a Message>> {
+pub fn to_delete<'a>(
+    batch: &'a [Message],
+    response: &SqsBatchResponse,
+) -> Option<Vec<&'a Message>> {
     let ids: HashSet<&str> = batch.iter().filter_map(|m| m.message_id()).collect();
     let failed: HashSet<&str> = response
         .batch_item_failures
@@ -214,7 +217,10 @@ async fn delete(sqs: &aws_sdk_sqs::Client, queue_url: &str, done: &[&Message]) {
     {
         Ok(output) if !output.failed().is_empty() => {
             // They return after their visibility timeout and are handled again (idempotent).
-            tracing::warn!(failed = output.failed().len(), "some handled messages could not be deleted");
+            tracing::warn!(
+                failed = output.failed().len(),
+                "some handled messages could not be deleted"
+            );
         }
         Ok(_) => {}
         Err(error) => {
@@ -250,10 +256,8 @@ pub async fn move_messages(
             return Ok(moved);
         }
         for message in &messages {
-            let attributes: HashMap<String, aws_sdk_sqs::types::MessageAttributeValue> = message
-                .message_attributes()
-                .cloned()
-                .unwrap_or_default();
+            let attributes: HashMap<String, aws_sdk_sqs::types::MessageAttributeValue> =
+                message.message_attributes().cloned().unwrap_or_default();
             sqs.send_message()
                 .queue_url(source_url)
                 .message_body(message.body().unwrap_or_default())
@@ -280,7 +284,11 @@ mod tests {
     use aws_lambda_events::sqs::BatchItemFailure;
 
     fn message(id: &str) -> Message {
-        Message::builder().message_id(id).receipt_handle(format!("r-{id}")).body("{}").build()
+        Message::builder()
+            .message_id(id)
+            .receipt_handle(format!("r-{id}"))
+            .body("{}")
+            .build()
     }
 
     fn response(failed: &[&str]) -> SqsBatchResponse {
@@ -300,11 +308,22 @@ mod tests {
     fn only_the_messages_the_response_does_not_name_are_deleted() {
         let batch = [message("a"), message("b"), message("c")];
         let ids = |done: Vec<&Message>| -> Vec<String> {
-            done.iter().map(|m| m.message_id().unwrap().to_string()).collect()
+            done.iter()
+                .map(|m| m.message_id().unwrap().to_string())
+                .collect()
         };
-        assert_eq!(ids(to_delete(&batch, &response(&[])).unwrap()), ["a", "b", "c"]);
-        assert_eq!(ids(to_delete(&batch, &response(&["b"])).unwrap()), ["a", "c"]);
-        assert!(to_delete(&batch, &response(&["z"])).is_none(), "an unknown id fails the batch");
+        assert_eq!(
+            ids(to_delete(&batch, &response(&[])).unwrap()),
+            ["a", "b", "c"]
+        );
+        assert_eq!(
+            ids(to_delete(&batch, &response(&["b"])).unwrap()),
+            ["a", "c"]
+        );
+        assert!(
+            to_delete(&batch, &response(&["z"])).is_none(),
+            "an unknown id fails the batch"
+        );
     }
 
     #[test]
@@ -323,6 +342,9 @@ mod tests {
         assert_eq!(record["body"], "{\"a\": 1}");
         assert_eq!(record["attributes"]["ApproximateReceiveCount"], "3");
         assert_eq!(record["eventSource"], "aws:sqs");
-        assert_eq!(record["eventSourceARN"], "arn:aws:sqs:us-east-1:123456789012:q");
+        assert_eq!(
+            record["eventSourceARN"],
+            "arn:aws:sqs:us-east-1:123456789012:q"
+        );
     }
 }

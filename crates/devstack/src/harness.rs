@@ -162,12 +162,7 @@ impl LocalStack {
             .messages
             .unwrap_or_default()
             .into_iter()
-            .map(|m| {
-                (
-                    m.message_id.unwrap_or_default(),
-                    m.body.unwrap_or_default(),
-                )
-            })
+            .map(|m| (m.message_id.unwrap_or_default(), m.body.unwrap_or_default()))
             .collect())
     }
 
@@ -238,9 +233,7 @@ impl LocalStack {
                 .queue_url(&url)
                 .max_number_of_messages(wanted as i32)
                 .wait_time_seconds(1)
-                .message_system_attribute_names(
-                    aws_sdk_sqs::types::MessageSystemAttributeName::All,
-                )
+                .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
                 .message_attribute_names("All")
                 .send()
                 .await
@@ -328,8 +321,7 @@ impl LocalStack {
                     if !found.ids.insert(id) {
                         continue;
                     }
-                    let letter: Value =
-                        serde_json::from_str(&body).unwrap_or(Value::String(body));
+                    let letter: Value = serde_json::from_str(&body).unwrap_or(Value::String(body));
                     for file in files_of_dead_letter(&self.resources.bucket, &letter)? {
                         found.files.insert(file.to_string());
                     }

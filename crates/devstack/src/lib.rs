@@ -7,8 +7,8 @@
 //! tests do with a running stack (bounded waits for a job's state, queues, dead letters).
 
 pub mod demo;
-pub mod harness;
 pub mod event_source;
+pub mod harness;
 pub mod payload;
 pub mod query;
 pub mod runtime_api;

@@ -134,9 +134,17 @@ pub fn function_env(
         .iter()
         .map(|(name, value)| (name.to_string(), value.to_string()))
         .collect();
-    env.extend(process.into_iter().filter(|(name, _)| name.starts_with("COCHL_")));
+    env.extend(
+        process
+            .into_iter()
+            .filter(|(name, _)| name.starts_with("COCHL_")),
+    );
     env.extend(options.clone());
-    env.extend(resources.iter().map(|(name, value)| (name.to_string(), value.clone())));
+    env.extend(
+        resources
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.clone())),
+    );
     env
 }
 
@@ -348,11 +356,23 @@ impl LocalStack {
                     vars::ENDPOINT_NAME,
                     cochl_emulator::config::DEFAULT_ENDPOINT_NAME.to_string(),
                 ),
-                (vars::DETECTIONS_TOPIC_ARN, resources.detections_topic.clone()),
-                (vars::SUBMIT_QUEUE_URL, urls[&resources.submit_queue].clone()),
-                (vars::MAX_RECEIVE_COUNT, options.max_receive_count.to_string()),
+                (
+                    vars::DETECTIONS_TOPIC_ARN,
+                    resources.detections_topic.clone(),
+                ),
+                (
+                    vars::SUBMIT_QUEUE_URL,
+                    urls[&resources.submit_queue].clone(),
+                ),
+                (
+                    vars::MAX_RECEIVE_COUNT,
+                    options.max_receive_count.to_string(),
+                ),
                 // The emulator is the endpoint: one instance of `max_concurrent`.
-                (vars::ENDPOINT_CONCURRENCY, options.max_concurrent.to_string()),
+                (
+                    vars::ENDPOINT_CONCURRENCY,
+                    options.max_concurrent.to_string(),
+                ),
             ],
             &options.env,
             std::env::vars(),

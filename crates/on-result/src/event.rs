@@ -15,6 +15,9 @@ pub enum ParsedRecord {
     Notification {
         /// SNS message id, for the logs.
         message_id: String,
+        /// The topic that delivered it (success or error), for the logs; empty for a raw
+        /// notification.
+        topic_arn: String,
         /// The raw message, kept for orphans.
         raw: String,
         /// What SageMaker reported (boxed: it is much larger than the other variant).
@@ -81,6 +84,7 @@ pub fn parse_queued(message_id: &str, body: &str) -> ParsedRecord {
     match parse_notification(body) {
         Ok(notification) => ParsedRecord::Notification {
             message_id: message_id.to_string(),
+            topic_arn: String::new(),
             raw: body.to_string(),
             notification: Box::new(notification),
         },
@@ -98,14 +102,17 @@ fn parse_record(index: usize, record: &Value) -> ParsedRecord {
     let Some(message) = sns.and_then(|s| s.get("Message")).and_then(Value::as_str) else {
         return malformed("no Sns.Message string".to_string());
     };
-    let message_id = sns
-        .and_then(|s| s.get("MessageId"))
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    let field = |name: &str| {
+        sns.and_then(|s| s.get(name))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (message_id, topic_arn) = (field("MessageId"), field("TopicArn"));
     match parse_notification(message) {
         Ok(notification) => ParsedRecord::Notification {
             message_id,
+            topic_arn,
             raw: message.to_string(),
             notification: Box::new(notification),
         },

@@ -163,6 +163,7 @@ where
             }
             ParsedRecord::Notification {
                 message_id,
+                topic_arn,
                 raw,
                 notification,
             } => {
@@ -175,7 +176,8 @@ where
                     "notification",
                     file = file.as_deref(),
                     inference_id = %notification.inference_id,
-                    message_id = %message_id
+                    message_id = %message_id,
+                    topic = %topic_arn
                 );
                 self.handle_notification(&notification, &raw, deadline)
                     .instrument(span)
@@ -317,7 +319,10 @@ where
             .await
             .map_err(RecordError::Resubmit)?;
         let attempt = job.expiry_resubmits + 1;
-        tracing::warn!(attempt, "the request expired in the endpoint's queue; resubmitted");
+        tracing::warn!(
+            attempt,
+            "the request expired in the endpoint's queue; resubmitted"
+        );
         Ok(NotificationOutcome::Resubmitted {
             file: job.file.to_string(),
             inference_id: expired.to_string(),

@@ -4,12 +4,12 @@
 //! superseded analyses, orphans, conflicting writers, and the failures that must leave a
 //! notification retryable. The moto suites prove the same flows on the wire.
 
+use aws_lambda_events::sqs::SqsEvent;
 use cochl_aws::batch::{BatchError, RecordFailure};
+use cochl_aws::dynamo::SlotGrant;
 use cochl_aws::notify::Attribute;
 use cochl_aws::ports::{AnalysisTags, JobStore};
 use cochl_aws::records::{JobRecord, StoredTags};
-use aws_lambda_events::sqs::SqsEvent;
-use cochl_aws::dynamo::SlotGrant;
 use cochl_aws::settings::ResultSettings;
 use cochl_core::detections::{MergeOptions, TagDetection};
 use cochl_core::inference_id::InferenceId;
@@ -653,7 +653,11 @@ async fn a_slot_that_cannot_be_given_back_fails_the_notification_for_a_retry() {
         .await
         .expect_err("the release failed");
     assert!(records_error(error).is_retryable());
-    assert_eq!(job(&handler).status, JobStatus::Submitted, "nothing settled yet");
+    assert_eq!(
+        job(&handler).status,
+        JobStatus::Submitted,
+        "nothing settled yet"
+    );
     handle(&handler, &success(INFERENCE, Some(OUTPUT)), None)
         .await
         .expect("the retry");
@@ -683,8 +687,14 @@ async fn an_expired_request_is_resubmitted_through_the_submit_queue_without_a_no
         body,
         json!({"cochlResubmit": {"file": FILE, "expiredInferenceId": INFERENCE}})
     );
-    assert!(handler.detections.messages().is_empty(), "no notification yet");
-    assert!(handler.store.slots().is_empty(), "the expired request's slot is free");
+    assert!(
+        handler.detections.messages().is_empty(),
+        "no notification yet"
+    );
+    assert!(
+        handler.store.slots().is_empty(),
+        "the expired request's slot is free"
+    );
     let job = job(&handler);
     assert_eq!(job.status, JobStatus::Submitted, "submit moves the job on");
     assert_eq!(job.revision, 1, "on-result did not write the job");
@@ -736,13 +746,19 @@ async fn other_failures_are_never_resubmitted() {
     let handler = waiting();
     handle(
         &handler,
-        &failure_because(INFERENCE, "ClientError: Received server error (500) from model."),
+        &failure_because(
+            INFERENCE,
+            "ClientError: Received server error (500) from model.",
+        ),
         None,
     )
     .await
     .expect("handled");
     assert!(handler.submit_queue.sent().is_empty());
-    assert_eq!(job(&handler).reason_code.as_deref(), Some("inference_failed"));
+    assert_eq!(
+        job(&handler).reason_code.as_deref(),
+        Some("inference_failed")
+    );
 }
 
 /// An SQS batch of the results queue holding these bodies, with message ids `m-0`, `m-1`...
@@ -780,7 +796,44 @@ async fn a_queued_batch_reports_only_the_message_that_failed() {
         .iter()
         .map(|f| f.item_identifier.as_str())
         .collect();
-    assert_eq!(failed, ["m-0"], "only the malformed message returns to the queue");
-    assert_eq!(job(&handler).status, JobStatus::Completed, "the envelope was handled");
-    assert_eq!(handler.store.orphans().len(), 1, "the raw notification was handled");
+    assert_eq!(
+        failed,
+        ["m-0"],
+        "only the malformed message returns to the queue"
+    );
+    assert_eq!(
+        job(&handler).status,
+        JobStatus::Completed,
+        "the envelope was handled"
+    );
+    assert_eq!(
+        handler.store.orphans().len(),
+        1,
+        "the raw notification was handled"
+    );
+}
+
+#[tokio::test]
+async fn the_sample_queue_event_is_handled_as_the_lambda_gets_it() {
+    // events/sqs-results.json: the SNS envelopes of events/sns-success.json and
+    // sns-failure.json as the results queue delivers them. No job knows their inferences:
+    // both are recorded as orphans (one per inference id), and both messages are handled.
+    let sample = testkit::samples::event("sqs-results.json");
+    let inferences: std::collections::BTreeSet<String> = sample["Records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|record| {
+            let envelope: Value =
+                serde_json::from_str(record["body"].as_str().expect("body")).expect("json");
+            let message: Value =
+                serde_json::from_str(envelope["Message"].as_str().expect("message")).expect("json");
+            message["inferenceId"].as_str().expect("id").to_string()
+        })
+        .collect();
+    let batch: SqsEvent = serde_json::from_value(sample).expect("an SqsEvent");
+    let handler = handler();
+    let response = handle_queue(&handler, &batch, None).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(handler.store.orphans().len(), inferences.len());
 }

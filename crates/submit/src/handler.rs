@@ -134,8 +134,8 @@ where
         max: submitter.settings.defer.max,
         max_receive_count: submitter.settings.defer.max_receive_count,
     };
-    // Messages one at a time, records of a message concurrently: an S3 message holds one
-    // record, a batch up to ten messages; the bound stays COCHL_SUBMIT_CONCURRENCY overall.
+    // COCHL_SUBMIT_CONCURRENCY bounds the messages of a batch handled at once, and the
+    // records of each message (S3 sends one record per message).
     run_messages(
         event,
         submitter.settings.concurrency,

@@ -114,9 +114,12 @@ async fn a_killed_instance_mid_batch_loses_nothing_and_the_retry_completes_every
     let mut batch = stack
         .receive_batch(&stack.resources.submit_queue, FILES + 1, PROCESS_DEADLINE)
         .await?;
-    batch
-        .records
-        .retain(|m| !m.body.as_deref().unwrap_or_default().contains("s3:TestEvent"));
+    batch.records.retain(|m| {
+        !m.body
+            .as_deref()
+            .unwrap_or_default()
+            .contains("s3:TestEvent")
+    });
     assert_eq!(batch.records.len(), FILES, "one message per upload");
     let event = serde_json::to_value(&batch)?;
 

@@ -3,8 +3,8 @@
 //! throttling past the budget, and the failures that must leave a record retryable. These run
 //! in milliseconds; `tests/end_to_end.rs` and the moto suites prove the same flows on the wire.
 
-use cochl_aws::batch::{RecordFailure, StoreFailure};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use cochl_aws::batch::{RecordFailure, StoreFailure};
 use cochl_aws::dynamo::{SlotGrant, StoreError};
 use cochl_aws::notify::Attribute;
 use cochl_aws::ports::{AnalysisTags, JobStore, ObjectStore};
@@ -16,10 +16,12 @@ use cochl_core::job::JobStatus;
 use cochl_core::keys::S3Uri;
 use cochl_core::sensitivity::SensitivityConfig;
 use cochl_submit::handler::MAX_CONFLICTS;
-use cochl_submit::{handle, handle_queue, RecordError, RecordOutcome, Reconcile, SubmitError, Submitter};
+use cochl_submit::{
+    handle, handle_queue, Reconcile, RecordError, RecordOutcome, SubmitError, Submitter,
+};
 use lambda_runtime::Diagnostic;
-use std::time::Duration;
 use serde_json::{json, Value};
+use std::time::Duration;
 use testkit::doubles::{
     EndpointReply, MemoryObjects, MemoryQueue, MemoryStore, ObjectOp, RecordingTopic,
     ScriptedEndpoint, StoreOp,
@@ -655,7 +657,14 @@ async fn a_full_endpoint_defers_the_upload_claimed_and_unsent() {
     let (file, event) = upload(&submitter, "incoming/a.wav", "0055AED6DCD90281E5");
     let outcomes = handle(&submitter, &event, None).await.expect("handled");
     assert!(
-        matches!(&outcomes[..], [RecordOutcome::Deferred { in_flight: 1, limit: 1, .. }]),
+        matches!(
+            &outcomes[..],
+            [RecordOutcome::Deferred {
+                in_flight: 1,
+                limit: 1,
+                ..
+            }]
+        ),
         "{outcomes:?}"
     );
     assert!(submitter.endpoint.requests().is_empty(), "nothing sent");
@@ -671,7 +680,10 @@ async fn a_full_endpoint_defers_the_upload_claimed_and_unsent() {
         .expect("release");
     let outcomes = handle(&submitter, &event, None).await.expect("handled");
     assert!(matches!(&outcomes[..], [RecordOutcome::Submitted { .. }]));
-    assert_eq!(&submitter.endpoint.requests()[0].inference_id, inference(&job));
+    assert_eq!(
+        &submitter.endpoint.requests()[0].inference_id,
+        inference(&job)
+    );
 }
 
 #[tokio::test]
@@ -697,7 +709,10 @@ async fn slots_past_their_lease_are_reclaimed_when_the_endpoint_looks_full() {
     occupy(&submitter, "cochl-lost", now_seconds() - 1).await;
     let (file, event) = upload(&submitter, "incoming/a.wav", "0055AED6DCD90281E5");
     let outcomes = handle(&submitter, &event, None).await.expect("handled");
-    assert!(matches!(&outcomes[..], [RecordOutcome::Submitted { .. }]), "{outcomes:?}");
+    assert!(
+        matches!(&outcomes[..], [RecordOutcome::Submitted { .. }]),
+        "{outcomes:?}"
+    );
     assert_eq!(
         submitter.store.slots(),
         vec![inference(&job(&submitter, &file)).clone()],
@@ -747,7 +762,10 @@ async fn a_queued_batch_reports_only_its_bad_message() {
     let batch = queued(&[(json!("garbage"), 1), (good, 1), (json!({"hello": 1}), 1)]);
     let response = handle_queue(&submitter, &batch, None).await;
     assert_eq!(failed_ids(&response), ["m-0", "m-2"]);
-    assert!(job(&submitter, &file).accepted, "the good message was handled");
+    assert!(
+        job(&submitter, &file).accepted,
+        "the good message was handled"
+    );
 }
 
 #[tokio::test]
@@ -763,14 +781,20 @@ async fn a_deferred_message_is_hidden_with_backoff_then_requeued_before_it_could
         assert_eq!(receipt, "r-0");
         // base 10 s doubling per receive, max 100 s; jitter keeps the upper half.
         let ceiling = Duration::from_secs(10 * (1 << (receives - 1)));
-        assert!(delay >= ceiling / 2 && delay <= ceiling, "{delay:?} at {receives}");
+        assert!(
+            delay >= ceiling / 2 && delay <= ceiling,
+            "{delay:?} at {receives}"
+        );
     }
     assert!(submitter.queue.sent().is_empty());
     let response = handle_queue(&submitter, &queued(&[(event.clone(), 4)]), None).await;
     assert!(failed_ids(&response).is_empty(), "the original is deleted");
     let sent = submitter.queue.sent();
     assert_eq!(sent.len(), 1, "a fresh copy waits instead");
-    assert_eq!(serde_json::from_str::<Value>(&sent[0].body).expect("json"), event);
+    assert_eq!(
+        serde_json::from_str::<Value>(&sent[0].body).expect("json"),
+        event
+    );
     assert_eq!(
         sent[0].attributes,
         [("cochl-deferrals".to_string(), "4".to_string())]
@@ -786,7 +810,11 @@ async fn a_deferral_the_queue_refuses_returns_the_message_anyway() {
     let (_, event) = upload(&submitter, "incoming/a.wav", "0055AED6DCD90281E5");
     submitter.queue.fail_next(1);
     let response = handle_queue(&submitter, &queued(&[(event, 4)]), None).await;
-    assert_eq!(failed_ids(&response), ["m-0"], "never deleted unless its copy was sent");
+    assert_eq!(
+        failed_ids(&response),
+        ["m-0"],
+        "never deleted unless its copy was sent"
+    );
 }
 
 /// The job of an accepted upload, as submit leaves it, under `inference`.
@@ -812,7 +840,10 @@ async fn an_expired_request_is_sent_again_under_its_next_resubmission_id_once() 
     let outcomes = handle(&submitter, &resubmission(&file, &expired), None)
         .await
         .expect("handled");
-    assert!(matches!(&outcomes[..], [RecordOutcome::Submitted { .. }]), "{outcomes:?}");
+    assert!(
+        matches!(&outcomes[..], [RecordOutcome::Submitted { .. }]),
+        "{outcomes:?}"
+    );
     let next = InferenceId::parse(&format!("{expired}-r1")).expect("id");
     let requests = submitter.endpoint.requests();
     assert_eq!(requests.len(), 2);
@@ -851,8 +882,18 @@ async fn a_resubmission_deferred_by_a_full_endpoint_keeps_its_id_on_every_retry(
         .expect("release");
     // The upload's own S3 event redelivered meanwhile retries the same resubmission...
     let (_, event) = (file.clone(), {
-        let etag = submitter.objects.head(&file).await.expect("head").expect("object").etag;
-        event(vec![created("incoming/a.wav", &etag.expect("etag"), "0055AED6DCD90281E5")])
+        let etag = submitter
+            .objects
+            .head(&file)
+            .await
+            .expect("head")
+            .expect("object")
+            .etag;
+        event(vec![created(
+            "incoming/a.wav",
+            &etag.expect("etag"),
+            "0055AED6DCD90281E5",
+        )])
     });
     handle(&submitter, &event, None).await.expect("handled");
     // ... and the deferred request's return finds it sent.
@@ -863,4 +904,23 @@ async fn a_resubmission_deferred_by_a_full_endpoint_keeps_its_id_on_every_retry(
     let requests = submitter.endpoint.requests();
     assert_eq!(requests.len(), 2, "the original and one resubmission");
     assert_eq!(requests[1].inference_id, next);
+}
+
+#[tokio::test]
+async fn the_sample_queue_event_is_handled_as_the_lambda_gets_it() {
+    // events/sqs-submit.json: a batch of the submit queue holding events/s3-put.json. Its
+    // object is not in the (empty) bucket: recorded REJECTED, the message handled.
+    let batch: SqsEvent =
+        serde_json::from_value(testkit::samples::event("sqs-submit.json")).expect("an SqsEvent");
+    let submitter = submitter();
+    let response = handle_queue(&submitter, &batch, None).await;
+    assert!(failed_ids(&response).is_empty(), "{response:?}");
+    let file = S3Uri::new(
+        "cochl-audio-123456789012",
+        "incoming/street recordings/red flower (2) café.wav",
+    )
+    .expect("uri");
+    let job = submitter.store.job(&file).expect("a job");
+    assert_eq!(job.status, JobStatus::Rejected);
+    assert_eq!(job.reason_code.as_deref(), Some("object_missing"));
 }

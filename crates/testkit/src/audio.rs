@@ -24,6 +24,16 @@ pub fn wav_s16_mono(rate: u32, samples: &[f64]) -> Vec<u8> {
     out
 }
 
+/// A sine tone of `frequency` Hz at half scale, as a 16-bit mono WAV file (the emulator's
+/// rule tags it `Tone`).
+pub fn tone_wav(frequency: f64, rate: u32, seconds: f64) -> Vec<u8> {
+    let count = (f64::from(rate) * seconds) as usize;
+    let samples: Vec<f64> = (0..count)
+        .map(|i| 0.5 * (std::f64::consts::TAU * frequency * i as f64 / f64::from(rate)).sin())
+        .collect();
+    wav_s16_mono(rate, &samples)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,14 +52,4 @@ mod tests {
         assert_eq!(i16::from_le_bytes([wav[46], wav[47]]), i16::MAX);
         assert_eq!(i16::from_le_bytes([wav[48], wav[49]]), -i16::MAX);
     }
-}
-
-/// A sine tone of `frequency` Hz at half scale, as a 16-bit mono WAV file (the emulator's
-/// rule tags it `Tone`).
-pub fn tone_wav(frequency: f64, rate: u32, seconds: f64) -> Vec<u8> {
-    let count = (f64::from(rate) * seconds) as usize;
-    let samples: Vec<f64> = (0..count)
-        .map(|i| 0.5 * (std::f64::consts::TAU * frequency * i as f64 / f64::from(rate)).sin())
-        .collect();
-    wav_s16_mono(rate, &samples)
 }

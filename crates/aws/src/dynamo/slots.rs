@@ -236,7 +236,11 @@ impl DynamoStore {
 
     /// Up to `max` inferences whose slot may be presumed leaked at `now` (seconds since the
     /// epoch): their request could no longer be waiting or running.
-    pub async fn expired_slots(&self, now: i64, max: usize) -> Result<Vec<InferenceId>, StoreError> {
+    pub async fn expired_slots(
+        &self,
+        now: i64,
+        max: usize,
+    ) -> Result<Vec<InferenceId>, StoreError> {
         let mut expired = Vec::new();
         let mut start = None;
         loop {
