@@ -16,6 +16,11 @@
 //!   five complete, only the poison reaches the dead-letter queue, unchanged, after
 //!   `maxReceiveCount` receives; once the item is repaired, the move task puts it back on
 //!   the submit queue and it completes.
+//! - `expired_requests_are_resubmitted_and_notified_once_for_their_final_outcome`: the
+//!   emulator expires requests as SageMaker does past their TTL; one that expires once is
+//!   resubmitted under its `-r1` id and completes; one that always expires ends FAILED
+//!   (`request_expired`) after `COCHL_MAX_EXPIRY_RESUBMITS` resubmissions; each file gets
+//!   exactly one detection notification, for its final outcome.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -321,6 +326,88 @@ async fn one_poison_message_alone_is_dead_lettered_and_completes_after_the_redri
         6,
         "one inference each: {stats}"
     );
+    stack.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_requests_are_resubmitted_and_notified_once_for_their_final_outcome() -> Result<()>
+{
+    let stack = LocalStack::on_shared_moto(StackOptions {
+        name_prefix: "expiry".into(),
+        ..StackOptions::default()
+    })
+    .await?;
+    let resubmits = stack.results.settings.max_expiry_resubmits;
+    ensure!(resubmits == 2, "the default: {resubmits}");
+    let tone = tone_wav(440.0, 8_000, 1.0);
+
+    // The first request expires in the endpoint's queue; its resubmission completes.
+    stack
+        .emulator_faults(r#"{"expire_next_inferences": 1}"#)
+        .await?;
+    let once = stack
+        .upload(
+            &format!("{INPUT_PREFIX}expiry/once.wav"),
+            tone.clone(),
+            Some("audio/wav"),
+            &[],
+        )
+        .await?;
+    let job = stack.wait_terminal(&once, DEADLINE).await?;
+    assert_eq!(job.status, JobStatus::Completed, "{job:?}");
+    assert_eq!(job.expiry_resubmits, 1);
+    let id = job.inference_id.clone().context("inference id")?;
+    assert!(id.ends_with("-r1"), "the resubmission's own id: {id}");
+    let stats = stack.emulator_stats().await?;
+    assert_eq!(
+        (counter(&stats, "expired"), counter(&stats, "accepted")),
+        (1, 2)
+    );
+
+    // Every attempt expires: after the last resubmission the job ends FAILED.
+    stack
+        .emulator_faults(&format!(
+            r#"{{"expire_next_inferences": {}}}"#,
+            resubmits + 1
+        ))
+        .await?;
+    let never = stack
+        .upload(
+            &format!("{INPUT_PREFIX}expiry/never.wav"),
+            tone,
+            Some("audio/wav"),
+            &[],
+        )
+        .await?;
+    let job = stack.wait_terminal(&never, DEADLINE).await?;
+    assert_eq!(job.status, JobStatus::Failed, "{job:?}");
+    assert_eq!(job.reason_code.as_deref(), Some("request_expired"));
+    assert_eq!(job.expiry_resubmits, resubmits);
+    let stats = stack.emulator_stats().await?;
+    assert_eq!(
+        (counter(&stats, "expired"), counter(&stats, "accepted")),
+        (1 + u64::from(resubmits) + 1, 2 + u64::from(resubmits) + 1)
+    );
+
+    // One detection notification per file, for its final outcome only.
+    let mut seen = Vec::new();
+    let completed = stack.detection_for(&once, &mut seen, DEADLINE).await?;
+    assert_eq!(completed["status"], "COMPLETED");
+    let failed = stack.detection_for(&never, &mut seen, DEADLINE).await?;
+    assert_eq!(failed["status"], "FAILED");
+    assert_eq!(failed["reason_code"], "request_expired");
+    seen.extend(
+        stack
+            .receive(
+                &stack.resources.detections_queue,
+                10,
+                Duration::from_secs(2),
+            )
+            .await?,
+    );
+    assert!(seen.is_empty(), "no other notification: {seen:?}");
+    assert_eq!(stack.store.in_flight().await?, 0, "every slot given back");
     stack.shutdown().await;
     Ok(())
 }

@@ -131,9 +131,9 @@ class Binaries(TemplateCase):
 class Permissions(TemplateCase):
     def test_action_no_sdk_call_needs(self):
         def add(t):
-            statement(t, "SubmitFunctionRole", "Jobs")["Action"].append("dynamodb:DeleteItem")
+            statement(t, "SubmitFunctionRole", "Jobs")["Action"].append("dynamodb:Scan")
 
-        self.assertProblem(self.broken(add), "SubmitFunction", "allows dynamodb:DeleteItem", "matches no SDK call")
+        self.assertProblem(self.broken(add), "SubmitFunction", "allows dynamodb:Scan", "matches no SDK call")
 
     def test_sdk_call_without_action(self):
         def drop(t):

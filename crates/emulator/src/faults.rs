@@ -27,6 +27,10 @@ pub struct FaultSettings {
     pub seed: Option<u64>,
     /// Fail this many next accepted inferences with [`INJECTED_FAILURE`].
     pub fail_next_inferences: Option<u64>,
+    /// Expire this many next accepted inferences: they fail, unprocessed, exactly as a
+    /// request that outlived its `RequestTTLSeconds` in the queue does (without waiting
+    /// the 60 s the shortest TTL would take).
+    pub expire_next_inferences: Option<u64>,
     /// Delay every invocation API answer by this many milliseconds.
     pub latency_ms: Option<u64>,
     /// Add this many milliseconds to every inference's processing time.
@@ -55,6 +59,8 @@ pub struct Faults {
     pub seed: u64,
     /// Inferences still to fail.
     pub fail_next_inferences: u64,
+    /// Inferences still to expire.
+    pub expire_next_inferences: u64,
     /// Added answer latency in milliseconds.
     pub latency_ms: u64,
     /// Added processing time per inference in milliseconds.
@@ -71,6 +77,7 @@ impl Default for Faults {
             throttle_ratio: 0.0,
             seed: 0,
             fail_next_inferences: 0,
+            expire_next_inferences: 0,
             latency_ms: 0,
             processing_delay_ms: 0,
             rng: SplitMix64(0),
@@ -102,6 +109,10 @@ impl Faults {
             &mut self.fail_next_inferences,
             settings.fail_next_inferences,
         );
+        set(
+            &mut self.expire_next_inferences,
+            settings.expire_next_inferences,
+        );
         set(&mut self.latency_ms, settings.latency_ms);
         set(&mut self.processing_delay_ms, settings.processing_delay_ms);
         Ok(())
@@ -121,6 +132,13 @@ impl Faults {
             return Some(FrontDoorFault::Throttle);
         }
         None
+    }
+
+    /// Whether the inference being accepted must expire (counts one down).
+    pub fn take_expiry(&mut self) -> bool {
+        let expire = self.expire_next_inferences > 0;
+        self.expire_next_inferences = self.expire_next_inferences.saturating_sub(1);
+        expire
     }
 
     /// Whether the inference being accepted must fail (counts one down).

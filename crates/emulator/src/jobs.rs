@@ -4,7 +4,8 @@
 //! (a semaphore permit, `max_concurrent` in all) and then the next job, so jobs start
 //! strictly in the order they were accepted and at most `max_concurrent` run at once.
 //! A job:
-//! 1. fails if it waited longer than its `RequestTTLSeconds`;
+//! 1. fails if it waited longer than its `RequestTTLSeconds` (or `expire_next_inferences`
+//!    says it must);
 //! 2. within `InvocationTimeoutSeconds`: reads the input from S3, waits the injected
 //!    processing delay, then fails if a failure was injected, else takes the scripted
 //!    result if one was attached, else decodes and analyses the audio;
@@ -38,6 +39,8 @@ pub struct Plan {
     pub scripted: Option<Bytes>,
     /// Fail with [`INJECTED_FAILURE`] after reading the input.
     pub inject_failure: bool,
+    /// Fail as expired, unprocessed (`expire_next_inferences`).
+    pub expire: bool,
     /// Extra processing time.
     pub processing_delay: Duration,
 }
@@ -137,11 +140,12 @@ impl Drop for RunningGuard {
 async fn run(shared: &Shared, job: Job) {
     let inference_id = job.request.inference_id.as_str();
     tracing::info!(inference_id, input = %job.request.input_location, "inference started");
-    let result = if expired(
-        job.received,
-        Instant::now(),
-        job.request.request_ttl_seconds,
-    ) {
+    let result = if job.plan.expire
+        || expired(
+            job.received,
+            Instant::now(),
+            job.request.request_ttl_seconds,
+        ) {
         shared.control().stats.expired += 1;
         Err(format!(
             "Request expired: it waited in the queue longer than its RequestTTLSeconds ({} s).",

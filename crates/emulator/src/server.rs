@@ -117,6 +117,7 @@ fn plan(shared: &Shared) -> Plan {
     Plan {
         scripted: control.scripts.pop_front(),
         inject_failure: control.faults.take_inference_failure(),
+        expire: control.faults.take_expiry(),
         processing_delay: Duration::from_millis(control.faults.processing_delay_ms),
     }
 }
