@@ -34,7 +34,8 @@ test: venv test-template
 
 # The soak twins (#[ignore = "soak: ..."]) of the load tests, at the size the README's
 # figures come from, one at a time so they do not share the machine, figures printed.
-# COCHL_LOAD_UPLOADS=N changes the burst's size (in `make test` too).
+# COCHL_LOAD_UPLOADS=N, COCHL_LEVELING_UPLOADS=N and COCHL_FAULT_UPLOADS=N change the sizes
+# of the load, admission-control and fault runs (in `make test` too).
 soak: venv
 	$(CARGO) test --workspace --locked --tests -- --ignored --nocapture --test-threads=1
 

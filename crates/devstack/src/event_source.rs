@@ -19,6 +19,9 @@ use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemA
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+/// How long a move waits for dead letters someone else is reading (hidden) to come back.
+pub const MOVE_WAITS: Duration = Duration::from_secs(60);
+
 /// The Region of every ARN the local stack makes (moto's default).
 pub const REGION: &str = "us-east-1";
 
@@ -231,21 +234,23 @@ async fn delete(sqs: &aws_sdk_sqs::Client, queue_url: &str, done: &[&Message]) {
 
 /// Moves every message of `dead_letter_url` back to `source_url`, as
 /// `aws sqs start-message-move-task` does in AWS (moto has no move task): each message is
-/// sent again with its body and attributes, then deleted from the dead-letter queue.
-/// Returns how many moved.
+/// sent again with its body and attributes, then deleted from the dead-letter queue. A
+/// message someone is reading (hidden) is waited for, up to `MOVE_WAITS`; returns how many
+/// moved.
 pub async fn move_messages(
     sqs: &aws_sdk_sqs::Client,
     dead_letter_url: &str,
     source_url: &str,
 ) -> anyhow::Result<usize> {
     use anyhow::Context;
+    let give_up = std::time::Instant::now() + MOVE_WAITS;
     let mut moved = 0;
     loop {
         let output = sqs
             .receive_message()
             .queue_url(dead_letter_url)
             .max_number_of_messages(10)
-            .wait_time_seconds(0)
+            .wait_time_seconds(1)
             .visibility_timeout(30)
             .message_attribute_names("All")
             .send()
@@ -253,7 +258,15 @@ pub async fn move_messages(
             .context("receiving from the dead-letter queue")?;
         let messages = output.messages.unwrap_or_default();
         if messages.is_empty() {
-            return Ok(moved);
+            let left = testkit::messaging::queue_depth(sqs, dead_letter_url).await?;
+            if left == 0 {
+                return Ok(moved);
+            }
+            anyhow::ensure!(
+                std::time::Instant::now() < give_up,
+                "{left} messages stayed hidden in the dead-letter queue"
+            );
+            continue;
         }
         for message in &messages {
             let attributes: HashMap<String, aws_sdk_sqs::types::MessageAttributeValue> =

@@ -18,6 +18,9 @@ use testkit::wait;
 
 use crate::stack::LocalStack;
 
+/// How long [`LocalStack::peek`] hides the messages it read.
+pub const PEEK_HIDES: Duration = Duration::from_secs(2);
+
 /// Messages the queues gave up on (moved to their dead-letter queues after
 /// `maxReceiveCount` receives), and the files they name.
 #[derive(Debug, Default, Clone)]
@@ -145,8 +148,9 @@ impl LocalStack {
         }
     }
 
-    /// The messages of one of the stack's queues visible now (up to 10 per call), left in
-    /// the queue: message id and body.
+    /// Up to 10 messages of one of the stack's queues, left in the queue: message id and
+    /// body. They stay hidden for [`PEEK_HIDES`], so successive peeks page through a queue
+    /// of any length; then they are visible again (a redrive waits for them).
     pub async fn peek(&self, queue: &str) -> Result<Vec<(String, String)>> {
         let url = self.queue_url(queue).await?;
         let output = self
@@ -154,7 +158,7 @@ impl LocalStack {
             .receive_message()
             .queue_url(&url)
             .max_number_of_messages(10)
-            .visibility_timeout(0)
+            .visibility_timeout(PEEK_HIDES.as_secs() as i32)
             .send()
             .await
             .with_context(|| format!("peeking at {queue}"))?;
