@@ -77,6 +77,10 @@ async fn burst(files: usize) -> Result<()> {
     // the arithmetic behind "would expire", checked rather than assumed.
     ensure!(endpoint_time - delay > Duration::from_secs(TTL_SECONDS));
 
+    // Deferred messages come back within 4 s for 200 files, 20 s for 1,000: every waiting
+    // message costs a few requests per return, and the local stack serves them all from one
+    // moto process (in AWS the defaults are 30 s to 15 minutes).
+    let defer_max = Duration::from_secs((files as u64 / 50).clamp(4, 30));
     let stack = LocalStack::on_shared_moto(StackOptions {
         name_prefix: "leveling".into(),
         max_concurrent: ENDPOINT_CONCURRENCY,
@@ -84,7 +88,7 @@ async fn burst(files: usize) -> Result<()> {
             (vars::MAX_IN_FLIGHT, MAX_IN_FLIGHT.to_string()),
             (vars::REQUEST_TTL_SECONDS, TTL_SECONDS.to_string()),
             (vars::DEFER_BASE_SECONDS, "1".to_string()),
-            (vars::DEFER_MAX_SECONDS, "4".to_string()),
+            (vars::DEFER_MAX_SECONDS, defer_max.as_secs().to_string()),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_string(), value))
@@ -124,9 +128,10 @@ async fn burst(files: usize) -> Result<()> {
         .await?;
     let uploaded = started.elapsed();
 
-    // Safety nets, not timings: three times the endpoint time plus a minute, and no
-    // progress for a minute and a half means something is stuck.
-    let deadline = endpoint_time * 3 + Duration::from_secs(60);
+    // Safety nets, not timings: three times the endpoint time plus a minute and 150 ms a
+    // file, and no progress for a minute and a half means something is stuck.
+    let deadline =
+        endpoint_time * 3 + Duration::from_secs(60) + Duration::from_millis(150) * files as u32;
     let stall_after = Duration::from_secs(90);
     let max_counted = AtomicU64::new(0);
     let progress = Mutex::new((0, Instant::now()));

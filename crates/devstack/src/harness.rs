@@ -19,7 +19,7 @@ use testkit::wait;
 use crate::stack::LocalStack;
 
 /// How long [`LocalStack::peek`] hides the messages it read.
-pub const PEEK_HIDES: Duration = Duration::from_secs(2);
+pub const PEEK_HIDES: Duration = Duration::from_secs(10);
 
 /// Messages the queues gave up on (moved to their dead-letter queues after
 /// `maxReceiveCount` receives), and the files they name.
@@ -148,26 +148,32 @@ impl LocalStack {
         }
     }
 
-    /// Up to 10 messages of one of the stack's queues, left in the queue: message id and
-    /// body. They stay hidden for [`PEEK_HIDES`], so successive peeks page through a queue
-    /// of any length; then they are visible again (a redrive waits for them).
+    /// The messages of one of the stack's queues, left in the queue: message id and body.
+    /// Pages through the queue ten at a time, hiding each page for [`PEEK_HIDES`] so the
+    /// next receive gets the next page; then they are visible again (a redrive waits for
+    /// them). Messages hidden by someone else are not seen.
     pub async fn peek(&self, queue: &str) -> Result<Vec<(String, String)>> {
         let url = self.queue_url(queue).await?;
-        let output = self
-            .sqs
-            .receive_message()
-            .queue_url(&url)
-            .max_number_of_messages(10)
-            .visibility_timeout(PEEK_HIDES.as_secs() as i32)
-            .send()
-            .await
-            .with_context(|| format!("peeking at {queue}"))?;
-        Ok(output
-            .messages
-            .unwrap_or_default()
-            .into_iter()
-            .map(|m| (m.message_id.unwrap_or_default(), m.body.unwrap_or_default()))
-            .collect())
+        let mut seen = Vec::new();
+        loop {
+            let output = self
+                .sqs
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages(10)
+                .visibility_timeout(PEEK_HIDES.as_secs() as i32)
+                .send()
+                .await
+                .with_context(|| format!("peeking at {queue}"))?;
+            let page = output.messages.unwrap_or_default();
+            if page.is_empty() {
+                return Ok(seen);
+            }
+            seen.extend(
+                page.into_iter()
+                    .map(|m| (m.message_id.unwrap_or_default(), m.body.unwrap_or_default())),
+            );
+        }
     }
 
     /// Messages one of the stack's queues holds, visible or in flight.

@@ -615,3 +615,46 @@ impl LocalStack {
         self.emulator.shutdown().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+        items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn every_cochl_variable_of_the_process_reaches_the_functions_below_the_stack_and_the_test() {
+        let process = pairs(&[
+            ("COCHL_MAX_IN_FLIGHT", "7"),
+            ("COCHL_INTERVAL_MARGIN", "2"),
+            ("COCHL_TABLE_NAME", "someone-elses"),
+            ("COCHL_SOMETHING_NEW", "kept"),
+            ("HOME", "/root"),
+        ]);
+        let options: BTreeMap<String, String> = pairs(&[("COCHL_INTERVAL_MARGIN", "3")])
+            .into_iter()
+            .collect();
+        let env = function_env(
+            &[(vars::TABLE_NAME, "the-stacks".to_string())],
+            &options,
+            process,
+        );
+        assert_eq!(env["COCHL_MAX_IN_FLIGHT"], "7", "the process's own");
+        assert_eq!(env["COCHL_SOMETHING_NEW"], "kept", "every COCHL_ variable");
+        assert_eq!(
+            env["COCHL_INTERVAL_MARGIN"], "3",
+            "the test's over the process's"
+        );
+        assert_eq!(
+            env["COCHL_TABLE_NAME"], "the-stacks",
+            "the stack's resources win"
+        );
+        assert_eq!(env[vars::DEFER_BASE_SECONDS], "1", "a local default");
+        assert!(!env.contains_key("HOME"), "only COCHL_ variables");
+    }
+}

@@ -101,9 +101,15 @@ pub(crate) fn spawn_dispatcher(
             }
             let shared = shared.clone();
             running.spawn(async move {
-                let _running = RunningGuard(shared.clone());
-                run(&shared, job).await;
+                let running = RunningGuard(shared.clone());
+                let announcement = run(&shared, job).await;
+                // Finished once its result or failure is written, as SageMaker counts it:
+                // the slot is free before the notification goes out.
+                drop(running);
                 drop(permit);
+                if let Some(announcement) = announcement {
+                    announce(&shared, announcement).await;
+                }
             });
             while running.try_join_next().is_some() {}
         }
@@ -137,7 +143,7 @@ impl Drop for RunningGuard {
 }
 
 /// Runs one job to its notification.
-async fn run(shared: &Shared, job: Job) {
+async fn run(shared: &Shared, job: Job) -> Option<Announcement> {
     let inference_id = job.request.inference_id.as_str();
     tracing::info!(inference_id, input = %job.request.input_location, "inference started");
     let result = if job.plan.expire
@@ -210,7 +216,7 @@ async fn run(shared: &Shared, job: Job) {
             inference_id,
             "no topic configured for this outcome: nothing published"
         );
-        return;
+        return None;
     };
     let message = notification::render(
         &shared.config.region,
@@ -219,11 +225,32 @@ async fn run(shared: &Shared, job: Job) {
         job.received_at,
         SystemTime::now(),
     );
-    match shared.storage.publish(topic, message).await {
+    Some(Announcement {
+        inference_id: inference_id.to_string(),
+        topic: topic.to_string(),
+        message,
+    })
+}
+
+/// A finished inference's notification, published after its slot is free.
+struct Announcement {
+    inference_id: String,
+    topic: String,
+    message: String,
+}
+
+/// Publishes a finished inference's notification.
+async fn announce(shared: &Shared, announcement: Announcement) {
+    let Announcement {
+        inference_id,
+        topic,
+        message,
+    } = announcement;
+    match shared.storage.publish(&topic, message).await {
         Ok(message_id) => {
-            tracing::info!(inference_id, topic, message_id, "notification published")
+            tracing::info!(%inference_id, %topic, message_id, "notification published")
         }
-        Err(e) => tracing::error!(inference_id, error = %e, "could not publish the notification"),
+        Err(e) => tracing::error!(%inference_id, error = %e, "could not publish the notification"),
     }
 }
 

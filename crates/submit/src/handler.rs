@@ -326,6 +326,15 @@ where
                 &self.settings.default_sensitivity,
                 self.settings.max_object_bytes,
             );
+            // An upload already claimed and waiting (a deferred message's return) waits for
+            // room before writing anything: while the endpoint is full a deferral then costs
+            // two reads and one refused transaction, however often the message comes back.
+            let admitted = decision == UploadDecision::Retry && plan.is_ok();
+            if admitted {
+                if let Some(in_flight) = self.admit(&inference_id).await? {
+                    return Ok(self.deferred(file, &inference_id, in_flight));
+                }
+            }
             let job = new_job(
                 file,
                 &version,
@@ -341,9 +350,18 @@ where
                 Ok(()) => {}
                 Err(StoreError::Conflict) => {
                     tracing::info!("job changed while claiming; deciding again");
+                    if admitted {
+                        self.give_back(&inference_id).await?;
+                    }
                     continue;
                 }
-                Err(error) => return Err(StoreFailure::at("claiming the job")(error).into()),
+                Err(error) => {
+                    if admitted {
+                        // The slot expires if this fails too; the retry takes it again.
+                        let _ = self.give_back(&inference_id).await;
+                    }
+                    return Err(StoreFailure::at("claiming the job")(error).into());
+                }
             }
             return match plan {
                 Err(rejection) => Ok(RecordOutcome::Rejected {
@@ -351,7 +369,10 @@ where
                     code: rejection.code.to_string(),
                     reason: rejection.reason,
                 }),
-                Ok(plan) => self.invoke(job, inference_id, &plan, deadline).await,
+                Ok(plan) => {
+                    self.invoke(job, inference_id, &plan, admitted, deadline)
+                        .await
+                }
             };
         }
         Err(RecordError::Contended {
@@ -359,22 +380,20 @@ where
         })
     }
 
-    /// Takes an in-flight slot, then sends the request. A full endpoint defers the record;
-    /// a request that was not accepted gives its slot back.
+    /// Takes an in-flight slot (unless `admitted` already), then sends the request. A full
+    /// endpoint defers the record; a request that was not accepted gives its slot back.
     async fn invoke(
         &self,
         mut job: JobRecord,
         inference_id: InferenceId,
         plan: &Plan,
+        admitted: bool,
         deadline: Option<Instant>,
     ) -> Result<RecordOutcome, RecordError> {
-        if let Some(in_flight) = self.admit(&inference_id).await? {
-            return Ok(RecordOutcome::Deferred {
-                file: job.file.to_string(),
-                inference_id: inference_id.to_string(),
-                in_flight,
-                limit: self.settings.max_in_flight,
-            });
+        if !admitted {
+            if let Some(in_flight) = self.admit(&inference_id).await? {
+                return Ok(self.deferred(&job.file, &inference_id, in_flight));
+            }
         }
         let request = InvocationRequest {
             inference_id: inference_id.clone(),
@@ -430,6 +449,16 @@ where
                 Ok(outcome)
             }
             Err(error) => Err(StoreFailure::at("submitted, but recording it failed")(error).into()),
+        }
+    }
+
+    /// The outcome of a record that waits for room at the endpoint.
+    fn deferred(&self, file: &S3Uri, inference_id: &InferenceId, in_flight: u64) -> RecordOutcome {
+        RecordOutcome::Deferred {
+            file: file.to_string(),
+            inference_id: inference_id.to_string(),
+            in_flight,
+            limit: self.settings.max_in_flight,
         }
     }
 
@@ -576,14 +605,14 @@ where
                         }
                     }
                     tracing::info!(inference_id = %next, attempt = moved.expiry_resubmits, "resubmitting an expired request");
-                    return self.invoke(moved, next, &plan, deadline).await;
+                    return self.invoke(moved, next, &plan, false, deadline).await;
                 }
                 let moved_not_sent = waiting
                     && !job.accepted
                     && job.expiry_resubmits > 0
                     && current.as_ref() == Some(&pending);
                 if moved_not_sent {
-                    return self.invoke(job, pending, &plan, deadline).await;
+                    return self.invoke(job, pending, &plan, false, deadline).await;
                 }
                 return Ok(RecordOutcome::Duplicate {
                     file: file.to_string(),

@@ -924,3 +924,28 @@ async fn the_sample_queue_event_is_handled_as_the_lambda_gets_it() {
     assert_eq!(job.status, JobStatus::Rejected);
     assert_eq!(job.reason_code.as_deref(), Some("object_missing"));
 }
+
+#[tokio::test]
+async fn a_deferred_upload_coming_back_to_a_full_endpoint_writes_nothing() {
+    let submitter = limited(1);
+    occupy(&submitter, "cochl-busy", i64::MAX).await;
+    let (file, event) = upload(&submitter, "incoming/a.wav", "0055AED6DCD90281E5");
+    handle(&submitter, &event, None).await.expect("first sight");
+    let claimed = job(&submitter, &file);
+    let puts = submitter.store.calls(StoreOp::PutJob);
+    for _ in 0..3 {
+        let outcomes = handle(&submitter, &event, None).await.expect("handled");
+        assert!(matches!(&outcomes[..], [RecordOutcome::Deferred { .. }]));
+    }
+    assert_eq!(
+        submitter.store.calls(StoreOp::PutJob),
+        puts,
+        "no claim rewritten"
+    );
+    assert_eq!(job(&submitter, &file), claimed);
+    assert_eq!(
+        submitter.store.slots().len(),
+        1,
+        "only the other inference's"
+    );
+}

@@ -46,9 +46,10 @@ pub enum SlotGrant {
     Acquired,
     /// The inference already holds a slot (an earlier attempt took it): go ahead.
     AlreadyHeld,
-    /// The endpoint has `in_flight` inferences accepted and unfinished, the limit or more.
+    /// The endpoint has `in_flight` inferences accepted and unfinished: the limit.
     Full {
-        /// The counter as read after the refusal.
+        /// The count that refused the slot (the limit; a lower limit than the count of an
+        /// earlier, higher one reads as the limit too).
         in_flight: u64,
     },
 }
@@ -147,8 +148,9 @@ impl DynamoStore {
                 return Ok(SlotGrant::AlreadyHeld);
             }
             if reasons.condition_failed.first() == Some(&true) {
+                // The counter never passes the limit, so a refusal means it is at it.
                 return Ok(SlotGrant::Full {
-                    in_flight: self.in_flight().await?,
+                    in_flight: u64::from(limit),
                 });
             }
             match backoff.next_delay() {
