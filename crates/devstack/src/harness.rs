@@ -203,6 +203,24 @@ impl LocalStack {
         Ok(into_inner(bodies))
     }
 
+    /// Drains the detections queue: how many notifications each file got. More than one for
+    /// a file means a publish was retried (SNS, like the SDK's retries, is at least once);
+    /// a file without one was never notified.
+    pub async fn notifications_per_file(
+        &self,
+        within: Duration,
+    ) -> Result<std::collections::BTreeMap<String, usize>> {
+        let mut per_file = std::collections::BTreeMap::new();
+        for body in self.drain(&self.resources.detections_queue, within).await? {
+            let notification: Value = serde_json::from_str(&body)?;
+            let file = notification["file"]
+                .as_str()
+                .context("a detection notification names its file")?;
+            *per_file.entry(file.to_string()).or_default() += 1;
+        }
+        Ok(per_file)
+    }
+
     /// A new queue (named after `prefix`) subscribed to one of the stack's topics; returns
     /// its name.
     pub async fn subscribed_queue(
