@@ -6,7 +6,10 @@
 //! - `POST /_emulator/faults`: [`FaultSettings`]; answers the current [`Faults`].
 //! - `GET /_emulator/faults`: the current [`Faults`].
 //! - `GET /_emulator/stats`: the [`Stats`].
-//! - `POST /_emulator/reset`: clears faults, scripts and counters.
+//! - `GET /_emulator/input-locations`: the [`InputLocations`] of every accepted
+//!   `InvokeEndpointAsync` call (its own route, not part of the stats: the list grows with
+//!   every inference, and the stats are polled often).
+//! - `POST /_emulator/reset`: clears faults, scripts, counters and input locations.
 //!
 //! A malformed request is answered 400 with `{"message": "..."}`.
 
@@ -20,7 +23,7 @@ use axum::{Json, Router};
 use bytes::Bytes;
 
 use crate::faults::{FaultSettings, Faults};
-use crate::state::{Shared, Stats};
+use crate::state::{InputLocations, Shared, Stats};
 
 /// Largest scripted result accepted (axum's default limit of 2 MB is too small for a
 /// day-long result of 86,400 windows).
@@ -35,6 +38,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         )
         .route("/_emulator/faults", post(set_faults).get(get_faults))
         .route("/_emulator/stats", get(stats))
+        .route("/_emulator/input-locations", get(input_locations))
         .route("/_emulator/reset", post(reset))
 }
 
@@ -80,9 +84,15 @@ async fn stats(State(shared): State<Arc<Shared>>) -> Json<Stats> {
     Json(shared.control().stats.clone())
 }
 
+async fn input_locations(State(shared): State<Arc<Shared>>) -> Json<InputLocations> {
+    Json(InputLocations {
+        input_locations: shared.control().input_locations.clone(),
+    })
+}
+
 async fn reset(State(shared): State<Arc<Shared>>) -> Json<Stats> {
     let mut control = shared.control();
     control.reset();
-    tracing::info!("faults, scripts and counters reset");
+    tracing::info!("faults, scripts, counters and input locations reset");
     Json(control.stats.clone())
 }

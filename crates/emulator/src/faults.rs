@@ -4,7 +4,10 @@
 //! call, before validation, in this order: `throttle_next`, then `unavailable_next`, then
 //! `throttle_ratio` (a draw from a seeded SplitMix64 generator, so the same seed and the
 //! same sequence of calls always throttle the same calls). Inference faults and delays
-//! are attached to an inference when it is accepted.
+//! are attached to an inference when it is accepted, except `drop_notifications_next`,
+//! which is decided when an inference finishes: its notification is what it withholds,
+//! so "the next N" means the next N to finish, inferences already queued or running
+//! included.
 
 use serde::{Deserialize, Serialize};
 use testkit::rng::SplitMix64;
@@ -31,6 +34,10 @@ pub struct FaultSettings {
     /// request that outlived its `RequestTTLSeconds` in the queue does (without waiting
     /// the 60 s the shortest TTL would take).
     pub expire_next_inferences: Option<u64>,
+    /// Withhold the SNS notification of this many next finished async inferences
+    /// (success or failure, expiries included); their result or failure object is still
+    /// written. Lets a test exercise a consumer's recovery from a lost notification.
+    pub drop_notifications_next: Option<u64>,
     /// Delay every invocation API answer by this many milliseconds.
     pub latency_ms: Option<u64>,
     /// Add this many milliseconds to every inference's processing time.
@@ -61,6 +68,8 @@ pub struct Faults {
     pub fail_next_inferences: u64,
     /// Inferences still to expire.
     pub expire_next_inferences: u64,
+    /// Notifications still to withhold.
+    pub drop_notifications_next: u64,
     /// Added answer latency in milliseconds.
     pub latency_ms: u64,
     /// Added processing time per inference in milliseconds.
@@ -78,6 +87,7 @@ impl Default for Faults {
             seed: 0,
             fail_next_inferences: 0,
             expire_next_inferences: 0,
+            drop_notifications_next: 0,
             latency_ms: 0,
             processing_delay_ms: 0,
             rng: SplitMix64(0),
@@ -113,6 +123,10 @@ impl Faults {
             &mut self.expire_next_inferences,
             settings.expire_next_inferences,
         );
+        set(
+            &mut self.drop_notifications_next,
+            settings.drop_notifications_next,
+        );
         set(&mut self.latency_ms, settings.latency_ms);
         set(&mut self.processing_delay_ms, settings.processing_delay_ms);
         Ok(())
@@ -145,6 +159,18 @@ impl Faults {
     pub fn take_inference_failure(&mut self) -> bool {
         if self.fail_next_inferences > 0 {
             self.fail_next_inferences -= 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Whether the notification of the inference that just finished must be withheld
+    /// (counts one down). Asked only when there is a notification to publish, so an
+    /// outcome without a configured topic does not use up the fault.
+    pub fn take_notification_drop(&mut self) -> bool {
+        if self.drop_notifications_next > 0 {
+            self.drop_notifications_next -= 1;
             true
         } else {
             false
@@ -223,5 +249,23 @@ mod tests {
             .unwrap();
         assert!(faults.take_inference_failure());
         assert!(!faults.take_inference_failure());
+    }
+
+    #[test]
+    fn notification_drops_count_down_and_keep_other_settings() {
+        let mut faults = Faults::default();
+        faults
+            .apply(&settings(
+                r#"{"drop_notifications_next": 2, "fail_next_inferences": 1}"#,
+            ))
+            .unwrap();
+        // A partial update leaves the other counters as they are.
+        faults.apply(&settings(r#"{"latency_ms": 3}"#)).unwrap();
+        assert_eq!(faults.drop_notifications_next, 2);
+        assert_eq!(faults.fail_next_inferences, 1);
+        assert!(faults.take_notification_drop());
+        assert!(faults.take_notification_drop());
+        assert!(!faults.take_notification_drop());
+        assert_eq!(faults.drop_notifications_next, 0);
     }
 }

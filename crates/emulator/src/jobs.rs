@@ -11,7 +11,8 @@
 //!    result if one was attached, else decodes and analyses the audio;
 //! 3. writes the result to its output location and publishes the success notification,
 //!    or writes the failure reason to its failure location and publishes the failure
-//!    notification (`failureReason: "ClientError: <reason>"`).
+//!    notification (`failureReason: "ClientError: <reason>"`), unless
+//!    `drop_notifications_next` withholds it (decided then, after the slot is free).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -239,13 +240,31 @@ struct Announcement {
     message: String,
 }
 
-/// Publishes a finished inference's notification.
+/// Publishes a finished inference's notification, unless the `drop_notifications_next`
+/// fault withholds it.
+///
+/// Decided here, when there is a notification to publish, rather than at acceptance like
+/// the other inference faults: the fault means "the next N to finish", and a real-time
+/// inference or an outcome without a topic has nothing to drop. Everything else about
+/// the finished inference (its object, its counters, its free slot) has already happened.
 async fn announce(shared: &Shared, announcement: Announcement) {
     let Announcement {
         inference_id,
         topic,
         message,
     } = announcement;
+    let dropped = {
+        let mut control = shared.control();
+        let dropped = control.faults.take_notification_drop();
+        if dropped {
+            control.stats.notifications_dropped += 1;
+        }
+        dropped
+    };
+    if dropped {
+        tracing::info!(%inference_id, %topic, "notification withheld (injected fault)");
+        return;
+    }
     match shared.storage.publish(&topic, message).await {
         Ok(message_id) => {
             tracing::info!(%inference_id, %topic, message_id, "notification published")

@@ -13,8 +13,9 @@
 //! in its logs at start-up and with every result.
 //!
 //! Tests drive it through an admin API under `/_emulator/` ([`admin`]): scripted
-//! results, injected faults (throttling, unavailability, failed inferences, delays) and
-//! counters. It only ever binds a loopback address and is never deployed.
+//! results, injected faults (throttling, unavailability, failed or expired inferences,
+//! withheld notifications, delays), counters and the input locations it was sent. It
+//! only ever binds a loopback address and is never deployed.
 //!
 //! ```no_run
 //! # async fn example(s3: aws_sdk_s3::Client, sns: aws_sdk_sns::Client) -> Result<(), Box<dyn std::error::Error>> {
@@ -52,7 +53,7 @@ pub use analysis::{analyse, AnalysisError};
 pub use config::{ConfigError, EmulatorConfig, S3Prefix};
 pub use faults::{FaultSettings, Faults};
 pub use output::ResultDocument;
-pub use state::Stats;
+pub use state::{InputLocations, Stats};
 pub use storage::StorageError;
 
 /// How long [`RunningEmulator::shutdown`] waits for open HTTP requests.

@@ -183,6 +183,15 @@ fn echo(value: &str) -> String {
     }
 }
 
+/// Whether every byte is printable ASCII (0x20..=0x7E: visible characters and space).
+///
+/// Used to validate custom attributes and inference ids, and to count and list input
+/// locations that are not plain ASCII (`non_ascii_input_locations`), which the emulator
+/// accepts but a test may want to rule out.
+pub fn is_printable_ascii(bytes: &[u8]) -> bool {
+    bytes.iter().all(|b| (0x20..=0x7e).contains(b))
+}
+
 /// How strictly a text header is checked.
 #[derive(Clone, Copy)]
 enum Charset {
@@ -209,7 +218,7 @@ fn text_header(
     let text = String::from_utf8_lossy(bytes).into_owned();
     let charset_ok = match charset {
         Charset::Ascii => bytes.is_ascii(),
-        Charset::Printable => bytes.iter().all(|b| (0x20..=0x7e).contains(b)),
+        Charset::Printable => is_printable_ascii(bytes),
         Charset::Utf8 => std::str::from_utf8(bytes).is_ok(),
     };
     if !charset_ok {
@@ -646,6 +655,39 @@ mod tests {
             message.contains("'inputLocation' failed to satisfy constraint: Member must have length less than or equal to 1024"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn an_input_location_that_is_not_utf8_is_a_validation_error() {
+        // Latin-1 `é` (0xE9) alone, and a truncated UTF-8 sequence: hyper lets such bytes
+        // through (obs-text), so they reach the parser, which must refuse, not panic.
+        for bytes in [
+            &b"s3://in-bucket/caf\xe9.wav"[..],
+            &b"s3://in-bucket/\xe2\x98.wav"[..],
+        ] {
+            let mut map = headers(&[(CONTENT_TYPE, "audio/wav")]);
+            map.insert(INPUT_LOCATION, HeaderValue::from_bytes(bytes).unwrap());
+            let message = validation_message(parse_async_invocation(NAME, NAME, &map, 0));
+            assert!(
+                message.starts_with("1 validation error detected: "),
+                "{message}"
+            );
+            assert!(
+                message.contains(
+                    "at 'inputLocation' failed to satisfy constraint: Member must be valid UTF-8"
+                ),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn printable_ascii_is_space_to_tilde() {
+        assert!(is_printable_ascii(b" s3://b/k ~"));
+        assert!(is_printable_ascii(b""));
+        for bad in [&b"\t"[..], b"\x7f", b"\x1f", "é".as_bytes(), b"\xff"] {
+            assert!(!is_printable_ascii(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -131,6 +131,14 @@ async fn invoke_async(
 ) -> Result<Response, ApiError> {
     let received_at = SystemTime::now();
     let received = Instant::now();
+    // Counted before any fault or validation: the count says what clients sent, whatever
+    // the emulator then made of it.
+    let sent_location = headers
+        .get(protocol::INPUT_LOCATION)
+        .map(|value| value.as_bytes());
+    if sent_location.is_some_and(|bytes| !protocol::is_printable_ascii(bytes)) {
+        shared.control().stats.non_ascii_input_locations += 1;
+    }
     let name = open_call(&shared, path).await?;
     let body = read_body(body, MAX_ASYNC_BODY)
         .await
@@ -155,6 +163,13 @@ async fn invoke_async(
         let mut control = shared.control();
         control.stats.accepted += 1;
         control.stats.queued += 1;
+        // Exactly as sent (valid UTF-8, or it would have been refused), so a test sees
+        // the client's bytes rather than the parsed URI.
+        control.input_locations.push(
+            sent_location
+                .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+                .unwrap_or_else(|| request.input_location.to_string()),
+        );
         let outstanding = control.stats.queued + control.stats.running;
         control.stats.max_outstanding_seen = control.stats.max_outstanding_seen.max(outstanding);
     }

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::config::EmulatorConfig;
@@ -47,18 +47,57 @@ pub struct Stats {
     pub realtime_completed: u64,
     /// `InvokeEndpoint` calls answered 424 `ModelError`.
     pub realtime_failed: u64,
+    /// Finished async inferences whose notification was withheld by the
+    /// `drop_notifications_next` fault (counted in `completed` or `failed` too: their
+    /// object was written).
+    pub notifications_dropped: u64,
+    /// `InvokeEndpointAsync` calls (accepted, refused or faulted alike) whose
+    /// `X-Amzn-SageMaker-InputLocation` was not entirely printable ASCII (bytes
+    /// 0x20..=0x7E). The emulator accepts any UTF-8 location, as an S3 key may hold any
+    /// character, so this is how a test learns a client sent one without failing it.
+    pub non_ascii_input_locations: u64,
 }
 
-/// What the admin API changes: faults, scripted results and counters.
+/// The body of `GET /_emulator/input-locations`: the `X-Amzn-SageMaker-InputLocation` of
+/// every accepted `InvokeEndpointAsync` call since start or reset, in acceptance order,
+/// exactly as sent (an accepted one is always valid UTF-8).
+///
+/// Kept so a test can check what a client really sent, not only what the emulator made
+/// of it (the parsed URI always writes the scheme `s3://`, whatever its case was).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputLocations {
+    /// The locations, one per accepted call, repeats kept.
+    pub input_locations: Vec<String>,
+}
+
+impl InputLocations {
+    /// The locations holding a byte outside printable ASCII (0x20..=0x7E): what a test
+    /// asserts is empty to prove every location it caused to be sent was plain ASCII.
+    pub fn non_printable_ascii(&self) -> Vec<&str> {
+        self.input_locations
+            .iter()
+            .map(String::as_str)
+            .filter(|location| !crate::protocol::is_printable_ascii(location.as_bytes()))
+            .collect()
+    }
+}
+
+/// What the admin API changes: faults, scripted results, counters and the record of
+/// accepted input locations.
 #[derive(Debug, Default)]
 pub(crate) struct Control {
     pub faults: Faults,
     pub scripts: VecDeque<Bytes>,
     pub stats: Stats,
+    /// Grows by one location (about a hundred bytes) per accepted call until reset,
+    /// unbounded: the emulator is dev and test only, and the project's largest run, the
+    /// 1,000-upload soak burst, adds about a hundred kilobytes.
+    pub input_locations: Vec<String>,
 }
 
 impl Control {
-    /// Clears faults, scripts and counters; the live gauges (`queued`, `running`) stay.
+    /// Clears faults, scripts, counters and input locations; the live gauges (`queued`,
+    /// `running`) stay.
     pub fn reset(&mut self) {
         let (queued, running) = (self.stats.queued, self.stats.running);
         *self = Control::default();

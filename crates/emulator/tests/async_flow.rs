@@ -402,3 +402,100 @@ async fn processing_longer_than_the_invocation_timeout_fails() {
         "{reason}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_notification_still_writes_the_result_and_frees_the_slot() {
+    // One slot: if the dropped inference kept it, the next one would never run.
+    let h = Harness::start_with(|config| config.max_concurrent = 1).await;
+    let (status, faults) = h
+        .admin(
+            "POST",
+            "/_emulator/faults",
+            r#"{"drop_notifications_next": 1}"#,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(faults["drop_notifications_next"], 1);
+    let input = h.upload_sample("tone-1khz.wav").await;
+    let silent = h.invoke(&input, "audio/wav", None).await;
+    // Withheld only once its object is written and counted.
+    let stats = h
+        .wait_for_stats(|s| s["notifications_dropped"] == 1 && s["running"] == 0)
+        .await;
+    assert_eq!(stats["completed"], 1);
+    assert_eq!(stats["failed"], 0);
+    let written = h.read(silent.output_location().expect("output")).await;
+    let result = CochlResult::parse(&written).expect("a valid Cochl result");
+    assert_eq!(result.data.len(), 3);
+    let (_, faults) = h.admin("GET", "/_emulator/faults", "").await;
+    assert_eq!(faults["drop_notifications_next"], 0);
+
+    // The next inference runs and is notified; had the first notification gone out, it
+    // would be the first message on the queue.
+    let next = h.invoke(&input, "audio/wav", None).await;
+    let message = h.next_notification(Topic::Success).await;
+    let notification = parse_notification(&message).expect("notification parses");
+    assert_eq!(
+        Some(notification.inference_id.as_str()),
+        next.inference_id()
+    );
+    h.assert_no_message(Topic::Success).await;
+    h.assert_no_message(Topic::Error).await;
+    let stats = h
+        .wait_for_stats(|s| s["completed"] == 2 && s["running"] == 0)
+        .await;
+    assert_eq!(stats["notifications_dropped"], 1);
+    assert_eq!(stats["queued"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_notifications_cover_failures_and_expiries() {
+    let h = Harness::start().await;
+    h.admin(
+        "POST",
+        "/_emulator/faults",
+        r#"{"drop_notifications_next": 2, "expire_next_inferences": 1}"#,
+    )
+    .await;
+    let input = h.upload_sample("tone-1khz.wav").await;
+    let expired = h.invoke(&input, "audio/wav", None).await;
+    h.wait_for_stats(|s| s["notifications_dropped"] == 1 && s["running"] == 0)
+        .await;
+    let reason = h
+        .read(expired.failure_location().expect("failure location"))
+        .await;
+    let reason = String::from_utf8(reason).expect("utf-8");
+    assert!(
+        reason.starts_with("ClientError: Request expired"),
+        "{reason}"
+    );
+
+    // A partial update: the remaining drop stays in force.
+    let (_, faults) = h
+        .admin(
+            "POST",
+            "/_emulator/faults",
+            r#"{"fail_next_inferences": 1}"#,
+        )
+        .await;
+    assert_eq!(faults["drop_notifications_next"], 1);
+    let failed = h.invoke(&input, "audio/wav", None).await;
+    h.wait_for_stats(|s| s["notifications_dropped"] == 2 && s["running"] == 0)
+        .await;
+    let reason = h
+        .read(failed.failure_location().expect("failure location"))
+        .await;
+    assert_eq!(
+        String::from_utf8(reason).expect("utf-8"),
+        "ClientError: Received server error (500) from model (injected fault)."
+    );
+
+    let next = h.invoke(&input, "audio/wav", None).await;
+    expect_success(&h, &next, &input, "audio/wav", None).await;
+    h.assert_no_message(Topic::Error).await;
+    let stats = h.stats().await;
+    assert_eq!(stats["failed"], 2);
+    assert_eq!(stats["expired"], 1);
+    assert_eq!(stats["completed"], 1);
+    assert_eq!(stats["notifications_dropped"], 2);
+}

@@ -7,7 +7,8 @@ use aws_sdk_sagemakerruntime::error::ProvideErrorMetadata;
 use aws_sdk_sagemakerruntime::operation::invoke_endpoint::InvokeEndpointError;
 use aws_sdk_sagemakerruntime::operation::invoke_endpoint_async::InvokeEndpointAsyncError;
 use aws_sdk_sagemakerruntime::primitives::Blob;
-use common::{http, sample, Harness, Topic};
+use cochl_emulator::InputLocations;
+use common::{http, http_raw, sample, Harness, Topic};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accepts_with_the_sagemaker_202_shape() {
@@ -392,6 +393,14 @@ async fn admin_api_answers_and_refuses_bad_input() {
         .admin("POST", "/_emulator/faults", r#"{"throttle_nxt": 1}"#)
         .await;
     assert_eq!(status, 400);
+    let (status, _) = h
+        .admin(
+            "POST",
+            "/_emulator/faults",
+            r#"{"drop_notifications_next": 3}"#,
+        )
+        .await;
+    assert_eq!(status, 200);
     let (status, faults) = h
         .admin(
             "POST",
@@ -403,6 +412,10 @@ async fn admin_api_answers_and_refuses_bad_input() {
     assert_eq!(faults["latency_ms"], 5);
     assert_eq!(faults["processing_delay_ms"], 7);
     assert_eq!(faults["fail_next_inferences"], 1);
+    assert_eq!(
+        faults["drop_notifications_next"], 3,
+        "kept: not in the update"
+    );
     let (status, body) = h.admin("POST", "/_emulator/scripted-results", "{}").await;
     assert_eq!((status, body["queued"].as_u64()), (200, Some(1)));
     let (status, stats) = h.admin("POST", "/_emulator/reset", "").await;
@@ -419,11 +432,16 @@ async fn admin_api_answers_and_refuses_bad_input() {
         "max_running_seen",
         "max_outstanding_seen",
         "expired",
+        "realtime_completed",
+        "realtime_failed",
+        "notifications_dropped",
+        "non_ascii_input_locations",
     ] {
         assert_eq!(stats[field], 0, "{field}");
     }
     let (_, faults) = h.admin("GET", "/_emulator/faults", "").await;
     assert_eq!(faults["fail_next_inferences"], 0);
+    assert_eq!(faults["drop_notifications_next"], 0);
     // The script was cleared too: the next request is analysed.
     let input = h.upload_sample("silence.wav").await;
     let accepted = h.invoke(&input, "audio/wav", None).await;
@@ -431,4 +449,82 @@ async fn admin_api_answers_and_refuses_bad_input() {
         .await;
     let written = h.read(accepted.output_location().expect("output")).await;
     assert_ne!(written, b"{}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn input_locations_are_listed_as_sent_and_non_ascii_ones_counted() {
+    let h = Harness::start().await;
+    let ascii = h.upload_sample("tone-1khz.wav").await;
+    // Accepted: an S3 key may hold any character. The SDK sends it as raw UTF-8.
+    let unicode = format!("s3://{}/incoming/café ☕.wav", h.bucket);
+    // Accepted too (the scheme is case-insensitive), and listed as sent, not as parsed.
+    let upper = format!("S3://{}/incoming/upper.wav", h.bucket);
+    for location in [&ascii, &unicode, &upper] {
+        h.sagemaker
+            .invoke_endpoint_async()
+            .endpoint_name("cochl-sense")
+            .input_location(location)
+            .content_type("audio/wav")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{location} refused: {e:?}"));
+    }
+
+    // Not UTF-8 (Latin-1 é): refused as SageMaker refuses an unparsable location, counted,
+    // not listed.
+    let addr = h.emulator.addr().to_string();
+    let mut request = format!(
+        "POST /endpoints/cochl-sense/async-invocations HTTP/1.1\r\nhost: {addr}\r\n\
+         connection: close\r\ncontent-length: 0\r\nx-amzn-sagemaker-inputlocation: s3://{}/caf",
+        h.bucket
+    )
+    .into_bytes();
+    request.extend_from_slice(b"\xe9.wav\r\n\r\n");
+    let (status, answer) = http_raw(&addr, &request).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("x-amzn-errortype: validationerror"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains(
+            "at 'inputLocation' failed to satisfy constraint: Member must be valid UTF-8"
+        ),
+        "{answer}"
+    );
+
+    // Throttled before validation, still counted: the count is of what clients send.
+    h.admin("POST", "/_emulator/faults", r#"{"throttle_next": 1}"#)
+        .await;
+    let err = h
+        .sagemaker
+        .invoke_endpoint_async()
+        .endpoint_name("cochl-sense")
+        .input_location(&unicode)
+        .send()
+        .await
+        .expect_err("throttled");
+    assert_eq!(err.code(), Some("ThrottlingException"), "{err:?}");
+
+    let stats = h.stats().await;
+    assert_eq!(stats["accepted"], 3);
+    assert_eq!(stats["validation_errors"], 1);
+    assert_eq!(stats["throttled"], 1);
+    assert_eq!(stats["non_ascii_input_locations"], 3);
+
+    let (status, body) = h.admin("GET", "/_emulator/input-locations", "").await;
+    assert_eq!(status, 200);
+    let listed: InputLocations = serde_json::from_value(body).expect("the listing's shape");
+    assert_eq!(
+        listed.input_locations,
+        [ascii.clone(), unicode.clone(), upper.clone()]
+    );
+    assert_eq!(listed.non_printable_ascii(), [unicode.as_str()]);
+
+    // Reset forgets them.
+    h.admin("POST", "/_emulator/reset", "").await;
+    let (_, body) = h.admin("GET", "/_emulator/input-locations", "").await;
+    assert_eq!(body, serde_json::json!({ "input_locations": [] }));
 }

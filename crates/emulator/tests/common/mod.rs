@@ -307,3 +307,25 @@ pub async fn http(
         .await
         .expect("HTTP exchange with the emulator")
 }
+
+/// Sends one request given as raw bytes (headers the `&str` helpers cannot carry, such as
+/// non-UTF-8 ones) and returns the status and the whole answer, decoded lossily.
+pub async fn http_raw(addr: &str, request: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to the emulator");
+    stream.write_all(request).await.expect("send the request");
+    let mut raw = Vec::new();
+    tokio::time::timeout(NOTIFICATION_DEADLINE, stream.read_to_end(&mut raw))
+        .await
+        .expect("an answer in time")
+        .expect("read the answer");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    (status, text)
+}
