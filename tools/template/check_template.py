@@ -8,14 +8,26 @@ What is derived from the code, not written down here:
 - the Lambda binaries: crates whose src/main.rs calls `lambda_runtime::run` or `lambda_http::run`,
   named by their Cargo.toml;
 - the environment variables each binary reads: the `*Settings::from_env` its main.rs calls, and
-  the `pub const NAME: &str = "COCHL_..."` constants that function body names
-  (crates/aws/src/settings.rs);
+  the `pub const NAME: &str = "COCHL_..."` constants that function body names, directly or through
+  the functions of settings.rs it calls (another settings type's `from_env` included); those read
+  with `env.required(..)` are required, the others optional (crates/aws/src/settings.rs);
 - the SDK calls each binary makes: the adapter types of crates/aws/src (structs holding an
   `aws_sdk_<service>::Client`), the SDK operations each of their methods calls on that client
   (following calls to other methods of the same type), and the adapter methods each binary's
-  crate calls on fields, parameters and variables of those types;
+  code calls on fields, parameters and variables of those types (or of type parameters bound by
+  the port trait an adapter implements, `S: JobStore`), or through the free functions of
+  crates/aws generic over those ports (e.g. `admission::reclaim_leaked_slots(&store, ..)`). A
+  binary's code is its own crate's and that of the workspace crates its Cargo.toml
+  `[dependencies]` name by path, directly or through `[workspace.dependencies]`, transitively
+  (crates/aws and crates/core aside: the adapters, read as above, and the domain, which has no
+  SDK): the sweeper settles jobs through on-result's handler, so on-result's calls are its own;
 - the indexes a DynamoDB query names (`.index_name(CONST)`), whose ARNs the role must name;
-- the table's keys and indexes, from crates/aws/src/dynamo/provision.rs and schema.rs.
+- the table's keys, indexes (hash and range keys, projection) and TTL attribute, from
+  crates/aws/src/dynamo/provision.rs and schema.rs.
+
+A function may leave an optional variable unset on purpose (the code then computes its value):
+it says so, and why, in its Metadata, `cochl-check: {unset-environment: {NAME: why}}`. Variables
+Lambda itself defines (AWS_LAMBDA_FUNCTION_MEMORY_SIZE, ...) need no setting, and must not be set.
 
 What is written down here (SDK_ACTIONS) is the SDK operation -> IAM action table, which is AWS's
 mapping, not the project's: an operation the code calls that is missing from it, and not of the
@@ -62,6 +74,11 @@ SDK_ACTIONS: dict[tuple[str, str], tuple[str, ...]] = {
     # HeadObject is authorised by s3:GetObject. Without s3:ListBucket on the bucket, S3 answers
     # 403 instead of 404 for a missing key, and the code's "object is gone" branch never runs.
     ("s3", "HeadObject"): ("s3:GetObject", "s3:ListBucket"),
+    # CopyObject has no action of its own: s3:GetObject on the source object (s3:GetObjectVersion
+    # when the copy source names a versionId, as the code does on a versioned bucket) and
+    # s3:PutObject on the destination (S3 API reference, CopyObject, "Permissions"). The
+    # resources differ; the template's statements say which.
+    ("s3", "CopyObject"): ("s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"),
 }
 
 #: Transactions have no IAM action of their own: each item of one is authorised by the action of
@@ -95,6 +112,35 @@ QUEUE_RETENTION_SECONDS = 1209600
 #: What SQS and Lambda assume when the template says nothing.
 SQS_DEFAULTS = {"MessageRetentionPeriod": 345600, "VisibilityTimeout": 30}
 LAMBDA_DEFAULT_TIMEOUT = 3
+
+#: Environment variables Lambda defines in every function ("Defined runtime environment
+#: variables", Lambda developer guide): the code may read them without the template setting them,
+#: and Lambda refuses a function configuration that sets the reserved ones.
+LAMBDA_RUNTIME_VARIABLES = {
+    "_HANDLER",
+    "_X_AMZN_TRACE_ID",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API",
+    "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR",
+    "TZ",
+}
+
+#: Workspace crates that are not part of a binary's own code: crates/aws holds the adapters (read
+#: as adapters), crates/core the domain (no SDK, no I/O).
+SHARED_CRATES = {"aws", "core"}
 
 #: Actions every Lambda function's role needs for its own log group.
 LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
@@ -215,15 +261,26 @@ def blocks(text: str, header: str) -> Iterator[tuple[re.Match[str], str]]:
         yield m, text[open_at + 1 : close]
 
 
-def functions_in(body: str) -> dict[str, str]:
-    """`fn name(...) ... { body }` items directly in an impl body."""
-    found: dict[str, str] = {}
-    for m in re.finditer(r"\bfn\s+(\w+)\s*(?:<[^{;]*?>)?\s*\(", body):
+@dataclass
+class FnItem:
+    """A `fn` item with a body: its name, its signature (generics, parameters, return type, where
+    clause) and its body (without the braces); `start` is where `fn` is in the text."""
+
+    name: str
+    header: str
+    body: str
+    start: int
+
+
+def fn_items(text: str) -> list[FnItem]:
+    """Every `fn name(...) ... { body }` of a text, nested ones included, in order."""
+    found: list[FnItem] = []
+    for m in re.finditer(r"\bfn\s+(\w+)\s*(?:<[^{;]*?>)?\s*\(", text):
         # The body starts at the first `{` outside parentheses and brackets after the name; a
         # `;` there first means a declaration without body (`[u8; 4]` sits inside brackets).
         depth, k = 0, m.end() - 1
-        while k < len(body):
-            c = body[k]
+        while k < len(text):
+            c = text[k]
             if c in "([":
                 depth += 1
             elif c in ")]":
@@ -231,9 +288,27 @@ def functions_in(body: str) -> dict[str, str]:
             elif depth == 0 and c in "{;":
                 break
             k += 1
-        if k < len(body) and body[k] == "{":
-            found.setdefault(m.group(1), body[k + 1 : matching_brace(body, k)])
+        if k < len(text) and text[k] == "{":
+            found.append(FnItem(m.group(1), text[m.start() : k], text[k + 1 : matching_brace(text, k)], m.start()))
     return found
+
+
+def functions_in(body: str) -> dict[str, str]:
+    """`fn name(...) ... { body }` items directly in an impl body."""
+    found: dict[str, str] = {}
+    for item in fn_items(body):
+        found.setdefault(item.name, item.body)
+    return found
+
+
+def item_spans(text: str, header: str) -> list[tuple[int, int]]:
+    """(start, end) of every `header ... { ... }` item of a text."""
+    spans = []
+    for m in re.finditer(header, text):
+        open_at = text.find("{", m.end() - 1)
+        if open_at >= 0:
+            spans.append((m.start(), matching_brace(text, open_at)))
+    return spans
 
 
 def pascal(snake: str) -> str:
@@ -290,6 +365,9 @@ class Binary:
     http: bool  # lambda_http
     settings_type: str | None
     env: set[str] = field(default_factory=set)
+    required_env: set[str] = field(default_factory=set)  # read with `env.required(..)`
+    # the workspace crates whose code counts as the binary's (its own first)
+    sources: list[Path] = field(default_factory=list)
     uses: set[tuple[str, str]] = field(default_factory=set)  # (adapter, method)
     sdk_calls: set[tuple[str, str]] = field(default_factory=set)  # (service, Operation)
     # (service, transaction Operation, item kind), e.g. ("dynamodb", "TransactWriteItems", "put")
@@ -301,10 +379,12 @@ class Binary:
 class TableShape:
     hash_key: str
     range_key: str
-    indexes: dict[str, tuple[str, str]]  # name -> (hash, range)
+    # name -> (hash, range, projection); range "" for a hash-only index, projection as
+    # CloudFormation spells it (ALL, KEYS_ONLY, INCLUDE)
+    indexes: dict[str, tuple[str, str, str]]
     attributes: dict[str, str]  # name -> type
-    projection_all: bool
     pay_per_request: bool
+    ttl_attribute: str | None = None  # the attribute UpdateTimeToLive enables, if any
 
 
 @dataclass
@@ -320,35 +400,52 @@ def parse_constants(text: str) -> dict[str, str]:
     return dict(re.findall(r'pub\s+const\s+(\w+)\s*:\s*&(?:\'static\s+)?str\s*=\s*"([^"]*)"\s*;', text))
 
 
-def parse_settings(path: Path) -> tuple[dict[str, set[str]], list[str]]:
+@dataclass
+class SettingsReads:
+    """The environment variables a settings type's `from_env` reads, and which of them it
+    requires (`env.required(NAME)`: the function fails to start without them)."""
+
+    reads: set[str]
+    required: set[str]
+
+
+def parse_settings(path: Path) -> tuple[dict[str, SettingsReads], list[str]]:
     """Settings type -> the environment variables its `from_env` reads, directly or through the
-    functions of the same file it calls (`helper(env)`, `Self::helper(env)`)."""
+    functions of the same file it calls (`helper(env)`, `Self::helper(env)`, and another settings
+    type's `OtherSettings::from_env(env)`)."""
     raw = path.read_text(encoding="utf-8")
     constants = {k: v for k, v in parse_constants(raw).items() if re.fullmatch(r"[A-Z][A-Z0-9_]*", v)}
     code = read_code(path)
     everywhere = functions_in(code)
-    reads: dict[str, set[str]] = {}
+    impls = {m.group(1): functions_in(body) for m, body in blocks(code, r"\bimpl\s+(\w+Settings)\s*\{")}
+    impls = {name: fns for name, fns in impls.items() if "from_env" in fns}
+    found: dict[str, SettingsReads] = {}
     problems: list[str] = []
-    for m, body in blocks(code, r"\bimpl\s+(\w+Settings)\s*\{"):
-        fns = functions_in(body)
-        if "from_env" not in fns:
-            continue
-        seen: set[str] = set()
-        todo = [fns["from_env"]]
+    for settings_type, fns in impls.items():
+        # (where, function): where is a settings type (its impl block) or "" (the whole file)
+        seen: set[tuple[str, str]] = {(settings_type, "from_env")}
+        todo = [(settings_type, fns["from_env"])]
         words: set[str] = set()
+        required: set[str] = set()
         while todo:
-            fn_body = todo.pop()
+            own, fn_body = todo.pop()
             words |= set(re.findall(r"\b[A-Z][A-Z0-9_]*\b", fn_body))
-            called = [(fns, n) for n in re.findall(r"\bSelf::(\w+)\s*\(", fn_body)]
-            called += [(everywhere, n) for n in re.findall(r"(?<![\w.:])(\w+)\s*\(", fn_body)]
-            for table, name in called:
-                if name not in seen and name != "from_env" and name in table:
-                    seen.add(name)
-                    todo.append(table[name])
-        reads[m.group(1)] = {constants[w] for w in words if w in constants}
-    if not reads:
+            required |= set(re.findall(r"\brequired\(\s*([A-Z][A-Z0-9_]*)\s*\)", fn_body))
+            called = [(own, n) for n in re.findall(r"\bSelf::(\w+)\s*\(", fn_body)]
+            called += [("", n) for n in re.findall(r"(?<![\w.:])(\w+)\s*\(", fn_body) if n != "from_env"]
+            called += re.findall(r"(?<![\w.:])(\w+Settings)::(\w+)\s*\(", fn_body)
+            for where, name in called:
+                table = impls.get(where, {}) if where else everywhere
+                if (where, name) not in seen and name in table:
+                    seen.add((where, name))
+                    todo.append((where, table[name]))
+        found[settings_type] = SettingsReads(
+            reads={constants[w] for w in words if w in constants},
+            required={constants[w] for w in required if w in constants},
+        )
+    if not found:
         problems.append(f"{path}: found no `impl *Settings {{ fn from_env }}`")
-    return reads, problems
+    return found, problems
 
 
 def parse_adapters(aws_src: Path) -> dict[str, Adapter]:
@@ -370,8 +467,11 @@ def parse_adapters(aws_src: Path) -> dict[str, Adapter]:
             for name, fn_body in functions_in(body).items():
                 direct = set(re.findall(r"\bself\.client(?:\(\))?\.(\w+)\(", fn_body))
                 adapter.ops[name] = {pascal(op) for op in direct}
-                adapter.calls[name] = set(re.findall(r"\bself\.(\w+)\(", fn_body)) | set(
-                    re.findall(r"\bSelf::(\w+)\(", fn_body)
+                # The client used in place (`self.client().query()`) is an SDK call read above,
+                # not a call of the `client()` accessor; any other use of it is (opaque below).
+                leftover = re.sub(r"\bself\.client(?:\(\))?\.(\w+)\(", "", fn_body)
+                adapter.calls[name] = set(re.findall(r"\bself\.(\w+)\(", leftover)) | set(
+                    re.findall(r"\bSelf::(\w+)\(", leftover)
                 )
                 # An index is named directly (`.index_name(TAG_INDEX)`) or handed to the one
                 # pagination loop in a listing's description (`index: TAG_INDEX`).
@@ -385,7 +485,6 @@ def parse_adapters(aws_src: Path) -> dict[str, Adapter]:
                     for kind in re.findall(rf"\b{builder}::builder\(\)\.(\w+)\(", fn_body)
                     if kind in kinds
                 }
-                leftover = re.sub(r"\bself\.client(?:\(\))?\.(\w+)\(", "", fn_body)
                 if re.search(r"\bself\.client\b", leftover):
                     adapter.opaque[name] = (
                         "hands its SDK client to other code, so its SDK calls cannot be read"
@@ -409,38 +508,205 @@ def crate_binaries(crates: Path) -> Iterator[tuple[str, Path, bool]]:
 
 
 def read_manifest(text: str) -> dict[str, Any]:
-    """The package name and `[[bin]]` tables of a Cargo.toml."""
+    """The package name, `[[bin]]` tables, `[dependencies]` and `[workspace.dependencies]` of a
+    Cargo.toml (without tomllib: only the `path` and `workspace` keys of a dependency)."""
     if tomllib is not None:
         return tomllib.loads(text)
     tables = re.split(r"^\s*(\[\[?[\w.-]+\]\]?)\s*$", text, flags=re.M)
-    manifest: dict[str, Any] = {"package": {}, "bin": []}
+    manifest: dict[str, Any] = {"package": {}, "bin": [], "dependencies": {}, "workspace": {"dependencies": {}}}
+
+    def dependencies(body: str) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for name, inline in re.findall(r"^\s*([\w-]+)\s*=\s*\{([^}]*)\}", body, flags=re.M):
+            spec: dict[str, Any] = {}
+            path = re.search(r'\bpath\s*=\s*"([^"]*)"', inline)
+            if path:
+                spec["path"] = path.group(1)
+            if re.search(r"\bworkspace\s*=\s*true\b", inline):
+                spec["workspace"] = True
+            found[name] = spec
+        for name in re.findall(r"^\s*([\w-]+)\.workspace\s*=\s*true\b", body, flags=re.M):
+            found[name] = {"workspace": True}
+        return found
+
     for header, body in zip(tables[1::2], tables[2::2]):
         values = dict(re.findall(r'^\s*([\w-]+)\s*=\s*"([^"]*)"', body, flags=re.M))
         if header == "[package]":
             manifest["package"] = values
         elif header == "[[bin]]":
             manifest["bin"].append(values)
+        elif header == "[dependencies]":
+            manifest["dependencies"] = dependencies(body)
+        elif header == "[workspace.dependencies]":
+            manifest["workspace"]["dependencies"] = dependencies(body)
     return manifest
 
 
-def adapter_uses(crate: Path, adapters: dict[str, Adapter]) -> tuple[set[tuple[str, str]], list[str]]:
-    """(adapter, method) pairs a crate calls, and problems."""
-    uses: set[tuple[str, str]] = set()
-    problems: list[str] = []
-    code = "\n".join(read_code(f) for f in sorted((crate / "src").rglob("*.rs")))
-    types = "|".join(map(re.escape, adapters)) or r"\A\b"
+def parse_ports(aws_src: Path, adapters: dict[str, Adapter]) -> dict[str, set[str]]:
+    """Port trait -> the adapters of crates/aws implementing it (`impl JobStore for DynamoStore`),
+    so code generic over a port (`S: JobStore`) is read as calling that adapter."""
+    ports: dict[str, set[str]] = {}
+    for f in sorted(aws_src.rglob("*.rs")):
+        for trait, ty in re.findall(r"\bimpl(?:\s*<[^>]*>)?\s+(\w+)\s+for\s+(\w+)\s*\{", read_code(f)):
+            if ty in adapters:
+                ports.setdefault(trait, set()).add(ty)
+    return ports
+
+
+def type_bindings(text: str, adapters: dict[str, Adapter], ports: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Names of `text` bound to adapter types: `name: Adapter` (fields, parameters, struct literal
+    fields `store: DynamoStore::new(..)`), `name: &impl Port`, `name: S` where the type parameter
+    `S` is bound by a port trait somewhere in the text (`<S: JobStore>`, `where S: JobStore`), and
+    `let name = Adapter::new(..)`."""
+    kinds: dict[str, set[str]] = {ty: {ty} for ty in adapters}
+    kinds.update({trait: set(tys) for trait, tys in ports.items()})
+    for var, bounds in re.findall(r"(?<![\w:])([A-Z]\w*)\s*:\s*((?:\??[\w:']+\s*\+\s*)*\??[\w:']+)", text):
+        for bound in re.split(r"\s*\+\s*", bounds):
+            trait = bound.split("::")[-1].lstrip("?")
+            if trait in ports and var not in adapters:
+                kinds.setdefault(var, set()).update(ports[trait])
+    names = "|".join(map(re.escape, sorted(kinds, key=len, reverse=True))) or r"\A\b"
     bindings: dict[str, set[str]] = {}
     for name, ty in re.findall(
-        rf"\b(\w+)\s*:\s*&?\s*(?:'\w+\s+)?(?:mut\s+)?(?:[\w:]+::)?({types})\b", code
+        rf"\b([a-z_]\w*)\s*:\s*&?\s*(?:'\w+\s+)?(?:mut\s+)?(?:impl\s+)?(?:[\w:]+::)?({names})\b(?!::)", text
     ):
+        bindings.setdefault(name, set()).update(kinds[ty])
+    types = "|".join(map(re.escape, adapters)) or r"\A\b"
+    for name, ty in re.findall(
+        rf"\b([a-z_]\w*)\s*:\s*(?:[\w:]+::)?({types})::new\(", text
+    ) + re.findall(rf"\blet\s+(?:mut\s+)?(\w+)\s*=\s*(?:[\w:]+::)?({types})::new\(", text):
         bindings.setdefault(name, set()).add(ty)
-    for name, ty in re.findall(rf"\blet\s+(?:mut\s+)?(\w+)\s*=\s*(?:[\w:]+::)?({types})::new\(", code):
-        bindings.setdefault(name, set()).add(ty)
+    return bindings
+
+
+def method_uses(text: str, bindings: dict[str, set[str]], adapters: dict[str, Adapter]) -> set[tuple[str, str]]:
+    """(adapter, method) for every `name.method(` of `text` whose name is bound to an adapter
+    that has the method."""
+    uses: set[tuple[str, str]] = set()
     for name, tys in bindings.items():
-        for method in re.findall(rf"\b{re.escape(name)}\.(\w+)\(", code):
-            for ty in tys:
-                if method in adapters[ty].ops:
-                    uses.add((ty, method))
+        for method in re.findall(rf"\b{re.escape(name)}\.(\w+)\(", text):
+            uses |= {(ty, method) for ty in tys if method in adapters[ty].ops}
+    return uses
+
+
+@dataclass
+class Helper:
+    """A free function of crates/aws taking adapters or ports as parameters (e.g.
+    `admission::reclaim_leaked_slots(store: &S, ..)`): code calling it makes its adapter calls."""
+
+    name: str
+    uses: set[tuple[str, str]]
+    calls: set[str]  # other helpers it calls
+
+
+def parse_helpers(aws_src: Path, adapters: dict[str, Adapter], ports: dict[str, set[str]]) -> dict[str, Helper]:
+    """The free functions of crates/aws (outside impl and trait blocks) that call adapter methods
+    on their parameters, directly or through one another, by name."""
+    candidates: dict[str, Helper] = {}
+    bodies: dict[str, str] = {}
+    for f in sorted(aws_src.rglob("*.rs")):
+        code = read_code(f)
+        inside = item_spans(code, r"\b(?:impl|trait)\b[^{;]*\{")
+        for item in fn_items(code):
+            if any(a <= item.start <= b for a, b in inside):
+                continue  # a method: adapters' are read as adapters, others take no adapter
+            bindings = type_bindings(item.header, adapters, ports)
+            candidates[item.name] = Helper(item.name, method_uses(item.body, bindings, adapters), set())
+            bodies[item.name] = item.body
+    for name, helper in candidates.items():
+        helper.calls = {n for n in candidates if n != name and calls_function(bodies[name], n)}
+
+    # Keep those that reach an adapter call, directly or through another helper.
+    def reaches(name: str, seen: set[str]) -> bool:
+        h = candidates[name]
+        return bool(h.uses) or any(reaches(c, seen | {name}) for c in h.calls if c not in seen)
+
+    return {n: h for n, h in candidates.items() if reaches(n, set())}
+
+
+def calls_function(text: str, name: str, qualified_only: bool = False) -> bool:
+    """Whether `text` calls the free function `name` (`name(..)` or `path::name(..)`), not a
+    method of that name (`x.name(..)`) nor its definition (`fn name(..)`)."""
+    for m in re.finditer(rf"(\bfn\s+)?(?<![.\w])((?:\w+::)*){re.escape(name)}\s*(?:::<[^>]*>\s*)?\(", text):
+        if m.group(1):
+            continue
+        if qualified_only and not m.group(2):
+            continue
+        return True
+    return False
+
+
+def helper_uses(code: str, helpers: dict[str, Helper]) -> set[tuple[str, str]]:
+    """The adapter calls a binary's code makes through the helpers of crates/aws it calls. A
+    bare call counts unless the code defines a function of that name itself (then only a
+    path-qualified call, `admission::name(..)`, is the helper)."""
+    uses: set[tuple[str, str]] = set()
+    todo = [
+        n for n in helpers
+        if calls_function(code, n, qualified_only=bool(re.search(rf"\bfn\s+{re.escape(n)}\b", code)))
+    ]
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        uses |= helpers[name].uses
+        todo.extend(helpers[name].calls)
+    return uses
+
+
+def workspace_dependencies(crate: Path, repo: Path) -> list[Path]:
+    """The workspace crates whose code counts as the binary crate's: itself, then the crates its
+    Cargo.toml `[dependencies]` name by path (`{ path = ".." }`, or `.workspace = true` with a
+    path in the root's `[workspace.dependencies]`), transitively, without crates/aws and
+    crates/core. Dev- and build-dependencies never ship in the binary."""
+    root_manifest = repo / "Cargo.toml"
+    root = read_manifest(root_manifest.read_text(encoding="utf-8")) if root_manifest.exists() else {}
+    shared = ((root.get("workspace") or {}).get("dependencies")) or {}
+    crates = (repo / "crates").resolve()
+    order: list[Path] = []
+    todo = [crate.resolve()]
+    while todo:
+        here = todo.pop(0)
+        if here in order:
+            continue
+        order.append(here)
+        manifest_path = here / "Cargo.toml"
+        if not manifest_path.exists():
+            continue
+        manifest = read_manifest(manifest_path.read_text(encoding="utf-8"))
+        for name, spec in (manifest.get("dependencies") or {}).items():
+            if not isinstance(spec, dict):
+                continue
+            if "path" in spec:
+                target = (here / spec["path"]).resolve()
+            elif spec.get("workspace") is True and isinstance(shared.get(name), dict) and "path" in shared[name]:
+                target = (repo / shared[name]["path"]).resolve()
+            else:
+                continue
+            if target.parent == crates and target.name not in SHARED_CRATES:
+                todo.append(target)
+    return order
+
+
+def adapter_uses(
+    crate: Path,
+    adapters: dict[str, Adapter],
+    ports: dict[str, set[str]] | None = None,
+    helpers: dict[str, Helper] | None = None,
+    sources: list[Path] | None = None,
+) -> tuple[set[tuple[str, str]], list[str]]:
+    """(adapter, method) pairs a binary's code calls, and problems. Its code is that of
+    `sources` (default: the crate alone; see workspace_dependencies)."""
+    ports = ports or {}
+    problems: list[str] = []
+    code = "\n".join(
+        read_code(f) for source in (sources or [crate]) for f in sorted((source / "src").rglob("*.rs"))
+    )
+    uses = method_uses(code, type_bindings(code, adapters, ports), adapters)
+    uses |= helper_uses(code, helpers or {})
+    types = "|".join(map(re.escape, adapters)) or r"\A\b"
     constructed = set(re.findall(rf"\b({types})::new\(", code))
     for ty in sorted(constructed):
         if not any(t == ty for t, _ in uses):
@@ -451,38 +717,97 @@ def adapter_uses(crate: Path, adapters: dict[str, Adapter]) -> tuple[set[tuple[s
     return uses, problems
 
 
-def parse_table(aws_src: Path) -> TableShape | None:
+#: The SDK's `ProjectionType` variants as CloudFormation spells them.
+PROJECTIONS = {"All": "ALL", "KeysOnly": "KEYS_ONLY", "Include": "INCLUDE"}
+
+
+def parse_table(aws_src: Path) -> tuple[TableShape | None, list[str]]:
+    """The table `create_table` of provision.rs creates, and what of it could not be read. An
+    index is built by a function of provision.rs (`index(NAME, PK, SK)`, `keys_only_index(NAME,
+    PK)`) whose body names its parameters in `.index_name(..)` and `key(.., KeyType::Hash|Range)`
+    and sets one `ProjectionType`; the call's arguments name the index and its keys."""
     provision = aws_src / "dynamo" / "provision.rs"
     schema = aws_src / "dynamo" / "schema.rs"
     if not (provision.exists() and schema.exists()):
-        return None
+        return None, []
     names = parse_constants(schema.read_text(encoding="utf-8"))
     code = read_code(provision)
-    body = next((b for _, b in blocks(code, r"\bfn\s+create_table\b[^{]*\{")), "")
+    items = {item.name: item for item in fn_items(code)}
+    body = items["create_table"].body if "create_table" in items else ""
+    problems: list[str] = []
 
     def resolve(ident: str) -> str:
-        return names.get(ident, ident)
+        return names.get(ident.strip(), ident.strip())
 
     keys = dict(
         (kind, resolve(name)) for name, kind in re.findall(r"\.key_schema\(key\((\w+),\s*KeyType::(\w+)\)", body)
     )
-    indexes = {
-        resolve(n): (resolve(h), resolve(r))
-        for n, h, r in re.findall(r"\.global_secondary_indexes\(index\((\w+),\s*(\w+),\s*(\w+)\)", body)
-    }
+    builders: dict[str, tuple[list[str], str, str, str, str]] = {}  # fn -> (params, name, hash, range, projection)
+    for item in items.values():
+        if "GlobalSecondaryIndex::builder()" not in item.body:
+            continue
+        params = re.findall(r"(\w+)\s*:", item.header.split("(", 1)[1]) if "(" in item.header else []
+        name = re.search(r"\.index_name\((\w+)\)", item.body)
+        hash_key = re.search(r"\bkey\((\w+),\s*KeyType::Hash\)", item.body)
+        range_key = re.search(r"\bkey\((\w+),\s*KeyType::Range\)", item.body)
+        projection = re.findall(r"\bProjectionType::(\w+)", item.body)
+        builders[item.name] = (
+            params,
+            name.group(1) if name else "",
+            hash_key.group(1) if hash_key else "",
+            range_key.group(1) if range_key else "",
+            PROJECTIONS.get(projection[0], projection[0]) if len(projection) == 1 else "",
+        )
+    indexes: dict[str, tuple[str, str, str]] = {}
+    for call in re.findall(r"\.global_secondary_indexes\(([^;]*?)\)\??\)", body):
+        m = re.fullmatch(r"\s*(\w+)\((.*)", call)
+        builder = builders.get(m.group(1)) if m else None
+        if builder is None or not builder[1] or not builder[2] or not builder[4]:
+            problems.append(
+                f"{provision}: cannot read the index built by `{call.strip()})`: build each index with "
+                "a function of provision.rs that names its parameters in .index_name(..) and "
+                "key(.., KeyType::..) and sets one ProjectionType"
+            )
+            continue
+        params, name, hash_key, range_key, projection = builder
+        args = dict(zip(params, (a.strip() for a in m.group(2).split(","))))
+
+        def arg(param: str) -> str:
+            return resolve(args.get(param, param)) if param else ""
+
+        if not all(re.fullmatch(r"\w+", args.get(q, "")) for q in (name, hash_key, range_key) if q):
+            problems.append(
+                f"{provision}: cannot read the index built by `{call.strip()})`: name the index and its "
+                "keys with constants of schema.rs"
+            )
+            continue
+        indexes[arg(name)] = (arg(hash_key), arg(range_key), projection)
     loop = re.search(r"for\s+\w+\s+in\s+\[([^\]]*)\]\s*\{(.*?)ScalarAttributeType::(\w+)", body, re.S)
     attributes: dict[str, str] = {}
     if loop:
         kind = {"S": "S", "N": "N", "B": "B"}.get(loop.group(3), loop.group(3))
         attributes = {resolve(x.strip()): kind for x in loop.group(1).split(",") if x.strip()}
+    ttl = None
+    if ".update_time_to_live()" in body:
+        spec = re.search(
+            r"TimeToLiveSpecification::builder\(\)((?:\.\w+\([^()]*\))*)", body
+        )
+        attribute = re.search(r"\.attribute_name\((\w+)\)", spec.group(1)) if spec else None
+        if attribute and re.search(r"\.enabled\(true\)", spec.group(1)):
+            ttl = resolve(attribute.group(1))
+        else:
+            problems.append(
+                f"{provision}: create_table calls update_time_to_live, but its attribute cannot be read "
+                "(TimeToLiveSpecification::builder().attribute_name(CONST).enabled(true))"
+            )
     return TableShape(
         hash_key=keys.get("Hash", ""),
         range_key=keys.get("Range", ""),
         indexes=indexes,
         attributes=attributes,
-        projection_all="ProjectionType::All" in code,
         pay_per_request="BillingMode::PayPerRequest" in body,
-    )
+        ttl_attribute=ttl,
+    ), problems
 
 
 def load_code(repo: Path) -> Code:
@@ -494,6 +819,8 @@ def load_code(repo: Path) -> Code:
     adapters = parse_adapters(aws_src)
     if not adapters:
         problems.append(f"{aws_src}: found no adapter type (a struct with `client: Client`)")
+    ports = parse_ports(aws_src, adapters)
+    helpers = parse_helpers(aws_src, adapters, ports)
     binaries: dict[str, Binary] = {}
     for name, crate, http in crate_binaries(crates):
         main = read_code(crate / "src" / "main.rs")
@@ -505,8 +832,10 @@ def load_code(repo: Path) -> Code:
         elif settings_type not in settings:
             problems.append(f"{name}: {settings_type}::from_env not found in crates/aws/src/settings.rs")
         else:
-            binary.env = settings[settings_type]
-        binary.uses, use_problems = adapter_uses(crate, adapters)
+            binary.env = settings[settings_type].reads
+            binary.required_env = settings[settings_type].required
+        binary.sources = workspace_dependencies(crate, repo)
+        binary.uses, use_problems = adapter_uses(crate, adapters, ports, helpers, binary.sources)
         problems += use_problems
         for ty, method in sorted(binary.uses):
             ops, indexes, items, opaque = adapters[ty].closure(method)
@@ -530,7 +859,8 @@ def load_code(repo: Path) -> Code:
         b.indexes = {schema_names.get(i, i) for i in b.indexes}
     if not binaries:
         problems.append(f"{crates}: found no Lambda binary (src/main.rs calling lambda_runtime::run or lambda_http::run)")
-    return Code(binaries, adapters, parse_table(aws_src), problems)
+    table, table_problems = parse_table(aws_src)
+    return Code(binaries, adapters, table, problems + table_problems)
 
 
 def iam_actions(service: str, operation: str) -> tuple[str, ...]:
@@ -766,21 +1096,40 @@ def check_environment(template: dict[str, Any], code: Code) -> list[str]:
         binary = code.binaries.get(fn.binary or "")
         if binary is None:
             continue
+        label = f"{fn.logical_id} ({binary.name})"
         variables = ((fn.props.get("Environment") or {}).get("Variables") or {})
         set_names = set(variables)
-        for name in sorted(binary.env - set_names):
+        unset = (((fn.metadata.get("cochl-check") or {}).get("unset-environment")) or {})
+        if not isinstance(unset, dict):
+            problems.append(f"{label}: Metadata.cochl-check.unset-environment must map variable names to why")
+            unset = {}
+        for name, why in sorted(unset.items()):
+            if not (isinstance(why, str) and why.strip()):
+                problems.append(f"{label}: Metadata.cochl-check.unset-environment.{name} must say why it is unset")
+            if name not in binary.env:
+                problems.append(f"{label}: leaves {name} unset on purpose, but {binary.settings_type}::from_env does not read it")
+            elif name in binary.required_env:
+                problems.append(
+                    f"{label}: leaves {name} unset on purpose, but {binary.settings_type}::from_env requires it "
+                    "(env.required): the function would fail to start"
+                )
+            if name in set_names:
+                problems.append(f"{label}: sets {name}, which its Metadata.cochl-check.unset-environment says it leaves unset")
+        for name in sorted(binary.env - set_names - set(unset) - LAMBDA_RUNTIME_VARIABLES):
             problems.append(
-                f"{fn.logical_id} ({binary.name}): environment variable {name} is read by "
+                f"{label}: environment variable {name} is read by "
                 f"{binary.settings_type}::from_env but not set in the template"
             )
+        for name in sorted(set_names & LAMBDA_RUNTIME_VARIABLES):
+            problems.append(f"{label}: sets {name}, which Lambda itself defines (a reserved variable)")
         for name in sorted(n for n in set_names - binary.env if n.startswith("COCHL_")):
             where = "another function" if name in every_read else "no function"
             problems.append(
-                f"{fn.logical_id} ({binary.name}): sets {name}, which {binary.settings_type}::from_env "
+                f"{label}: sets {name}, which {binary.settings_type}::from_env "
                 f"does not read ({where} reads it)"
             )
         if "RUST_LOG" not in set_names:
-            problems.append(f"{fn.logical_id} ({binary.name}): RUST_LOG is not set")
+            problems.append(f"{label}: RUST_LOG is not set")
     return problems
 
 
@@ -1046,22 +1395,30 @@ def compare_table(props: dict[str, Any], want: TableShape) -> list[str]:
         kinds = {k.get("KeyType"): k.get("AttributeName") for k in as_list(schema) if isinstance(k, dict)}
         return kinds.get("HASH", ""), kinds.get("RANGE", "")
 
+    def spell(hash_key: str, range_key: str) -> str:
+        return f"({hash_key}, {range_key})" if range_key else f"({hash_key}, hash key only)"
+
     if keys(props.get("KeySchema")) != (want.hash_key, want.range_key):
-        problems.append(f"key schema {keys(props.get('KeySchema'))} differs from provision.rs {(want.hash_key, want.range_key)}")
+        problems.append(
+            f"key schema {spell(*keys(props.get('KeySchema')))} differs from provision.rs "
+            f"{spell(want.hash_key, want.range_key)}"
+        )
     got_indexes = {
         i.get("IndexName"): i for i in as_list(props.get("GlobalSecondaryIndexes")) if isinstance(i, dict)
     }
     if set(got_indexes) != set(want.indexes):
         problems.append(f"global secondary indexes {sorted(got_indexes)} differ from provision.rs {sorted(want.indexes)}")
-    for name, (h, r) in want.indexes.items():
+    for name, (h, r, projection) in want.indexes.items():
         index = got_indexes.get(name)
         if index is None:
             continue
         if keys(index.get("KeySchema")) != (h, r):
-            problems.append(f"index {name} keys {keys(index.get('KeySchema'))} differ from provision.rs {(h, r)}")
-        projection = (index.get("Projection") or {}).get("ProjectionType")
-        if want.projection_all and projection != "ALL":
-            problems.append(f"index {name} projects {projection!r}, provision.rs projects ALL")
+            problems.append(
+                f"index {name} keys {spell(*keys(index.get('KeySchema')))} differ from provision.rs {spell(h, r)}"
+            )
+        got = (index.get("Projection") or {}).get("ProjectionType")
+        if got != projection:
+            problems.append(f"index {name} projects {got!r}, provision.rs projects {projection}")
     got_attributes = {
         a.get("AttributeName"): a.get("AttributeType") for a in as_list(props.get("AttributeDefinitions")) if isinstance(a, dict)
     }
@@ -1069,6 +1426,16 @@ def compare_table(props: dict[str, Any], want: TableShape) -> list[str]:
         problems.append(f"attribute definitions {got_attributes} differ from provision.rs {want.attributes}")
     if want.pay_per_request and props.get("BillingMode") != "PAY_PER_REQUEST":
         problems.append(f"BillingMode is {props.get('BillingMode')!r}, provision.rs creates PAY_PER_REQUEST")
+    ttl = props.get("TimeToLiveSpecification") or {}
+    got_ttl = ttl.get("AttributeName") if ttl.get("Enabled") is True else None
+    if got_ttl != want.ttl_attribute:
+        if want.ttl_attribute is None:
+            problems.append(f"TimeToLiveSpecification enables TTL on {got_ttl!r}; provision.rs enables none")
+        else:
+            problems.append(
+                f"TimeToLiveSpecification is {ttl or 'not set'}; provision.rs enables TTL on "
+                f"{want.ttl_attribute!r} (items carrying it would never expire)"
+            )
     return problems
 
 
@@ -1118,6 +1485,8 @@ def summary(code: Code) -> Iterable[str]:
     for name, b in sorted(code.binaries.items()):
         calls = ", ".join(f"{s}.{op}" for s, op in sorted(b.sdk_calls))
         uses = ", ".join(f"{t}::{m}" for t, m in sorted(b.uses))
+        if len(b.sources) > 1:
+            yield f"  {name}: code of crates {', '.join(p.name for p in b.sources)}"
         yield f"  {name}: reads {', '.join(sorted(b.env))}"
         yield f"  {name}: calls {uses} -> {calls}" + (f" (indexes: {', '.join(sorted(b.indexes))})" if b.indexes else "")
 

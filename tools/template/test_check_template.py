@@ -57,16 +57,45 @@ class RealTemplate(TemplateCase):
         self.assertEqual(ct.check(TEMPLATE, CODE), [])
 
     def test_code_model_matches_the_functions(self):
-        self.assertEqual(set(CODE.binaries), {"cochl-submit", "cochl-on-result", "cochl-query"})
+        self.assertEqual(set(CODE.binaries), {"cochl-submit", "cochl-on-result", "cochl-sweeper", "cochl-query"})
         submit = CODE.binaries["cochl-submit"]
         self.assertIn(("sagemakerruntime", "InvokeEndpointAsync"), submit.sdk_calls)
         self.assertIn(("s3", "HeadObject"), submit.sdk_calls)
+        self.assertIn(("s3", "CopyObject"), submit.sdk_calls)
         self.assertIn("COCHL_ENDPOINT_NAME", submit.env)
+        self.assertIn("COCHL_ENDPOINT_NAME", submit.required_env)
+        self.assertNotIn("COCHL_CLAIM_LEASE_SECONDS", submit.required_env)
+        # Leaked slots are found through cochl_aws::admission, a helper generic over JobStore.
+        self.assertIn(("DynamoStore", "expired_slots"), submit.uses)
         query = CODE.binaries["cochl-query"]
         self.assertEqual({op for _, op in query.sdk_calls}, {"Query", "BatchGetItem"})
         self.assertEqual(query.indexes, {"by-tag", "by-status"})
         self.assertEqual(query.env, {"COCHL_TABLE_NAME"})
-        self.assertIn(("sns", "Publish"), CODE.binaries["cochl-on-result"].sdk_calls)
+        on_result = CODE.binaries["cochl-on-result"]
+        self.assertIn(("sns", "Publish"), on_result.sdk_calls)
+        self.assertEqual(on_result.indexes, {"by-inference"})
+
+    def test_the_sweeper_is_its_crate_and_on_results(self):
+        sweeper, on_result = CODE.binaries["cochl-sweeper"], CODE.binaries["cochl-on-result"]
+        self.assertEqual([p.name for p in sweeper.sources], ["sweeper", "on-result"])
+        # Dev-dependencies never ship: submit's tests run on-result and devstack, submit does not.
+        self.assertEqual([p.name for p in CODE.binaries["cochl-submit"].sources], ["submit"])
+        self.assertLessEqual(on_result.uses, sweeper.uses)
+        self.assertLessEqual(on_result.sdk_calls, sweeper.sdk_calls)
+        self.assertIn(("DynamoStore", "submitted_before"), sweeper.uses)
+        self.assertIn(("s3", "HeadObject"), sweeper.sdk_calls)
+        self.assertEqual(sweeper.indexes, {"by-status", "by-inference"})
+        # SweepSettings::from_env reads ResultSettings' variables through ResultSettings::from_env.
+        self.assertLessEqual(on_result.env, sweeper.env)
+        self.assertLessEqual(on_result.required_env, sweeper.required_env)
+        self.assertIn("COCHL_SWEEP_AFTER_SECONDS", sweeper.env)
+        self.assertNotIn("COCHL_SWEEP_AFTER_SECONDS", sweeper.required_env)
+
+    def test_table_model(self):
+        table = CODE.table
+        self.assertEqual(table.indexes["by-inference"], ("gsi3pk", "", "KEYS_ONLY"))
+        self.assertEqual(table.indexes["by-tag"], ("gsi1pk", "gsi1sk", "ALL"))
+        self.assertEqual(table.ttl_attribute, "purge_at")
 
 
 class Environment(TemplateCase):
@@ -93,8 +122,52 @@ class Environment(TemplateCase):
             del t["Globals"]["Function"]["Environment"]
 
         problems = self.broken(drop)
-        for fn in ("SubmitFunction", "ResultFunction", "QueryFunction"):
+        for fn in ("SubmitFunction", "ResultFunction", "SweeperFunction", "QueryFunction"):
             self.assertProblem(problems, fn, "RUST_LOG")
+
+    def test_variables_lambda_defines_need_no_setting_and_must_not_be_set(self):
+        self.assertIn("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", CODE.binaries["cochl-on-result"].env)
+
+        def add(t):
+            resources(t)["ResultFunction"]["Properties"]["Environment"]["Variables"]["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = "512"
+
+        self.assertProblem(self.broken(add), "ResultFunction", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "Lambda itself defines")
+
+    def test_variable_set_under_a_condition_counts_as_set(self):
+        variables = resources(TEMPLATE)["ResultFunction"]["Properties"]["Environment"]["Variables"]
+        self.assertIn("Fn::If", variables["COCHL_MAX_RESULT_BYTES"])
+        self.assertEqual([p for p in ct.check(TEMPLATE, CODE) if "COCHL_MAX_RESULT_BYTES" in p], [])
+
+    def test_optional_variable_left_unset_must_say_why(self):
+        def drop(t):
+            del resources(t)["SubmitFunction"]["Metadata"]["cochl-check"]
+
+        self.assertProblem(self.broken(drop), "SubmitFunction", "COCHL_CLAIM_LEASE_SECONDS", "not set")
+
+        def blank(t):
+            unset = resources(t)["SubmitFunction"]["Metadata"]["cochl-check"]["unset-environment"]
+            unset["COCHL_CLAIM_LEASE_SECONDS"] = " "
+
+        self.assertProblem(self.broken(blank), "SubmitFunction", "COCHL_CLAIM_LEASE_SECONDS", "say why")
+
+    def test_required_variable_cannot_be_left_unset(self):
+        def change(t):
+            del resources(t)["SubmitFunction"]["Properties"]["Environment"]["Variables"]["COCHL_ENDPOINT_NAME"]
+            unset = resources(t)["SubmitFunction"]["Metadata"]["cochl-check"]["unset-environment"]
+            unset["COCHL_ENDPOINT_NAME"] = "the function finds it"
+
+        problems = self.broken(change)
+        self.assertProblem(problems, "SubmitFunction", "COCHL_ENDPOINT_NAME", "requires it", "fail to start")
+
+    def test_unset_variable_must_be_read_and_not_set(self):
+        def change(t):
+            unset = resources(t)["SubmitFunction"]["Metadata"]["cochl-check"]["unset-environment"]
+            unset["COCHL_SWEEP_AFTER_SECONDS"] = "not submit's"
+            unset["COCHL_INPUT_PREFIX"] = "set all the same"
+
+        problems = self.broken(change)
+        self.assertProblem(problems, "SubmitFunction", "COCHL_SWEEP_AFTER_SECONDS", "does not read it")
+        self.assertProblem(problems, "SubmitFunction", "sets COCHL_INPUT_PREFIX", "leaves unset")
 
 
 class Binaries(TemplateCase):
@@ -141,6 +214,33 @@ class Permissions(TemplateCase):
             statements[:] = [s for s in statements if s.get("Sid") != "Detections"]
 
         self.assertProblem(self.broken(drop), "ResultFunction", "does not allow sns:Publish", "Publish")
+
+    def test_copy_object_needs_get_of_the_source_and_put_of_the_destination(self):
+        def drop(t):
+            statements = role_statements(t, "SubmitFunctionRole")
+            statements[:] = [s for s in statements if s.get("Sid") != "StageCopies"]
+            statement(t, "SubmitFunctionRole", "ReadUploads")["Action"] = "s3:GetObject"
+
+        problems = self.broken(drop)
+        self.assertProblem(problems, "SubmitFunction", "does not allow s3:PutObject", "CopyObject")
+        self.assertProblem(problems, "SubmitFunction", "does not allow s3:GetObjectVersion", "CopyObject")
+        self.assertFalse([p for p in problems if "s3:CopyObject" in p], problems)
+
+    def test_sweeper_must_name_the_indexes_it_queries(self):
+        def drop(t):
+            s = statement(t, "SweeperFunctionRole", "ListForgottenJobsAndSlots")
+            s["Resource"] = [r for r in s["Resource"] if "by-status" not in str(r)]
+
+        self.assertProblem(self.broken(drop), "SweeperFunction", "index by-status")
+
+    def test_on_result_must_name_the_inference_index(self):
+        def drop(t):
+            statements = role_statements(t, "ResultFunctionRole")
+            statements[:] = [s for s in statements if s.get("Sid") != "FindJobOfInference"]
+
+        problems = self.broken(drop)
+        self.assertProblem(problems, "ResultFunction", "does not allow dynamodb:Query")
+        self.assertProblem(problems, "ResultFunction", "index by-inference")
 
     def test_head_object_needs_list_bucket(self):
         def drop(t):
@@ -482,6 +582,40 @@ class Storage(TemplateCase):
         self.assertProblem(problems, "JobsTable", "global secondary indexes", "by-tags")
         self.assertProblem(problems, "JobsTable", "by-status", "KEYS_ONLY")
 
+    def test_hash_only_keys_only_index_must_match_provision_rs(self):
+        def change(t):
+            index = next(i for i in resources(t)["JobsTable"]["Properties"]["GlobalSecondaryIndexes"]
+                         if i["IndexName"] == "by-inference")
+            index["KeySchema"].append({"AttributeName": "gsi2sk", "KeyType": "RANGE"})
+            index["Projection"]["ProjectionType"] = "ALL"
+
+        problems = self.broken(change)
+        self.assertProblem(problems, "JobsTable", "index by-inference keys (gsi3pk, gsi2sk)", "(gsi3pk, hash key only)")
+        self.assertProblem(problems, "JobsTable", "by-inference projects 'ALL'", "KEYS_ONLY")
+
+    def test_missing_index_is_found(self):
+        def drop(t):
+            props = resources(t)["JobsTable"]["Properties"]
+            props["GlobalSecondaryIndexes"] = [i for i in props["GlobalSecondaryIndexes"] if i["IndexName"] != "by-inference"]
+
+        self.assertProblem(self.broken(drop), "JobsTable", "global secondary indexes", "by-inference")
+
+    def test_table_ttl_must_match_provision_rs(self):
+        def drop(t):
+            del resources(t)["JobsTable"]["Properties"]["TimeToLiveSpecification"]
+
+        self.assertProblem(self.broken(drop), "JobsTable", "TimeToLiveSpecification", "purge_at")
+
+        def other(t):
+            resources(t)["JobsTable"]["Properties"]["TimeToLiveSpecification"]["AttributeName"] = "expires_at"
+
+        self.assertProblem(self.broken(other), "JobsTable", "TimeToLiveSpecification", "purge_at")
+
+        def disabled(t):
+            resources(t)["JobsTable"]["Properties"]["TimeToLiveSpecification"]["Enabled"] = False
+
+        self.assertProblem(self.broken(disabled), "JobsTable", "TimeToLiveSpecification", "purge_at")
+
     def test_table_keys_must_match_provision_rs(self):
         def change(t):
             props = resources(t)["JobsTable"]["Properties"]
@@ -510,7 +644,7 @@ class Storage(TemplateCase):
 class SpelledNames(TemplateCase):
     def test_bucket_name_spelled_differently(self):
         def change(t):
-            s = statement(t, "SubmitFunctionRole", "HeadUploads")
+            s = statement(t, "SubmitFunctionRole", "ReadUploads")
             s["Resource"]["Fn::Sub"][0] = s["Resource"]["Fn::Sub"][0].replace("${AWS::Region}-", "")
 
         self.assertProblem(self.broken(change), "AudioBucket", "spelled differently")
@@ -575,6 +709,7 @@ class CodeChanges(TemplateCase):
         self.repo = Path(self._tmp.name)
         shutil.copytree(REPO / "crates", self.repo / "crates",
                         ignore=shutil.ignore_patterns("target", "*.wav", "*.mp3", "*.ogg", "*.pcm"))
+        shutil.copy(REPO / "Cargo.toml", self.repo / "Cargo.toml")  # [workspace.dependencies]
 
     def tearDown(self):
         self._tmp.cleanup()
@@ -622,11 +757,11 @@ class CodeChanges(TemplateCase):
         self.assertProblem(problems, "query", "builds a Topic")
 
     def test_new_lambda_crate_needs_a_function(self):
-        crate = self.repo / "crates" / "sweeper"
+        crate = self.repo / "crates" / "archiver"
         (crate / "src").mkdir(parents=True)
         (crate / "Cargo.toml").write_text(textwrap.dedent("""\
             [package]
-            name = "cochl-sweeper"
+            name = "cochl-archiver"
             version = "0.1.0"
         """), encoding="utf-8")
         (crate / "src" / "main.rs").write_text(textwrap.dedent("""\
@@ -638,7 +773,73 @@ class CodeChanges(TemplateCase):
             }
         """), encoding="utf-8")
         problems = ct.check(TEMPLATE, ct.load_code(self.repo))
-        self.assertProblem(problems, "binary cochl-sweeper", "has no function")
+        self.assertProblem(problems, "binary cochl-archiver", "has no function")
+
+    def test_the_code_of_a_path_dependency_counts(self):
+        # Without on-result's code, the sweeper's role grants what only on-result's handler needs.
+        self.edit("crates/sweeper/Cargo.toml", "cochl-on-result.workspace = true\n", "")
+        code = ct.load_code(self.repo)
+        self.assertEqual([p.name for p in code.binaries["cochl-sweeper"].sources], ["sweeper"])
+        problems = ct.check(TEMPLATE, code)
+        self.assertProblem(problems, "SweeperFunction", "allows sns:Publish", "matches no SDK call")
+        self.assertProblem(problems, "SweeperFunction", "allows dynamodb:BatchWriteItem", "matches no SDK call")
+
+    def test_a_dependency_by_path_counts_like_one_through_the_workspace(self):
+        self.edit("crates/sweeper/Cargo.toml", "cochl-on-result.workspace = true",
+                  'cochl-on-result = { path = "../on-result" }')
+        self.assertEqual(ct.check(TEMPLATE, ct.load_code(self.repo)), [])
+
+    def test_a_dev_dependency_does_not_count(self):
+        self.edit("crates/sweeper/Cargo.toml", "cochl-on-result.workspace = true\n", "")
+        self.edit("crates/sweeper/Cargo.toml", "[dev-dependencies]\n", "[dev-dependencies]\ncochl-on-result.workspace = true\n")
+        self.assertEqual([p.name for p in ct.load_code(self.repo).binaries["cochl-sweeper"].sources], ["sweeper"])
+
+    def test_calls_through_a_helper_of_crates_aws_count(self):
+        # submit finds leaked slots only through cochl_aws::admission::reclaim_leaked_slots.
+        self.edit("crates/aws/src/admission.rs", "store.expired_slots(now, max).await?", "Vec::new()")
+        problems = ct.check(TEMPLATE, ct.load_code(self.repo))
+        self.assertProblem(problems, "SubmitFunction", "allows dynamodb:Query", "matches no SDK call")
+
+    def test_the_client_accessor_is_read_in_place_but_not_handed_out(self):
+        # `self.client().query()` is a Query (the real code); handing `self.client()` on is opaque.
+        self.edit("crates/aws/src/dynamo/lookup.rs", "let output = self", "helper(self.client());\n        let output = self")
+        problems = ct.check(TEMPLATE, ct.load_code(self.repo))
+        self.assertProblem(problems, "cochl-on-result", "DynamoStore::client", "hands its SDK client")
+
+    def test_a_required_setting_cannot_be_left_unset(self):
+        self.edit("crates/aws/src/settings.rs", ".number(CLAIM_LEASE_SECONDS, 1..=3_600)?",
+                  ".number(CLAIM_LEASE_SECONDS, 1..=3_600).and(env.required(CLAIM_LEASE_SECONDS).map(|_| None))?")
+        problems = ct.check(TEMPLATE, ct.load_code(self.repo))
+        self.assertProblem(problems, "SubmitFunction", "COCHL_CLAIM_LEASE_SECONDS", "requires it")
+
+    def test_new_index_in_provision_rs_needs_one_in_the_template(self):
+        self.edit("crates/aws/src/dynamo/schema.rs", 'pub const GSI3_PK: &str = "gsi3pk";',
+                  'pub const GSI3_PK: &str = "gsi3pk";\npub const EXTRA_INDEX: &str = "by-extra";')
+        self.edit("crates/aws/src/dynamo/provision.rs",
+                  ".global_secondary_indexes(keys_only_index(INFERENCE_INDEX, GSI3_PK)?);",
+                  ".global_secondary_indexes(keys_only_index(INFERENCE_INDEX, GSI3_PK)?)\n"
+                  "        .global_secondary_indexes(index(EXTRA_INDEX, GSI3_PK, GSI1_SK)?);")
+        code = ct.load_code(self.repo)
+        self.assertEqual(code.table.indexes["by-extra"], ("gsi3pk", "gsi1sk", "ALL"))
+        self.assertProblem(ct.check(TEMPLATE, code), "JobsTable", "global secondary indexes", "by-extra")
+
+    def test_an_index_that_cannot_be_read(self):
+        provision = self.repo / "crates/aws/src/dynamo/provision.rs"
+        original = provision.read_text(encoding="utf-8")
+        for built in ("GlobalSecondaryIndex::builder().build()?", 'keys_only_index("by-extra", GSI3_PK)?'):
+            with self.subTest(built=built):
+                provision.write_text(original, encoding="utf-8")
+                self.edit("crates/aws/src/dynamo/provision.rs",
+                          ".global_secondary_indexes(keys_only_index(INFERENCE_INDEX, GSI3_PK)?);",
+                          f".global_secondary_indexes({built});")
+                problems = ct.load_code(self.repo).problems
+                self.assertTrue(any("cannot read the index" in p for p in problems), problems)
+
+    def test_ttl_dropped_from_provision_rs(self):
+        self.edit("crates/aws/src/dynamo/provision.rs", "client\n        .update_time_to_live()", "client\n        .describe_time_to_live()")
+        self.edit("crates/aws/src/dynamo/provision.rs", ".attribute_name(PURGE_AT)", ".attribute_name(PK)")
+        problems = ct.check(TEMPLATE, ct.load_code(self.repo))
+        self.assertProblem(problems, "JobsTable", "enables TTL on 'purge_at'", "provision.rs enables none")
 
 
 class SyntheticCode(unittest.TestCase):
@@ -744,6 +945,103 @@ class SyntheticCode(unittest.TestCase):
         self.assertTrue(any("Store::take calls TransactWriteItems" in p and "cannot be read" in p for p in problems),
                         problems)
 
+    # The port the store implements, and a helper of crates/aws generic over it.
+    PORTS = textwrap.dedent("""\
+        use crate::store::Store;
+        pub trait Jobs: Send + Sync {
+            fn take(&self) -> impl Future<Output = Result<(), E>> + Send;
+        }
+        impl Jobs for Store {
+            async fn take(&self) -> Result<(), E> { Store::take(self).await }
+        }
+    """)
+    HELPERS = textwrap.dedent("""\
+        use crate::ports::Jobs;
+        /// Takes one, through the port.
+        pub async fn take_one<J: Jobs>(jobs: &J) -> Result<(), E> {
+            jobs.take().await
+        }
+        pub async fn take_via_other<J>(store: &J) -> Result<(), E> where J: Jobs + Sync {
+            take_one(store).await
+        }
+        pub fn unrelated(n: u32) -> u32 { n + 1 }
+    """)
+
+    def builds_a_store_and(self, call: str) -> str:
+        return self.MAIN.replace("store.take().await?;", call)
+
+    def test_port_bound_type_parameters_are_the_adapters(self):
+        self.write("crates/aws/src/ports.rs", self.PORTS)
+        self.write("crates/worker/src/main.rs", self.builds_a_store_and("run(&store).await?;") + textwrap.dedent("""\
+            async fn run<J: Jobs>(queue: &J) -> Result<(), E> { queue.take().await }
+        """))
+        worker, problems = self.worker()
+        self.assertEqual(problems, [])
+        self.assertEqual(worker.uses, {("Store", "take")})
+
+    def test_helpers_of_crates_aws_are_followed(self):
+        self.write("crates/aws/src/ports.rs", self.PORTS)
+        self.write("crates/aws/src/helpers.rs", self.HELPERS)
+        helpers = ct.parse_helpers(self.repo / "crates/aws/src", ct.parse_adapters(self.repo / "crates/aws/src"),
+                                   {"Jobs": {"Store"}})
+        self.assertEqual(set(helpers), {"take_one", "take_via_other"})
+        for call in ("cochl_aws::helpers::take_one(&store).await?;", "take_via_other(&store).await?;"):
+            with self.subTest(call=call):
+                self.write("crates/worker/src/main.rs", self.builds_a_store_and(call))
+                worker, problems = self.worker()
+                self.assertEqual(problems, [])
+                self.assertEqual(worker.uses, {("Store", "take")})
+        # A method of the binary's own with a helper's name is not the helper; neither is a
+        # function of its own of that name called bare.
+        for own in ("self.take_one().await?;", "take_one().await?;\n}\nfn take_one() {"):
+            with self.subTest(own=own):
+                self.write("crates/worker/src/main.rs", self.builds_a_store_and(own))
+                worker, problems = self.worker()
+                self.assertEqual(worker.uses, set())
+                self.assertTrue(any("builds a Store" in p for p in problems), problems)
+
+    def test_path_dependencies_are_the_binarys_code(self):
+        self.write("Cargo.toml", textwrap.dedent("""\
+            [workspace]
+            members = ["crates/worker", "crates/logic", "crates/tests-only"]
+            [workspace.dependencies]
+            worker-logic = { path = "crates/logic" }
+            cochl-aws = { path = "crates/aws" }
+            serde = "1"
+        """))
+        self.write("crates/logic/Cargo.toml", '[package]\nname = "worker-logic"\nversion = "0.1.0"\n')
+        self.write("crates/logic/src/lib.rs", "pub async fn work(store: &Store) { store.take().await }\n")
+        self.write("crates/tests-only/Cargo.toml", '[package]\nname = "tests-only"\nversion = "0.1.0"\n')
+        self.write("crates/tests-only/src/lib.rs", "pub async fn probe(store: &Store) { store.take().await }\n")
+        self.write("crates/worker/src/main.rs", self.builds_a_store_and("worker_logic::work(&store).await;"))
+        manifest = textwrap.dedent("""\
+            [package]
+            name = "cochl-worker"
+            version = "0.1.0"
+            [dependencies]
+            cochl-aws.workspace = true
+            serde.workspace = true
+            {logic}
+            [dev-dependencies]
+            tests-only = {{ path = "../tests-only" }}
+        """)
+        for logic in ("worker-logic.workspace = true", 'worker-logic = { path = "../logic", version = "0.1" }'):
+            with self.subTest(logic=logic):
+                self.write("crates/worker/Cargo.toml", manifest.format(logic=logic))
+                for toml in (ct.tomllib, None):
+                    saved, ct.tomllib = ct.tomllib, toml
+                    try:
+                        worker, problems = self.worker()
+                    finally:
+                        ct.tomllib = saved
+                    self.assertEqual([p.name for p in worker.sources], ["worker", "logic"])
+                    self.assertEqual(problems, [])
+                    self.assertEqual(worker.uses, {("Store", "take")})
+        self.write("crates/worker/Cargo.toml", manifest.format(logic=""))
+        worker, problems = self.worker()
+        self.assertEqual([p.name for p in worker.sources], ["worker"])
+        self.assertTrue(any("builds a Store" in p for p in problems), problems)
+
 
 class RustReading(unittest.TestCase):
     def test_strings_comments_and_chars_do_not_count(self):
@@ -789,6 +1087,18 @@ class RustReading(unittest.TestCase):
             ct.tomllib = saved
         self.assertEqual(manifest["package"]["name"], "cochl-submit")
         self.assertEqual(manifest["bin"], [{"name": "cochl-submit", "path": "src/main.rs"}])
+
+    def test_dependencies_read_without_tomllib(self):
+        saved, ct.tomllib = ct.tomllib, None
+        try:
+            root = ct.read_manifest((REPO / "Cargo.toml").read_text(encoding="utf-8"))
+            sweeper = ct.read_manifest((REPO / "crates" / "sweeper" / "Cargo.toml").read_text(encoding="utf-8"))
+            sources = ct.workspace_dependencies(REPO / "crates" / "sweeper", REPO)
+        finally:
+            ct.tomllib = saved
+        self.assertEqual(root["workspace"]["dependencies"]["cochl-on-result"], {"path": "crates/on-result"})
+        self.assertEqual(sweeper["dependencies"]["cochl-on-result"], {"workspace": True})
+        self.assertEqual(sources, ct.workspace_dependencies(REPO / "crates" / "sweeper", REPO))
 
     def test_globals_merge_like_sam(self):
         merged = ct.merge_globals(
