@@ -7,6 +7,7 @@
 //! configuration from the environment, [`retry`] is the backoff policy, [`clients`] builds the
 //! SDK clients once per cold start.
 
+pub mod admission;
 pub mod batch;
 pub mod clients;
 pub mod clock;

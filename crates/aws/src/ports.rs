@@ -79,6 +79,22 @@ pub trait JobStore: Send + Sync {
         deadline: Option<Instant>,
     ) -> impl Future<Output = Result<BatchStats, StoreError>> + Send;
 
+    /// The file whose job waits for (or came from) an inference: how a notification whose
+    /// input location does not name its job (a staged copy, or a location SageMaker echoed
+    /// differently) finds it. Eventually consistent; read the job afterwards.
+    fn file_of_inference(
+        &self,
+        inference_id: &InferenceId,
+    ) -> impl Future<Output = Result<Option<S3Uri>, StoreError>> + Send;
+
+    /// Up to `max` jobs still SUBMITTED whose last change is older than `changed_before`
+    /// (RFC 3339, `cochl_core::time`), oldest first: the sweeper's work list.
+    fn submitted_before(
+        &self,
+        changed_before: &str,
+        max: usize,
+    ) -> impl Future<Output = Result<Vec<JobRecord>, StoreError>> + Send;
+
     /// Keeps a notification no job knows, for inspection (the first copy wins).
     fn record_orphan(
         &self,
@@ -123,6 +139,14 @@ pub trait ObjectStore: Send + Sync {
         uri: &S3Uri,
         limit: u64,
     ) -> impl Future<Output = Result<Vec<u8>, ObjectError>> + Send;
+
+    /// A server-side copy of an upload (of its `version_id` when given) to `to`.
+    fn copy(
+        &self,
+        from: &S3Uri,
+        version_id: Option<&str>,
+        to: &S3Uri,
+    ) -> impl Future<Output = Result<(), ObjectError>> + Send;
 }
 
 /// The SageMaker async endpoint serving Cochl.Sense.
@@ -189,6 +213,21 @@ impl JobStore for DynamoStore {
         DynamoStore::delete_tags(self, file, items, deadline).await
     }
 
+    async fn file_of_inference(
+        &self,
+        inference_id: &InferenceId,
+    ) -> Result<Option<S3Uri>, StoreError> {
+        DynamoStore::file_of_inference(self, inference_id).await
+    }
+
+    async fn submitted_before(
+        &self,
+        changed_before: &str,
+        max: usize,
+    ) -> Result<Vec<JobRecord>, StoreError> {
+        DynamoStore::submitted_before(self, changed_before, max).await
+    }
+
     async fn record_orphan(&self, orphan: &OrphanRecord) -> Result<(), StoreError> {
         DynamoStore::record_orphan(self, orphan).await
     }
@@ -218,6 +257,15 @@ impl ObjectStore for Objects {
 
     async fn get(&self, uri: &S3Uri, limit: u64) -> Result<Vec<u8>, ObjectError> {
         Objects::get(self, uri, limit).await
+    }
+
+    async fn copy(
+        &self,
+        from: &S3Uri,
+        version_id: Option<&str>,
+        to: &S3Uri,
+    ) -> Result<(), ObjectError> {
+        Objects::copy(self, from, version_id, to).await
     }
 }
 

@@ -23,6 +23,10 @@ pub struct JobRecord {
     pub inference_id: Option<InferenceId>,
     /// True once the endpoint accepted the inference (answered 202).
     pub accepted: bool,
+    /// The claim's lease (seconds since the Unix epoch): until then the delivery that
+    /// claimed the job may still be sending it, and no other delivery sends it. `None` once
+    /// the request was accepted, or when its sender gave up the claim (a deferral).
+    pub claimed_until: Option<i64>,
     /// Times the request expired in the endpoint's queue and was resubmitted under a new
     /// inference id (`COCHL_MAX_EXPIRY_RESUBMITS` at most).
     pub expiry_resubmits: u32,
@@ -56,6 +60,10 @@ pub struct JobRecord {
     /// The tag items this file has in the table, so a later analysis or a newer upload can
     /// delete them without a query.
     pub tag_items: StoredTags,
+    /// When DynamoDB may purge the item (seconds since the Unix epoch, the table's TTL
+    /// attribute): set on a deleted upload's tombstone only, once no late event of the
+    /// removed upload can still arrive.
+    pub purge_at: Option<i64>,
 }
 
 impl JobRecord {
@@ -66,6 +74,7 @@ impl JobRecord {
             version: self.version.clone(),
             inference_id: self.inference_id.clone(),
             accepted: self.accepted,
+            claimed_until: self.claimed_until,
         }
     }
 }

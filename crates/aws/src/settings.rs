@@ -63,6 +63,19 @@ pub const DEFER_MAX_SECONDS: &str = "COCHL_DEFER_MAX_SECONDS";
 /// FAILED (on-result).
 pub const MAX_EXPIRY_RESUBMITS: &str = "COCHL_MAX_EXPIRY_RESUBMITS";
 
+/// Where uploads whose key cannot travel in an HTTP header are copied before submission
+/// (submit); a lifecycle rule empties it.
+pub const STAGING_PREFIX: &str = "COCHL_STAGING_PREFIX";
+/// How long a claim is held before another delivery may take it over (submit); unset: the
+/// claiming invocation's remaining time plus a margin.
+pub const CLAIM_LEASE_SECONDS: &str = "COCHL_CLAIM_LEASE_SECONDS";
+/// How long a job may stay SUBMITTED, unchanged, before the sweeper settles it.
+pub const SWEEP_AFTER_SECONDS: &str = "COCHL_SWEEP_AFTER_SECONDS";
+/// How often the sweeper runs (its EventBridge schedule; the local stack's timer).
+pub const SWEEP_INTERVAL_SECONDS: &str = "COCHL_SWEEP_INTERVAL_SECONDS";
+/// The function's memory in MB, as Lambda sets it.
+pub const LAMBDA_MEMORY_MB: &str = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE";
+
 /// The async endpoint's payload limit.
 pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 1 << 30;
 
@@ -75,8 +88,21 @@ pub const IN_FLIGHT_FACTOR: u32 = 2;
 const SAGEMAKER_DEFAULT_TTL_SECONDS: u32 = 21_600;
 const SAGEMAKER_DEFAULT_INVOCATION_TIMEOUT_SECONDS: u32 = 900;
 /// Added to a request's longest possible life before its in-flight slot is presumed leaked
-/// (its notification lost) and reclaimed.
+/// (its notification lost) and reclaimed, or its job swept.
 const SLOT_GRACE_SECONDS: u64 = 900;
+/// Memory assumed when Lambda does not say (the local stack): on-result's template size.
+const DEFAULT_MEMORY_MB: u64 = 512;
+
+/// The longest a request can live in SageMaker (queued plus running) with a grace period:
+/// after that its notification would have come.
+fn request_life(
+    request_ttl_seconds: Option<u32>,
+    invocation_timeout_seconds: Option<u32>,
+) -> Duration {
+    let ttl = request_ttl_seconds.unwrap_or(SAGEMAKER_DEFAULT_TTL_SECONDS);
+    let run = invocation_timeout_seconds.unwrap_or(SAGEMAKER_DEFAULT_INVOCATION_TIMEOUT_SECONDS);
+    Duration::from_secs(u64::from(ttl) + u64::from(run) + SLOT_GRACE_SECONDS)
+}
 
 /// How submit defers a message while the endpoint is full.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,19 +218,17 @@ pub struct SubmitSettings {
     pub max_in_flight: u32,
     /// How a message waits while the endpoint is full.
     pub defer: DeferSettings,
+    /// Where uploads whose key is not printable ASCII are copied to be submitted.
+    pub staging_prefix: String,
+    /// A fixed claim lease; `None`: the claiming invocation's remaining time plus a margin.
+    pub claim_lease: Option<Duration>,
 }
 
 impl SubmitSettings {
     /// How long an in-flight slot may be held before it is presumed leaked: the longest a
     /// request can wait plus run, plus a grace period. Its notification would have come.
     pub fn slot_lease(&self) -> Duration {
-        let ttl = self
-            .request_ttl_seconds
-            .unwrap_or(SAGEMAKER_DEFAULT_TTL_SECONDS);
-        let run = self
-            .invocation_timeout_seconds
-            .unwrap_or(SAGEMAKER_DEFAULT_INVOCATION_TIMEOUT_SECONDS);
-        Duration::from_secs(u64::from(ttl) + u64::from(run) + SLOT_GRACE_SECONDS)
+        request_life(self.request_ttl_seconds, self.invocation_timeout_seconds)
     }
 
     /// Reads the submit function's variables.
@@ -212,10 +236,21 @@ impl SubmitSettings {
         let default_sensitivity = env
             .parsed(DEFAULT_SENSITIVITY, SensitivityConfig::parse)?
             .unwrap_or_default();
+        let input_prefix = (env.0)(INPUT_PREFIX).unwrap_or_else(|| "incoming/".to_string());
+        let staging_prefix = staging_prefix(env)?;
+        if input_prefix.starts_with(&staging_prefix) {
+            // The staging prefix's lifecycle rule would delete the uploads themselves.
+            return Err(SettingsError {
+                variable: STAGING_PREFIX,
+                problem: format!(
+                    "{staging_prefix:?} contains the input prefix {input_prefix:?}: its lifecycle rule would delete uploads"
+                ),
+            });
+        }
         Ok(SubmitSettings {
             table_name: env.required(TABLE_NAME)?,
             endpoint_name: env.required(ENDPOINT_NAME)?,
-            input_prefix: (env.0)(INPUT_PREFIX).unwrap_or_else(|| "incoming/".to_string()),
+            input_prefix,
             default_sensitivity,
             max_object_bytes: env
                 .number(MAX_OBJECT_BYTES, 1..=DEFAULT_MAX_OBJECT_BYTES)?
@@ -232,6 +267,10 @@ impl SubmitSettings {
                 base: Duration::from_secs(env.number(DEFER_BASE_SECONDS, 1..=900)?.unwrap_or(30)),
                 max: Duration::from_secs(env.number(DEFER_MAX_SECONDS, 1..=43_200)?.unwrap_or(900)),
             },
+            staging_prefix,
+            claim_lease: env
+                .number(CLAIM_LEASE_SECONDS, 1..=3_600)?
+                .map(Duration::from_secs),
         })
     }
 }
@@ -245,6 +284,43 @@ fn max_in_flight<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<u32, Set
     let instances = env.number(ENDPOINT_MAX_INSTANCES, 1..=1000)?.unwrap_or(1);
     let per_instance = env.number(ENDPOINT_CONCURRENCY, 1..=1000)?.unwrap_or(4);
     Ok(instances * per_instance * IN_FLIGHT_FACTOR)
+}
+
+/// [`STAGING_PREFIX`], `staging/` when unset: a prefix of printable ASCII ending in `/`.
+fn staging_prefix<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<String, SettingsError> {
+    let prefix = env
+        .get(STAGING_PREFIX)
+        .unwrap_or_else(|| "staging/".to_string());
+    if prefix.ends_with('/') && prefix.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        Ok(prefix)
+    } else {
+        Err(SettingsError {
+            variable: STAGING_PREFIX,
+            problem: format!("{prefix:?} must be printable ASCII without spaces, ending in '/'"),
+        })
+    }
+}
+
+/// [`MAX_RESULT_BYTES`], by default a quarter of the function's memory: the result is held
+/// whole while it is parsed as a stream (the merged segments are far smaller), and the rest
+/// is the runtime's. A value over half the memory could crash the function instead of
+/// failing the job `result_too_large`, so it is refused.
+fn max_result_bytes<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<u64, SettingsError> {
+    let memory_mb = env
+        .number(LAMBDA_MEMORY_MB, 128..=10_240)?
+        .unwrap_or(DEFAULT_MEMORY_MB);
+    let memory = memory_mb << 20;
+    match env.number(MAX_RESULT_BYTES, 1..=4 << 30)? {
+        None => Ok(memory / 4),
+        Some(limit) if limit <= memory / 2 => Ok(limit),
+        Some(limit) => Err(SettingsError {
+            variable: MAX_RESULT_BYTES,
+            problem: format!(
+                "{limit} bytes does not fit a {memory_mb} MB function: at most {} (half its memory)",
+                memory / 2
+            ),
+        }),
+    }
 }
 
 /// Configuration of the on-result function.
@@ -287,12 +363,43 @@ impl ResultSettings {
             detections_topic_arn: env.required(DETECTIONS_TOPIC_ARN)?,
             merge,
             query_url: env.get(QUERY_URL),
-            max_result_bytes: env
-                .number(MAX_RESULT_BYTES, 1..=4 << 30)?
-                .unwrap_or(512 << 20),
+            max_result_bytes: max_result_bytes(env)?,
             concurrency: env.number(RESULT_CONCURRENCY, 1..=64)?.unwrap_or(4),
             max_expiry_resubmits: env.number(MAX_EXPIRY_RESUBMITS, 0..=10)?.unwrap_or(2),
             submit_queue_url: env.required(SUBMIT_QUEUE_URL)?,
+        })
+    }
+}
+
+/// Configuration of the sweeper: on-result's (it settles jobs exactly as a notification
+/// would) and when a job counts as forgotten.
+#[derive(Debug, Clone)]
+pub struct SweepSettings {
+    /// How results are read, merged, recorded and notified.
+    pub result: ResultSettings,
+    /// A job SUBMITTED and unchanged for longer is settled from what S3 holds.
+    pub sweep_after: Duration,
+    /// How often the sweeper runs.
+    pub interval: Duration,
+}
+
+impl SweepSettings {
+    /// Reads the sweeper's variables; [`SWEEP_AFTER_SECONDS`] defaults to the longest a
+    /// request can live in SageMaker (request TTL plus invocation timeout) plus 15 minutes.
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, SettingsError> {
+        let life = request_life(
+            env.number(REQUEST_TTL_SECONDS, 60..=21_600)?,
+            env.number(INVOCATION_TIMEOUT_SECONDS, 1..=3_600)?,
+        );
+        Ok(SweepSettings {
+            result: ResultSettings::from_env(env)?,
+            sweep_after: env
+                .number(SWEEP_AFTER_SECONDS, 1..=7 * 86_400)?
+                .map_or(life, Duration::from_secs),
+            interval: Duration::from_secs(
+                env.number(SWEEP_INTERVAL_SECONDS, 1..=86_400)?
+                    .unwrap_or(300),
+            ),
         })
     }
 }
@@ -438,5 +545,74 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(err.variable, MIN_PROBABILITY);
+    }
+
+    #[test]
+    fn the_result_limit_fits_the_function_memory() {
+        let base = [
+            (TABLE_NAME, "jobs"),
+            (DETECTIONS_TOPIC_ARN, "arn"),
+            (SUBMIT_QUEUE_URL, "q"),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut vars = base.to_vec();
+            vars.extend_from_slice(extra);
+            ResultSettings::from_env(&env(&vars))
+        };
+        // A quarter of the memory: 512 MB -> 128 MiB, 1024 MB -> 256 MiB.
+        assert_eq!(with(&[]).expect("valid").max_result_bytes, 128 << 20);
+        let bigger = with(&[(LAMBDA_MEMORY_MB, "1024")]).expect("valid");
+        assert_eq!(bigger.max_result_bytes, 256 << 20);
+        // Up to half the memory may be asked for; more could crash the function.
+        let half = with(&[(LAMBDA_MEMORY_MB, "512"), (MAX_RESULT_BYTES, "268435456")]);
+        assert_eq!(half.expect("valid").max_result_bytes, 256 << 20);
+        let err = with(&[(LAMBDA_MEMORY_MB, "512"), (MAX_RESULT_BYTES, "268435457")]).unwrap_err();
+        assert_eq!(err.variable, MAX_RESULT_BYTES, "{err}");
+    }
+
+    #[test]
+    fn sweep_waits_for_the_longest_request_life_by_default() {
+        let vars = [
+            (TABLE_NAME, "jobs"),
+            (DETECTIONS_TOPIC_ARN, "arn"),
+            (SUBMIT_QUEUE_URL, "q"),
+            (REQUEST_TTL_SECONDS, "600"),
+            (INVOCATION_TIMEOUT_SECONDS, "120"),
+        ];
+        let s = SweepSettings::from_env(&env(&vars)).expect("valid");
+        assert_eq!(s.sweep_after, Duration::from_secs(600 + 120 + 900));
+        assert_eq!(s.interval, Duration::from_secs(300));
+        let mut set = vars.to_vec();
+        set.push((SWEEP_AFTER_SECONDS, "5"));
+        set.push((SWEEP_INTERVAL_SECONDS, "2"));
+        let s = SweepSettings::from_env(&env(&set)).expect("valid");
+        assert_eq!(s.sweep_after, Duration::from_secs(5));
+        assert_eq!(s.interval, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn the_staging_prefix_must_travel_in_a_header_and_hold_no_uploads() {
+        let vars = |prefix: &'static str| {
+            env(&[
+                (INPUT_PREFIX, "incoming/"),
+                (TABLE_NAME, "jobs"),
+                (ENDPOINT_NAME, "e"),
+                (DETECTIONS_TOPIC_ARN, "arn"),
+                (SUBMIT_QUEUE_URL, "q"),
+                (STAGING_PREFIX, prefix),
+            ])
+        };
+        let s = SubmitSettings::from_env(&vars("cochl-staging/")).expect("valid");
+        assert_eq!(s.staging_prefix, "cochl-staging/");
+        assert_eq!(s.claim_lease, None);
+        let nested = SubmitSettings::from_env(&vars("incoming/staged/")).expect("valid");
+        assert_eq!(
+            nested.staging_prefix, "incoming/staged/",
+            "copies are ignored"
+        );
+        for bad in ["staging", "stäging/", "a b/", "incoming/", "inc"] {
+            let err = SubmitSettings::from_env(&vars(bad)).unwrap_err();
+            assert_eq!(err.variable, STAGING_PREFIX, "{bad}");
+        }
     }
 }

@@ -59,6 +59,7 @@ fn job(file: &S3Uri, status: JobStatus, inference: Option<&str>, at: &str) -> Jo
         revision: 1,
         inference_id: inference.map(|id| InferenceId::parse(id).expect("valid inference id")),
         accepted: inference.is_some(),
+        claimed_until: None,
         expiry_resubmits: 0,
         notified: terminal,
         content_type: Some("audio/wav".into()),
@@ -74,6 +75,7 @@ fn job(file: &S3Uri, status: JobStatus, inference: Option<&str>, at: &str) -> Jo
         length_sec: None,
         tags: Vec::new(),
         tag_items: StoredTags::default(),
+        purge_at: None,
     }
 }
 

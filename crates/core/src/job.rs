@@ -25,15 +25,20 @@ pub enum JobStatus {
     Failed,
     /// Never sent: the object is not something Cochl can analyse; the reason is kept.
     Rejected,
+    /// The upload was deleted from the bucket: its analysis is gone and the file is unknown
+    /// to every query. The job item stays as a tombstone (with the deletion's order) so a
+    /// late or reordered event of an older upload is recognised as stale, not analysed again.
+    Deleted,
 }
 
 impl JobStatus {
     /// Every status, for validation and listings.
-    pub const ALL: [JobStatus; 4] = [
+    pub const ALL: [JobStatus; 5] = [
         JobStatus::Submitted,
         JobStatus::Completed,
         JobStatus::Failed,
         JobStatus::Rejected,
+        JobStatus::Deleted,
     ];
 
     /// The name stored in the table and shown by the query API.
@@ -43,6 +48,7 @@ impl JobStatus {
             JobStatus::Completed => "COMPLETED",
             JobStatus::Failed => "FAILED",
             JobStatus::Rejected => "REJECTED",
+            JobStatus::Deleted => "DELETED",
         }
     }
 
@@ -72,7 +78,7 @@ impl fmt::Display for JobStatus {
 
 /// A status name that is not one of the four.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown job status {0:?} (expected SUBMITTED, COMPLETED, FAILED or REJECTED)")]
+#[error("unknown job status {0:?} (expected SUBMITTED, COMPLETED, FAILED, REJECTED or DELETED)")]
 pub struct UnknownStatus(pub String);
 
 impl FromStr for JobStatus {
@@ -147,6 +153,10 @@ pub struct JobSnapshot {
     pub inference_id: Option<InferenceId>,
     /// True once the endpoint answered 202 (the output location is stored).
     pub accepted: bool,
+    /// Until when (seconds since the Unix epoch) the delivery that claimed the job may still
+    /// be sending it: a lease, so concurrent deliveries of one upload make one request, and
+    /// a claimant that died is taken over once its lease has run out.
+    pub claimed_until: Option<i64>,
 }
 
 /// What to do with an S3 event for a key.
@@ -157,29 +167,90 @@ pub enum UploadDecision {
     /// The event is a newer upload than the job's: replace the job and submit.
     Supersede,
     /// Same upload, claimed but the endpoint never accepted it (an earlier attempt failed
-    /// midway): submit again under the same inference id.
+    /// midway, or was deferred) and nobody holds the claim: submit again under the same
+    /// inference id.
     Retry,
+    /// Same upload, claimed and being sent by another delivery whose lease still runs:
+    /// wait (the event comes back later and then finds it submitted, or the lease expired).
+    InProgress,
     /// Same upload, already submitted or finished: nothing to do.
     Duplicate,
     /// An older upload than the job's: nothing to do.
     Stale,
 }
 
-/// Decides what an S3 event for a key means given the key's job, if any.
-pub fn decide_upload(existing: Option<&JobSnapshot>, incoming: &ObjectVersion) -> UploadDecision {
+/// Decides what an S3 event for a key means given the key's job, if any, at `now` (seconds
+/// since the Unix epoch, compared with the claim's lease).
+pub fn decide_upload(
+    existing: Option<&JobSnapshot>,
+    incoming: &ObjectVersion,
+    now: i64,
+) -> UploadDecision {
     let Some(job) = existing else {
         return UploadDecision::Claim;
     };
     if job.version.same_upload(incoming) {
-        return if job.status == JobStatus::Submitted && !job.accepted {
-            UploadDecision::Retry
-        } else {
-            UploadDecision::Duplicate
+        return match (job.status, job.accepted) {
+            (JobStatus::Submitted, false) if job.claimed_until.is_some_and(|t| t > now) => {
+                UploadDecision::InProgress
+            }
+            (JobStatus::Submitted, false) => UploadDecision::Retry,
+            _ => UploadDecision::Duplicate,
         };
     }
     match incoming.upload_cmp(&job.version) {
         Ordering::Greater => UploadDecision::Supersede,
         Ordering::Less | Ordering::Equal => UploadDecision::Stale,
+    }
+}
+
+/// An `ObjectRemoved` event for a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removal {
+    /// The event's order (sequencer, else event time); on a versioned bucket, the version id
+    /// of the delete marker or of the deleted version.
+    pub version: ObjectVersion,
+    /// True when the event removed the current object: an unversioned delete or a delete
+    /// marker. False when it permanently deleted one version (`ObjectRemoved:Delete` with a
+    /// version id), which removes the analysed upload only if that version is the job's.
+    pub hides_current: bool,
+}
+
+/// What to do with an `ObjectRemoved` event for a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemovalDecision {
+    /// The analysed upload was deleted: delete its detections and leave a tombstone.
+    Delete,
+    /// No job (or an older tombstone): record the deletion, so an older upload's late event
+    /// is recognised as stale.
+    Tombstone,
+    /// The same deletion again, or one older than the job's upload: nothing to do.
+    Ignore,
+}
+
+/// Decides what an `ObjectRemoved` event means given the key's job, if any.
+pub fn decide_removal(existing: Option<&JobSnapshot>, removal: &Removal) -> RemovalDecision {
+    let Some(job) = existing else {
+        return RemovalDecision::Tombstone;
+    };
+    if job.status == JobStatus::Deleted {
+        return match removal.version.order_cmp(&job.version) {
+            Ordering::Greater => RemovalDecision::Tombstone,
+            Ordering::Less | Ordering::Equal => RemovalDecision::Ignore,
+        };
+    }
+    if !removal.hides_current {
+        // One version permanently deleted: only the analysed one matters.
+        return match (&removal.version.version_id, &job.version.version_id) {
+            (Some(deleted), Some(analysed)) if deleted == analysed => RemovalDecision::Delete,
+            _ => RemovalDecision::Ignore,
+        };
+    }
+    // A deletion can only follow the upload it removes; in the same instant (event times of
+    // one millisecond, without sequencers) it is the later of the two.
+    match removal.version.order_cmp(&job.version) {
+        Ordering::Greater | Ordering::Equal => RemovalDecision::Delete,
+        Ordering::Less => RemovalDecision::Ignore,
     }
 }
 
@@ -232,6 +303,7 @@ mod tests {
             version,
             inference_id: InferenceId::parse("inf-1").ok(),
             accepted,
+            claimed_until: None,
         }
     }
 
@@ -265,7 +337,7 @@ mod tests {
     #[test]
     fn first_event_claims() {
         assert_eq!(
-            decide_upload(None, &version("a", seq("01"), 1)),
+            decide_upload(None, &version("a", seq("01"), 1), 0),
             UploadDecision::Claim
         );
     }
@@ -276,7 +348,7 @@ mod tests {
         for status in JobStatus::ALL {
             let existing = job(status, v.clone(), true);
             assert_eq!(
-                decide_upload(Some(&existing), &v),
+                decide_upload(Some(&existing), &v, 0),
                 UploadDecision::Duplicate,
                 "{status}"
             );
@@ -287,7 +359,7 @@ mod tests {
             ..job(JobStatus::Rejected, v.clone(), false)
         };
         assert_eq!(
-            decide_upload(Some(&rejected), &v),
+            decide_upload(Some(&rejected), &v, 0),
             UploadDecision::Duplicate
         );
     }
@@ -296,7 +368,148 @@ mod tests {
     fn claimed_but_never_accepted_is_retried() {
         let v = version("a", seq("01"), 10);
         let existing = job(JobStatus::Submitted, v.clone(), false);
-        assert_eq!(decide_upload(Some(&existing), &v), UploadDecision::Retry);
+        assert_eq!(decide_upload(Some(&existing), &v, 0), UploadDecision::Retry);
+    }
+
+    #[test]
+    fn a_claim_whose_lease_runs_is_in_progress_until_it_expires() {
+        let v = version("a", seq("01"), 10);
+        let claimed = JobSnapshot {
+            claimed_until: Some(1_000),
+            ..job(JobStatus::Submitted, v.clone(), false)
+        };
+        assert_eq!(
+            decide_upload(Some(&claimed), &v, 999),
+            UploadDecision::InProgress
+        );
+        // The lease's last second is still the claimant's; from then on anyone may take over.
+        assert_eq!(
+            decide_upload(Some(&claimed), &v, 1_000),
+            UploadDecision::Retry
+        );
+        assert_eq!(
+            decide_upload(Some(&claimed), &v, 5_000),
+            UploadDecision::Retry
+        );
+        // Once accepted, the lease no longer matters: the upload is submitted.
+        let accepted = JobSnapshot {
+            accepted: true,
+            ..claimed.clone()
+        };
+        assert_eq!(
+            decide_upload(Some(&accepted), &v, 999),
+            UploadDecision::Duplicate
+        );
+        // A newer upload does not wait for an older one's claimant.
+        let newer = version("b", seq("02"), 20);
+        assert_eq!(
+            decide_upload(Some(&claimed), &newer, 999),
+            UploadDecision::Supersede
+        );
+    }
+
+    fn removal(sequencer: &str, time: i64) -> Removal {
+        Removal {
+            version: ObjectVersion {
+                version_id: None,
+                etag: None,
+                sequencer: seq(sequencer),
+                event_time_ms: time,
+            },
+            hides_current: true,
+        }
+    }
+
+    #[test]
+    fn a_deletion_after_the_upload_deletes_and_an_older_one_is_ignored() {
+        let uploaded = version("a", seq("05"), 50);
+        for status in [
+            JobStatus::Submitted,
+            JobStatus::Completed,
+            JobStatus::Failed,
+            JobStatus::Rejected,
+        ] {
+            let existing = job(status, uploaded.clone(), true);
+            assert_eq!(
+                decide_removal(Some(&existing), &removal("06", 60)),
+                RemovalDecision::Delete,
+                "{status}"
+            );
+            assert_eq!(
+                decide_removal(Some(&existing), &removal("04", 40)),
+                RemovalDecision::Ignore,
+                "a delete of an older upload, delivered late: {status}"
+            );
+        }
+        assert_eq!(
+            decide_removal(None, &removal("06", 60)),
+            RemovalDecision::Tombstone,
+            "a delete that overtook its upload's event is remembered"
+        );
+    }
+
+    #[test]
+    fn a_tombstone_orders_later_events_of_the_key() {
+        let tombstone = JobSnapshot {
+            inference_id: None,
+            accepted: false,
+            ..job(JobStatus::Deleted, removal("06", 60).version, false)
+        };
+        // The upload the delete removed, delivered after it: stale, never analysed again.
+        assert_eq!(
+            decide_upload(Some(&tombstone), &version("a", seq("05"), 50), 0),
+            UploadDecision::Stale
+        );
+        // A re-upload after the delete: a new analysis.
+        assert_eq!(
+            decide_upload(Some(&tombstone), &version("a", seq("07"), 70), 0),
+            UploadDecision::Supersede
+        );
+        // The same delete again changes nothing; a later one moves the tombstone on.
+        assert_eq!(
+            decide_removal(Some(&tombstone), &removal("06", 60)),
+            RemovalDecision::Ignore
+        );
+        assert_eq!(
+            decide_removal(Some(&tombstone), &removal("08", 80)),
+            RemovalDecision::Tombstone
+        );
+    }
+
+    #[test]
+    fn deleting_one_version_removes_the_analysis_only_if_it_is_the_analysed_one() {
+        let analysed = ObjectVersion {
+            version_id: Some("v2".into()),
+            ..version("a", seq("05"), 50)
+        };
+        let existing = job(JobStatus::Completed, analysed, true);
+        let delete_version = |id: &str| Removal {
+            version: ObjectVersion {
+                version_id: Some(id.into()),
+                ..removal("09", 90).version
+            },
+            hides_current: false,
+        };
+        assert_eq!(
+            decide_removal(Some(&existing), &delete_version("v1")),
+            RemovalDecision::Ignore
+        );
+        assert_eq!(
+            decide_removal(Some(&existing), &delete_version("v2")),
+            RemovalDecision::Delete
+        );
+        // A delete marker hides the current version whatever its own version id.
+        let marker = Removal {
+            version: ObjectVersion {
+                version_id: Some("marker".into()),
+                ..removal("09", 90).version
+            },
+            hides_current: true,
+        };
+        assert_eq!(
+            decide_removal(Some(&existing), &marker),
+            RemovalDecision::Delete
+        );
     }
 
     #[test]
@@ -306,12 +519,15 @@ mod tests {
         for status in JobStatus::ALL {
             let existing = job(status, old.clone(), true);
             assert_eq!(
-                decide_upload(Some(&existing), &new),
+                decide_upload(Some(&existing), &new, 0),
                 UploadDecision::Supersede,
                 "sequencer wins over time"
             );
             let existing = job(status, new.clone(), true);
-            assert_eq!(decide_upload(Some(&existing), &old), UploadDecision::Stale);
+            assert_eq!(
+                decide_upload(Some(&existing), &old, 0),
+                UploadDecision::Stale
+            );
         }
     }
 
@@ -321,7 +537,7 @@ mod tests {
         let again = version("same-etag", seq("0B"), 20);
         let existing = job(JobStatus::Completed, first, true);
         assert_eq!(
-            decide_upload(Some(&existing), &again),
+            decide_upload(Some(&existing), &again, 0),
             UploadDecision::Supersede
         );
     }
@@ -333,11 +549,14 @@ mod tests {
         let new = version("b", None, 2_000);
         let existing = job(JobStatus::Submitted, old.clone(), true);
         assert_eq!(
-            decide_upload(Some(&existing), &new),
+            decide_upload(Some(&existing), &new, 0),
             UploadDecision::Supersede
         );
         let existing = job(JobStatus::Submitted, new, true);
-        assert_eq!(decide_upload(Some(&existing), &old), UploadDecision::Stale);
+        assert_eq!(
+            decide_upload(Some(&existing), &old, 0),
+            UploadDecision::Stale
+        );
     }
 
     #[test]
@@ -354,7 +573,7 @@ mod tests {
         assert!(a.same_upload(&a.clone()));
         let existing = job(JobStatus::Completed, a, true);
         assert_eq!(
-            decide_upload(Some(&existing), &b),
+            decide_upload(Some(&existing), &b, 0),
             UploadDecision::Supersede
         );
     }
@@ -440,11 +659,11 @@ mod tests {
             let mut replay: Vec<&ObjectVersion> = order.iter().map(|i| &versions[i.index(versions.len())]).collect();
             replay.extend(versions.iter());
             for v in replay {
-                match decide_upload(job.as_ref(), v) {
+                match decide_upload(job.as_ref(), v, 0) {
                     UploadDecision::Claim | UploadDecision::Supersede => {
-                        job = Some(JobSnapshot { status: JobStatus::Submitted, version: v.clone(), inference_id: None, accepted: true });
+                        job = Some(JobSnapshot { status: JobStatus::Submitted, version: v.clone(), inference_id: None, accepted: true, claimed_until: None });
                     }
-                    UploadDecision::Retry => prop_assert!(false, "accepted jobs are never retried"),
+                    UploadDecision::Retry | UploadDecision::InProgress => prop_assert!(false, "accepted jobs are never retried"),
                     UploadDecision::Duplicate => prop_assert!(job.as_ref().is_some_and(|j| j.version.same_upload(v))),
                     UploadDecision::Stale => prop_assert_eq!(v.upload_cmp(&job.as_ref().expect("job").version), Ordering::Less),
                 }

@@ -108,6 +108,24 @@ impl LocalStack {
         Ok(stats)
     }
 
+    /// Every input location the emulator accepted a request for, in order
+    /// (`GET /_emulator/input-locations`).
+    pub async fn emulator_inputs(&self) -> Result<Vec<String>> {
+        let (status, body) = self
+            .emulator_admin("GET", "/_emulator/input-locations", "")
+            .await?;
+        ensure!(
+            status == 200,
+            "emulator input locations answered {status}: {body}"
+        );
+        Ok(body["input_locations"]
+            .as_array()
+            .context("input_locations")?
+            .iter()
+            .filter_map(|location| location.as_str().map(str::to_string))
+            .collect())
+    }
+
     /// Sets the emulator's faults (`POST /_emulator/faults`, e.g. `{"throttle_next": 2}`);
     /// returns the faults now in force.
     pub async fn emulator_faults(&self, faults: &str) -> Result<Value> {

@@ -28,13 +28,14 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use cochl_aws::clients::SdkConfig;
 use cochl_aws::dynamo::{provision, DynamoStore};
 use cochl_aws::records::JobRecord;
-use cochl_aws::settings::{self as vars, Env, ResultSettings, SubmitSettings};
+use cochl_aws::settings::{self as vars, Env, ResultSettings, SubmitSettings, SweepSettings};
 use cochl_core::detections::MergeOptions;
 use cochl_core::keys::S3Uri;
 use cochl_core::sensitivity::SensitivityConfig;
 use cochl_emulator::{EmulatorConfig, RunningEmulator, S3Prefix};
 use cochl_on_result::ResultHandler;
 use cochl_submit::Submitter;
+use cochl_sweeper::SweepReport;
 use testkit::messaging::{create_topic, queue_arn};
 use testkit::{s3_client, sdk_config, unique_name, MotoServer};
 use tokio::sync::watch;
@@ -116,7 +117,6 @@ const LOCAL_DEFAULTS: &[(&str, &str)] = &[
     (vars::MAX_ATTEMPTS, "8"),
     (vars::SUBMIT_CONCURRENCY, "8"),
     (vars::RESULT_CONCURRENCY, "4"),
-    (vars::MAX_RESULT_BYTES, "536870912"),
     (vars::DEFER_BASE_SECONDS, "1"),
     (vars::DEFER_MAX_SECONDS, "8"),
     (vars::ENDPOINT_MAX_INSTANCES, "1"),
@@ -191,6 +191,8 @@ pub struct LocalStack {
     pub function_env: BTreeMap<String, String>,
     /// The functions' time budget per invocation.
     pub function_timeout: Duration,
+    /// When and how often the sweeper runs (`COCHL_SWEEP_*`).
+    pub sweep: SweepSettings,
     /// The job table.
     pub store: DynamoStore,
     /// S3 client (path-style).
@@ -315,6 +317,7 @@ impl LocalStack {
                         QueueConfiguration::builder()
                             .queue_arn(queue_arn(&resources.submit_queue))
                             .events(Event::from("s3:ObjectCreated:*"))
+                            .events(Event::from("s3:ObjectRemoved:*"))
                             .filter(filter)
                             .build()
                             .context("queue configuration")?,
@@ -382,6 +385,8 @@ impl LocalStack {
             SubmitSettings::from_env(&env).context("the submit function's configuration")?;
         let mut result_settings =
             ResultSettings::from_env(&env).context("the on-result function's configuration")?;
+        let sweep_settings =
+            SweepSettings::from_env(&env).context("the sweeper's configuration")?;
         if let Some(sensitivity) = &options.default_sensitivity {
             submit_settings.default_sensitivity = sensitivity.clone();
         }
@@ -424,6 +429,7 @@ impl LocalStack {
             results,
             function_env,
             function_timeout: options.function_timeout(),
+            sweep: sweep_settings,
             store,
             s3,
             sqs,
@@ -473,7 +479,47 @@ impl LocalStack {
             },
             self.stop.subscribe(),
         ));
+        self.sources.push(self.start_sweeper());
         Ok(())
+    }
+
+    /// Runs the sweeper every `COCHL_SWEEP_INTERVAL_SECONDS`, as its EventBridge schedule
+    /// does in AWS, until the stack stops.
+    fn start_sweeper(&self) -> JoinHandle<()> {
+        let on_result = self.results.clone();
+        let interval = self.sweep.interval;
+        let sweep_after = self.sweep.sweep_after;
+        let budget = self.function_timeout;
+        let mut stop = self.stop.subscribe();
+        tokio::spawn(async move {
+            let mut ticks =
+                tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => {
+                        let deadline = Some(Instant::now() + budget);
+                        if let Err(error) = cochl_sweeper::sweep(&on_result, sweep_after, deadline).await {
+                            tracing::error!(error = %error, "the sweep failed; the next one tries again");
+                        }
+                    }
+                    _ = stop.changed() => return,
+                }
+            }
+        })
+    }
+
+    /// One sweep now of every job SUBMITTED and unchanged since before `changed_before`
+    /// (RFC 3339): what a test calls instead of waiting for the schedule.
+    pub async fn sweep_before(&self, changed_before: &str) -> Result<SweepReport> {
+        let deadline = Some(Instant::now() + self.function_timeout);
+        Ok(cochl_sweeper::sweep_before(
+            &self.results,
+            changed_before,
+            cochl_sweeper::MAX_JOBS_PER_RUN,
+            deadline,
+        )
+        .await?)
     }
 
     /// Moves every message of a dead-letter queue back to its source queue, as

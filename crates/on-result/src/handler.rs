@@ -7,7 +7,9 @@
 //! sent back to the submit queue, up to `COCHL_MAX_EXPIRY_RESUBMITS` times, without a
 //! detection notification: one goes out for the final outcome only.
 //!
-//! Per notification: find the job through the notification's input location, decide (pure,
+//! Per notification: find the job through the notification's input location (or, when the
+//! location does not name it, through the inference index: a staged copy of an upload whose
+//! key cannot travel in a header, or a location echoed differently), decide (pure,
 //! `cochl_core::job::decide_result`) whether it applies, is a duplicate, belongs to a
 //! superseded upload or to no job at all (an orphan, recorded). On success the result is
 //! read from S3, merged into per-tag detections, the tag items are written in batches
@@ -186,6 +188,20 @@ where
         }
     }
 
+    /// Settles a job from a notification the caller built rather than received (the
+    /// sweeper, from the objects SageMaker left in S3), exactly as a delivered one would:
+    /// the same decisions, writes and detection notification. `origin` is kept as the
+    /// message of an orphan.
+    pub async fn settle(
+        &self,
+        notification: &AsyncNotification,
+        origin: &str,
+        deadline: Option<Instant>,
+    ) -> Result<NotificationOutcome, RecordError> {
+        self.handle_notification(notification, origin, deadline)
+            .await
+    }
+
     async fn record_orphan(
         &self,
         notification: &AsyncNotification,
@@ -225,15 +241,10 @@ where
                 .await
                 .map_err(StoreFailure::at("giving back the in-flight slot"))?;
         }
-        let Some(file) = notification.request.input_location.clone() else {
-            return self.record_orphan(notification, raw).await;
-        };
         for _ in 0..MAX_CONFLICTS {
-            let job = self
-                .store
-                .get_job(&file)
-                .await
-                .map_err(StoreFailure::at("reading the job"))?;
+            let Some((file, job)) = self.find_job(notification).await? else {
+                return self.record_orphan(notification, raw).await;
+            };
             let decision = decide_result(
                 job.as_ref().map(JobRecord::snapshot).as_ref(),
                 &notification.inference_id,
@@ -271,20 +282,16 @@ where
                         .await?
                 }
                 InferenceOutcome::Failed {
+                    status,
                     reason,
                     failure_location,
-                    ..
                 } => {
-                    let expired = failure_is_expiry(reason);
-                    if expired && job.expiry_resubmits < self.settings.max_expiry_resubmits {
+                    let (code, resubmittable) = failure_code(status, reason);
+                    if resubmittable && job.expiry_resubmits < self.settings.max_expiry_resubmits {
                         return self.resubmit(&job, &inference_id).await;
                     }
                     let failure = Failure {
-                        code: if expired {
-                            "request_expired"
-                        } else {
-                            "inference_failed"
-                        },
+                        code,
                         reason: reason.clone(),
                         location: failure_location
                             .clone()
@@ -301,6 +308,55 @@ where
         Err(RecordError::Contended {
             attempts: MAX_CONFLICTS,
         })
+    }
+
+    /// The job a notification is about, and the file it belongs to. Normally its input
+    /// location names the file. When it does not (a staged copy of an upload whose key
+    /// cannot travel in a header, or a location SageMaker echoed differently, or none at
+    /// all) the inference index names it: one more query, only on that path. `None`: no
+    /// file to look at (an orphan).
+    async fn find_job(
+        &self,
+        notification: &AsyncNotification,
+    ) -> Result<Option<(S3Uri, Option<JobRecord>)>, RecordError> {
+        let located = match &notification.request.input_location {
+            Some(file) => {
+                let job = self
+                    .store
+                    .get_job(file)
+                    .await
+                    .map_err(StoreFailure::at("reading the job"))?;
+                let matches = job.as_ref().is_some_and(|j| {
+                    j.inference_id.as_ref().map(InferenceId::as_str)
+                        == Some(notification.inference_id.as_str())
+                });
+                if matches {
+                    return Ok(Some((file.clone(), job)));
+                }
+                Some((file.clone(), job))
+            }
+            None => None,
+        };
+        let Ok(inference_id) = InferenceId::parse(&notification.inference_id) else {
+            return Ok(located);
+        };
+        let indexed = self
+            .store
+            .file_of_inference(&inference_id)
+            .await
+            .map_err(StoreFailure::at("finding the job of the inference"))?;
+        match indexed {
+            Some(file) if located.as_ref().is_none_or(|(at, _)| *at != file) => {
+                tracing::info!(job_file = %file, "the input location does not name the job; found it by inference id");
+                let job = self
+                    .store
+                    .get_job(&file)
+                    .await
+                    .map_err(StoreFailure::at("reading the job"))?;
+                Ok(Some((file, job)))
+            }
+            _ => Ok(located),
+        }
     }
 
     /// Sends the file's expired request back to the submit queue; submit moves the job to
@@ -526,6 +582,21 @@ where
             inference_id: inference_id.to_string(),
             reason_code: failure.code.to_string(),
         }))
+    }
+}
+
+/// The status the sweeper gives a job whose request left no trace in S3 (no result, no
+/// failure object) long after it could have finished: treated as an expiry.
+pub const NO_OUTCOME_STATUS: &str = "NoOutcome";
+
+/// The reason code a failure is recorded with, and whether the expiry policy resubmits it.
+fn failure_code(status: &str, reason: &str) -> (&'static str, bool) {
+    if status == NO_OUTCOME_STATUS {
+        ("no_outcome", true)
+    } else if failure_is_expiry(reason) {
+        ("request_expired", true)
+    } else {
+        ("inference_failed", false)
     }
 }
 

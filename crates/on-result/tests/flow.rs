@@ -80,6 +80,7 @@ fn submitted_job(inference: &str) -> JobRecord {
         revision: 1,
         inference_id: Some(id(inference)),
         accepted: true,
+        claimed_until: None,
         expiry_resubmits: 0,
         notified: false,
         content_type: Some("audio/wav".into()),
@@ -95,6 +96,7 @@ fn submitted_job(inference: &str) -> JobRecord {
         length_sec: None,
         tags: Vec::new(),
         tag_items: StoredTags::default(),
+        purge_at: None,
     }
 }
 
@@ -836,4 +838,113 @@ async fn the_sample_queue_event_is_handled_as_the_lambda_gets_it() {
     let response = handle_queue(&handler, &batch, None).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     assert_eq!(handler.store.orphans().len(), inferences.len());
+}
+
+/// A success notification whose `inputLocation` is `location` (or absent).
+fn success_at(inference: &str, location: Option<&str>) -> Value {
+    let mut message = json!({
+        "awsRegion": "us-east-1", "eventTime": "2026-11-25T10:16:02.608Z",
+        "invocationStatus": "Completed",
+        "requestParameters": {"contentType": "audio/wav", "endpointName": "cochl-sense"},
+        "responseParameters": {"contentType": "application/json", "outputLocation": OUTPUT},
+        "inferenceId": inference, "eventVersion": "1.0",
+        "eventSource": "aws:sagemaker", "eventName": "InferenceResult"
+    });
+    if let Some(location) = location {
+        message["requestParameters"]["inputLocation"] = json!(location);
+    }
+    event(vec![sns(&message)])
+}
+
+/// The job as a settled record, without what differs between two runs (the times).
+fn settled(job: JobRecord) -> JobRecord {
+    JobRecord {
+        completed_at: None,
+        updated_at: String::new(),
+        ..job
+    }
+}
+
+#[tokio::test]
+async fn a_notification_whose_location_does_not_name_its_job_settles_it_by_inference_id() {
+    // The normal path, for comparison.
+    let normal = waiting();
+    handle(&normal, &success(INFERENCE, Some(OUTPUT)), None)
+        .await
+        .expect("handled");
+    let expected = settled(job(&normal));
+    assert_eq!(expected.status, JobStatus::Completed);
+
+    // The same notification as SageMaker might echo it: the key percent-encoded, in another
+    // Unicode normalisation, a staged copy's key, or no location at all.
+    for location in [
+        Some("s3://audio/incoming/street%2012s.wav"),
+        Some("s3://audio/incoming/street\u{a0}12s.wav"),
+        Some("s3://audio/staging/cochl-00000000000000000000000000000000000000a1"),
+        None,
+    ] {
+        let handler = waiting();
+        let outcomes = handle(&handler, &success_at(INFERENCE, location), None)
+            .await
+            .expect("handled");
+        assert!(
+            matches!(&outcomes[..], [NotificationOutcome::Completed { file, .. }] if file == FILE),
+            "{location:?}: {outcomes:?}"
+        );
+        assert_eq!(settled(job(&handler)), expected, "{location:?}");
+        assert_eq!(
+            handler.store.tag_names(&uri(FILE)),
+            vec!["Dog_bark", "Siren"]
+        );
+        assert_eq!(handler.detections.messages().len(), 1);
+        assert!(handler.store.orphans().is_empty());
+        // The index is asked only because the location did not name the job.
+        assert_eq!(handler.store.calls(StoreOp::FileOfInference), 1);
+    }
+    assert_eq!(
+        normal.store.calls(StoreOp::FileOfInference),
+        0,
+        "a location that names its job costs no index query"
+    );
+}
+
+#[tokio::test]
+async fn a_notification_neither_its_location_nor_the_index_knows_is_an_orphan() {
+    let handler = waiting();
+    let outcomes = handle(
+        &handler,
+        &success_at("cochl-unknown", Some("s3://audio/staging/cochl-unknown")),
+        None,
+    )
+    .await
+    .expect("handled");
+    assert!(
+        matches!(&outcomes[..], [NotificationOutcome::Orphan { .. }]),
+        "{outcomes:?}"
+    );
+    assert_eq!(job(&handler).status, JobStatus::Submitted);
+}
+
+#[tokio::test]
+async fn an_analysis_of_a_deleted_upload_is_settled_as_superseded() {
+    let handler = waiting();
+    // The upload was deleted while its inference ran: its job is a tombstone.
+    let tombstone = JobRecord {
+        status: JobStatus::Deleted,
+        inference_id: None,
+        accepted: false,
+        revision: 2,
+        ..submitted_job(INFERENCE)
+    };
+    handler.store.insert_job(tombstone.clone());
+    let outcomes = handle(&handler, &success(INFERENCE, Some(OUTPUT)), None)
+        .await
+        .expect("handled");
+    assert!(
+        matches!(&outcomes[..], [NotificationOutcome::Superseded { .. }]),
+        "{outcomes:?}"
+    );
+    assert_eq!(job(&handler), tombstone, "the tombstone is left as it is");
+    assert!(handler.store.tag_names(&uri(FILE)).is_empty());
+    assert!(handler.detections.messages().is_empty());
 }

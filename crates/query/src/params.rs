@@ -207,9 +207,14 @@ pub fn tag_files_params(raw_name: &str, params: &Params) -> Result<TagFilesParam
 pub fn jobs_params(params: &Params) -> Result<JobsParams, ApiError> {
     let expected = "one of SUBMITTED, COMPLETED, FAILED, REJECTED";
     let text = params.required("status", expected)?;
-    let status = text.parse::<JobStatus>().map_err(|_| {
-        ApiError::parameter("status", format!("must be {expected}, got {}", shown(text)))
-    })?;
+    // A deleted upload's tombstone is not a job anyone can list: the file no longer exists.
+    let status = text
+        .parse::<JobStatus>()
+        .ok()
+        .filter(|status| *status != JobStatus::Deleted)
+        .ok_or_else(|| {
+            ApiError::parameter("status", format!("must be {expected}, got {}", shown(text)))
+        })?;
     Ok(JobsParams {
         status,
         limit: params.limit()?,
@@ -308,6 +313,10 @@ mod tests {
             .to_string()
             .contains("status"));
         assert!(jobs_params(&params("status=DONE", &allowed).expect("known")).is_err());
+        assert!(
+            jobs_params(&params("status=deleted", &allowed).expect("known")).is_err(),
+            "tombstones are not listed"
+        );
     }
 
     proptest! {

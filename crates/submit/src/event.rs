@@ -38,7 +38,11 @@ pub struct UploadRecord {
 pub enum ParsedRecord {
     /// An object was created.
     Upload(UploadRecord),
-    /// A record of another kind (e.g. `ObjectRemoved:*`): nothing to submit.
+    /// An object (or one version of it) was deleted: `ObjectRemoved:*`. The record's fields
+    /// are an upload's; `size` and `etag` are absent, `version_id` names the delete marker
+    /// or the deleted version on a versioned bucket.
+    Removal(UploadRecord),
+    /// A record of another kind (e.g. `ObjectRestore:*`): nothing to do.
     Other {
         /// Its event name, for the log line that says why it was ignored.
         event_name: String,
@@ -145,7 +149,8 @@ fn parse_record(index: usize, raw: &Value) -> ParsedRecord {
         Err(error) => return malformed(error.to_string()),
     };
     let event_name = record.event_name.unwrap_or_default();
-    if !event_name.starts_with("ObjectCreated:") {
+    let removal = event_name.starts_with("ObjectRemoved:");
+    if !event_name.starts_with("ObjectCreated:") && !removal {
         return ParsedRecord::Other { event_name };
     }
     let key = match decode_event_key(&record.s3.object.key) {
@@ -170,7 +175,7 @@ fn parse_record(index: usize, raw: &Value) -> ParsedRecord {
         },
         None => None,
     };
-    ParsedRecord::Upload(UploadRecord {
+    let upload = UploadRecord {
         bucket: record.s3.bucket.name,
         key,
         event_name,
@@ -188,7 +193,12 @@ fn parse_record(index: usize, raw: &Value) -> ParsedRecord {
             .version_id
             .filter(|v| !v.is_empty() && v != "null"),
         sequencer,
-    })
+    };
+    if removal {
+        ParsedRecord::Removal(upload)
+    } else {
+        ParsedRecord::Upload(upload)
+    }
 }
 
 #[cfg(test)]
@@ -265,7 +275,8 @@ mod tests {
             {"eventName": "ObjectCreated:Put", "eventTime": "2026-11-25T10:15:30Z", "s3": {"bucket": {"name": "b"}, "object": {"key": "bad%zz"}}},
             good,
             {"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "b"}, "object": {"key": "k"}}},
-            {"eventName": "ObjectRemoved:Delete", "eventTime": "2026-11-25T10:15:30Z", "s3": {"bucket": {"name": "b"}, "object": {"key": "k"}}},
+            {"eventName": "ObjectRemoved:Delete", "eventTime": "2026-11-25T10:15:30Z", "s3": {"bucket": {"name": "b"}, "object": {"key": "k", "sequencer": "0A"}}},
+            {"eventName": "ObjectRestore:Completed", "eventTime": "2026-11-25T10:15:30Z", "s3": {"bucket": {"name": "b"}, "object": {"key": "k"}}},
             {"nonsense": true},
         ]});
         let SubmitEvent::Records(records) = parse_event(&payload).expect("event") else {
@@ -279,11 +290,14 @@ mod tests {
             matches!(&records[2], ParsedRecord::Malformed { index: 2, reason, .. } if reason.contains("eventTime"))
         );
         assert!(
-            matches!(&records[3], ParsedRecord::Other { event_name } if event_name == "ObjectRemoved:Delete")
+            matches!(&records[3], ParsedRecord::Removal(removal) if removal.event_name == "ObjectRemoved:Delete" && removal.key == "k" && removal.sequencer.as_ref().map(|s| s.as_str()) == Some("0A"))
+        );
+        assert!(
+            matches!(&records[4], ParsedRecord::Other { event_name } if event_name == "ObjectRestore:Completed")
         );
         assert!(matches!(
-            &records[4],
-            ParsedRecord::Malformed { index: 4, .. }
+            &records[5],
+            ParsedRecord::Malformed { index: 5, .. }
         ));
     }
 

@@ -34,7 +34,10 @@ use cochl_aws::queue::{Queue, QueueError};
 use cochl_aws::records::{JobRecord, StoredTags};
 use cochl_aws::settings::SubmitSettings;
 use cochl_core::inference_id::InferenceId;
-use cochl_core::job::{decide_upload, JobStatus, ObjectVersion, UploadDecision};
+use cochl_core::job::{
+    decide_removal, decide_upload, JobStatus, ObjectVersion, Removal, RemovalDecision,
+    UploadDecision,
+};
 use cochl_core::keys::S3Uri;
 use cochl_core::resubmit::ResubmitRequest;
 use serde_json::Value;
@@ -54,6 +57,14 @@ pub const ENDPOINT_REFUSED: &str = "endpoint_refused";
 pub const RECONCILE_EVERY: Duration = Duration::from_secs(60);
 /// Leaked slots reclaimed per look.
 const RECONCILE_BATCH: usize = 100;
+/// Added to the claiming invocation's remaining time: a claim outlives its claimant by this
+/// much, so clocks a few seconds apart never let two deliveries send one upload.
+const CLAIM_MARGIN: Duration = Duration::from_secs(10);
+/// A claim's lease when the invocation has no deadline: Lambda's longest invocation.
+const CLAIM_WITHOUT_DEADLINE: Duration = Duration::from_secs(900);
+/// Days a deleted upload's tombstone is kept: longer than any event of the removed upload
+/// can still arrive (SQS keeps a message 14 days at most).
+const TOMBSTONE_DAYS: i64 = 30;
 
 /// When this instance last looked for leaked in-flight slots, so a full endpoint costs one
 /// query a minute per instance, not one per deferred message.
@@ -226,6 +237,15 @@ where
                 );
                 self.handle_upload(upload, deadline).instrument(span).await
             }
+            ParsedRecord::Removal(removal) => {
+                let span = tracing::info_span!(
+                    "removal",
+                    file = %format!("s3://{}/{}", removal.bucket, removal.key)
+                );
+                self.handle_removal(removal, deadline)
+                    .instrument(span)
+                    .await
+            }
             ParsedRecord::Other { event_name } => Ok(RecordOutcome::Ignored {
                 file: None,
                 reason: format!("event {event_name} is not an object creation"),
@@ -243,13 +263,109 @@ where
         deadline: Option<Instant>,
     ) -> Result<RecordOutcome, RecordError> {
         let file = S3Uri::new(&upload.bucket, &upload.key).map_err(RecordError::InvalidLocation)?;
-        if !upload.key.starts_with(&self.settings.input_prefix) {
+        if let Some(reason) = self.not_ours(&upload.key) {
             return Ok(RecordOutcome::Ignored {
                 file: Some(file.to_string()),
-                reason: format!("outside the input prefix {:?}", self.settings.input_prefix),
+                reason,
             });
         }
         self.submit_upload(&file, &upload, deadline).await
+    }
+
+    /// Why a key's events are none of submit's business: outside the input prefix, or a
+    /// staged copy submit made itself (under the staging prefix, which may sit inside the
+    /// input prefix, e.g. when the input prefix is the whole bucket).
+    fn not_ours(&self, key: &str) -> Option<String> {
+        if !key.starts_with(&self.settings.input_prefix) {
+            return Some(format!(
+                "outside the input prefix {:?}",
+                self.settings.input_prefix
+            ));
+        }
+        key.starts_with(&self.settings.staging_prefix).then(|| {
+            format!(
+                "a staged copy (under {:?}), not an upload",
+                self.settings.staging_prefix
+            )
+        })
+    }
+
+    /// An upload under the input prefix was deleted: its tag items go (so tag listings stop
+    /// returning it) and its job becomes a tombstone (so the query API answers 404, and a
+    /// late event of the removed upload is stale). An analysis still running is settled as
+    /// superseded when its notification arrives. A deletion older than the job's upload
+    /// changes nothing.
+    async fn handle_removal(
+        &self,
+        removal: UploadRecord,
+        deadline: Option<Instant>,
+    ) -> Result<RecordOutcome, RecordError> {
+        let file =
+            S3Uri::new(&removal.bucket, &removal.key).map_err(RecordError::InvalidLocation)?;
+        if let Some(reason) = self.not_ours(&removal.key) {
+            return Ok(RecordOutcome::Ignored {
+                file: Some(file.to_string()),
+                reason,
+            });
+        }
+        let event = Removal {
+            hides_current: removal.version_id.is_none()
+                || removal.event_name == "ObjectRemoved:DeleteMarkerCreated",
+            version: ObjectVersion {
+                version_id: removal.version_id,
+                etag: None,
+                sequencer: removal.sequencer,
+                event_time_ms: removal.event_time_ms,
+            },
+        };
+        for _ in 0..MAX_CONFLICTS {
+            let existing = self
+                .store
+                .get_job(&file)
+                .await
+                .map_err(StoreFailure::at("reading the job"))?;
+            match decide_removal(existing.as_ref().map(JobRecord::snapshot).as_ref(), &event) {
+                RemovalDecision::Ignore => {
+                    return Ok(RecordOutcome::Stale {
+                        file: file.to_string(),
+                    })
+                }
+                RemovalDecision::Delete | RemovalDecision::Tombstone => {}
+            }
+            let tag_items = existing
+                .as_ref()
+                .map(|job| job.tag_items.clone())
+                .unwrap_or_default();
+            // The detections go first: if the tombstone's write fails, the retry finds the
+            // job as it was and deletes (nothing more) again.
+            self.store
+                .delete_tags(&file, &tag_items, deadline)
+                .await
+                .map_err(StoreFailure::at("deleting the deleted upload's tags"))?;
+            let tombstone = tombstone(&file, &event.version, existing.as_ref());
+            let expect = existing
+                .as_ref()
+                .map_or(Expect::Absent, |j| Expect::Revision(j.revision));
+            match self.store.put_job(&tombstone, expect).await {
+                Ok(()) => {
+                    tracing::info!(
+                        tag_items = tag_items.names().len(),
+                        "the upload was deleted; its analysis is gone"
+                    );
+                    return Ok(RecordOutcome::Deleted {
+                        file: file.to_string(),
+                        tag_items: tag_items.names().len(),
+                    });
+                }
+                Err(StoreError::Conflict) => {
+                    tracing::info!("job changed while recording the deletion; deciding again");
+                }
+                Err(error) => return Err(StoreFailure::at("recording the deletion")(error).into()),
+            }
+        }
+        Err(RecordError::Contended {
+            attempts: MAX_CONFLICTS,
+        })
     }
 
     /// Claims the job (deciding again when a conflicting writer got there first) and submits.
@@ -281,6 +397,7 @@ where
             let decision = decide_upload(
                 existing.as_ref().map(JobRecord::snapshot).as_ref(),
                 &version,
+                epoch_seconds(),
             );
             // A retry of the same upload keeps the id the job holds: after an expiry it is a
             // resubmission's, which the endpoint has not seen yet.
@@ -307,6 +424,17 @@ where
                     return Ok(RecordOutcome::Stale {
                         file: file.to_string(),
                     })
+                }
+                UploadDecision::InProgress => {
+                    let claimed_until = existing.and_then(|j| j.claimed_until).unwrap_or_default();
+                    tracing::info!(
+                        claimed_until,
+                        "another delivery holds the claim and is sending the upload"
+                    );
+                    return Ok(RecordOutcome::InProgress {
+                        file: file.to_string(),
+                        claimed_until,
+                    });
                 }
                 UploadDecision::Claim | UploadDecision::Retry => {}
                 UploadDecision::Supersede => {
@@ -342,6 +470,7 @@ where
                 existing.as_ref(),
                 &plan,
                 upload,
+                self.lease_until(deadline),
             );
             let expect = existing
                 .as_ref()
@@ -351,7 +480,7 @@ where
                 Err(StoreError::Conflict) => {
                     tracing::info!("job changed while claiming; deciding again");
                     if admitted {
-                        self.give_back(&inference_id).await?;
+                        self.give_back_unless_claimed(file, &inference_id).await?;
                     }
                     continue;
                 }
@@ -392,12 +521,24 @@ where
     ) -> Result<RecordOutcome, RecordError> {
         if !admitted {
             if let Some(in_flight) = self.admit(&inference_id).await? {
-                return Ok(self.deferred(&job.file, &inference_id, in_flight));
+                let outcome = self.deferred(&job.file, &inference_id, in_flight);
+                self.release_claim(job).await;
+                return Ok(outcome);
             }
         }
+        let input = match self.input_location(&job, &inference_id).await {
+            Ok(input) => input,
+            Err(error) => {
+                if let Err(release) = self.give_back(&inference_id).await {
+                    tracing::warn!(error = %release, "could not give back the slot of a request that was not sent");
+                }
+                self.release_claim(job).await;
+                return Err(error);
+            }
+        };
         let request = InvocationRequest {
             inference_id: inference_id.clone(),
-            input: job.file.clone(),
+            input,
             content_type: plan.content_type.clone(),
             custom_attributes: plan.custom_attributes.clone(),
             request_ttl_seconds: self.settings.request_ttl_seconds,
@@ -406,6 +547,8 @@ where
         let expected = job.revision;
         job.revision += 1;
         job.updated_at = now();
+        // Accepted or refused, the request is no longer being sent: the claim ends.
+        job.claimed_until = None;
         let outcome = match self.endpoint.invoke_async(&request, deadline).await {
             Ok(accepted) => {
                 job.accepted = true;
@@ -430,12 +573,18 @@ where
                     reason,
                 }
             }
-            // The job stays SUBMITTED and not accepted: the message's retry resumes it.
+            // The job stays SUBMITTED and not accepted: the message's retry (or another
+            // delivery of the upload, now that the claim is given up) resumes it.
             Err(error @ EndpointError::GaveUp { .. }) => {
                 if let Err(release) = self.give_back(&inference_id).await {
                     // The retry takes the same slot again, or it expires: nothing leaks.
                     tracing::warn!(error = %release, "could not give back the slot of a request the endpoint did not take");
                 }
+                self.release_claim(JobRecord {
+                    revision: expected,
+                    ..job
+                })
+                .await;
                 return Err(RecordError::Endpoint(error));
             }
         };
@@ -450,6 +599,66 @@ where
             }
             Err(error) => Err(StoreFailure::at("submitted, but recording it failed")(error).into()),
         }
+    }
+
+    /// When a claim made now expires: the claiming invocation cannot outlive its deadline,
+    /// so the lease is the time it has left plus [`CLAIM_MARGIN`] (or the fixed
+    /// `COCHL_CLAIM_LEASE_SECONDS`).
+    fn lease_until(&self, deadline: Option<Instant>) -> i64 {
+        let hold = match (self.settings.claim_lease, deadline) {
+            (Some(fixed), _) => fixed,
+            (None, Some(deadline)) => {
+                deadline.saturating_duration_since(Instant::now()) + CLAIM_MARGIN
+            }
+            (None, None) => CLAIM_WITHOUT_DEADLINE,
+        };
+        epoch_seconds() + hold.as_secs_f64().ceil() as i64
+    }
+
+    /// Gives up the claim of a job that waits for room (deferred), so its message's return
+    /// need not wait for the lease. Best effort: a claim left in place expires.
+    async fn release_claim(&self, job: JobRecord) {
+        let expected = job.revision;
+        let released = JobRecord {
+            claimed_until: None,
+            revision: job.revision + 1,
+            updated_at: now(),
+            ..job
+        };
+        match self
+            .store
+            .put_job(&released, Expect::Revision(expected))
+            .await
+        {
+            Ok(()) | Err(StoreError::Conflict) => {}
+            Err(error) => {
+                tracing::warn!(error = %error, "could not give up the claim of a deferred upload; it expires")
+            }
+        }
+    }
+
+    /// Where the endpoint reads the upload. A key that is not printable ASCII cannot be
+    /// trusted to an HTTP header (`X-Amzn-SageMaker-InputLocation`): the upload is copied
+    /// server-side to `<staging prefix><inference id>` in the same bucket and that is sent;
+    /// the job, its notification and every query still name the original file.
+    async fn input_location(
+        &self,
+        job: &JobRecord,
+        inference_id: &InferenceId,
+    ) -> Result<S3Uri, RecordError> {
+        if header_safe(&job.file.to_string()) {
+            return Ok(job.file.clone());
+        }
+        let staged = S3Uri::new(
+            job.file.bucket(),
+            &format!("{}{}", self.settings.staging_prefix, inference_id),
+        )
+        .map_err(RecordError::InvalidLocation)?;
+        self.objects
+            .copy(&job.file, job.version.version_id.as_deref(), &staged)
+            .await?;
+        tracing::info!(staged = %staged, "the key is not printable ASCII; submitting a staged copy");
+        Ok(staged)
     }
 
     /// The outcome of a record that waits for room at the endpoint.
@@ -515,24 +724,36 @@ where
     /// Gives back the slots whose inference can no longer be waiting or running (its
     /// notification was lost, or its job was abandoned); returns how many.
     async fn reclaim_leaked_slots(&self) -> Result<usize, RecordError> {
-        let leaked = self
+        let reclaimed = cochl_aws::admission::reclaim_leaked_slots(
+            &self.store,
+            epoch_seconds(),
+            RECONCILE_BATCH,
+        )
+        .await
+        .map_err(StoreFailure::at("reclaiming leaked in-flight slots"))?;
+        Ok(reclaimed.len())
+    }
+
+    /// After losing a claim race with the slot already taken: gives the slot back unless
+    /// the job still waits for this very inference (another delivery of the same upload
+    /// won, and will send it under this slot).
+    async fn give_back_unless_claimed(
+        &self,
+        file: &S3Uri,
+        inference_id: &InferenceId,
+    ) -> Result<(), RecordError> {
+        let job = self
             .store
-            .expired_slots(epoch_seconds(), RECONCILE_BATCH)
+            .get_job(file)
             .await
-            .map_err(StoreFailure::at("looking for leaked in-flight slots"))?;
-        let mut reclaimed = 0;
-        for inference_id in &leaked {
-            if self
-                .store
-                .release_slot(inference_id)
-                .await
-                .map_err(StoreFailure::at("reclaiming a leaked in-flight slot"))?
-            {
-                tracing::warn!(inference_id = %inference_id, "reclaimed the in-flight slot of an inference whose notification never came");
-                reclaimed += 1;
-            }
+            .map_err(StoreFailure::at("reading the job"))?;
+        let still_wanted = job.is_some_and(|job| {
+            job.status == JobStatus::Submitted && job.inference_id.as_ref() == Some(inference_id)
+        });
+        if !still_wanted {
+            self.give_back(inference_id).await?;
         }
-        Ok(reclaimed)
+        Ok(())
     }
 
     /// Gives back the slot of a request the endpoint did not take.
@@ -587,6 +808,7 @@ where
                     let moved = JobRecord {
                         inference_id: Some(next.clone()),
                         accepted: false,
+                        claimed_until: Some(self.lease_until(deadline)),
                         expiry_resubmits: job.expiry_resubmits + 1,
                         output_location: None,
                         failure_location: None,
@@ -612,7 +834,30 @@ where
                     && job.expiry_resubmits > 0
                     && current.as_ref() == Some(&pending);
                 if moved_not_sent {
-                    return self.invoke(job, pending, &plan, false, deadline).await;
+                    // Another copy of this request may be sending it: the claim decides.
+                    if let Some(claimed_until) =
+                        job.claimed_until.filter(|until| *until > epoch_seconds())
+                    {
+                        return Ok(RecordOutcome::InProgress {
+                            file: file.to_string(),
+                            claimed_until,
+                        });
+                    }
+                    let expected = job.revision;
+                    let claimed = JobRecord {
+                        claimed_until: Some(self.lease_until(deadline)),
+                        revision: job.revision + 1,
+                        updated_at: now(),
+                        ..job
+                    };
+                    match self.store.put_job(&claimed, Expect::Revision(expected)).await {
+                        Ok(()) => {}
+                        Err(StoreError::Conflict) => continue,
+                        Err(error) => {
+                            return Err(StoreFailure::at("claiming the resubmission")(error).into())
+                        }
+                    }
+                    return self.invoke(claimed, pending, &plan, false, deadline).await;
                 }
                 return Ok(RecordOutcome::Duplicate {
                     file: file.to_string(),
@@ -678,11 +923,47 @@ where
     }
 }
 
+/// True when a location can travel in an HTTP header as it is: printable ASCII only.
+fn header_safe(location: &str) -> bool {
+    location.bytes().all(|b| (0x20..=0x7e).contains(&b))
+}
+
 /// Seconds since the Unix epoch: slot expiry times are compared with it.
 fn epoch_seconds() -> i64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// What is left of a deleted upload's job: the deletion's order, purged after
+/// [`TOMBSTONE_DAYS`].
+fn tombstone(file: &S3Uri, deletion: &ObjectVersion, existing: Option<&JobRecord>) -> JobRecord {
+    let now = now();
+    JobRecord {
+        file: file.clone(),
+        status: JobStatus::Deleted,
+        version: deletion.clone(),
+        revision: existing.map_or(0, |j| j.revision + 1),
+        inference_id: None,
+        accepted: false,
+        claimed_until: None,
+        expiry_resubmits: 0,
+        notified: false,
+        content_type: None,
+        size_bytes: None,
+        custom_attributes: None,
+        output_location: None,
+        failure_location: None,
+        reason_code: Some("deleted".into()),
+        reason: Some("the upload was deleted from the bucket".into()),
+        submitted_at: existing.map_or_else(|| now.clone(), |j| j.submitted_at.clone()),
+        completed_at: Some(now.clone()),
+        updated_at: now,
+        length_sec: None,
+        tags: Vec::new(),
+        tag_items: StoredTags::default(),
+        purge_at: Some(epoch_seconds() + TOMBSTONE_DAYS * 86_400),
+    }
 }
 
 /// The job as it is claimed: SUBMITTED (not yet accepted) or REJECTED with its reason.
@@ -693,6 +974,7 @@ fn new_job(
     existing: Option<&JobRecord>,
     plan: &Result<Plan, Rejection>,
     upload: &UploadRecord,
+    claimed_until: i64,
 ) -> JobRecord {
     let now = now();
     let (status, content_type, custom_attributes, size, reason_code, reason) = match plan {
@@ -725,6 +1007,7 @@ fn new_job(
         revision: existing.map_or(0, |j| j.revision + 1),
         inference_id: (!rejected).then(|| inference_id.clone()),
         accepted: false,
+        claimed_until: (!rejected).then_some(claimed_until),
         expiry_resubmits,
         notified: false,
         content_type,
@@ -741,5 +1024,6 @@ fn new_job(
         tags: Vec::new(),
         // A superseded analysis' items were deleted; a retried claim keeps none either.
         tag_items: StoredTags::default(),
+        purge_at: None,
     }
 }

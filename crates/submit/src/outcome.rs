@@ -47,6 +47,22 @@ pub enum RecordOutcome {
         /// The limit (`COCHL_MAX_IN_FLIGHT`).
         limit: u32,
     },
+    /// Another delivery of the same upload holds the claim and is sending it (its lease
+    /// runs until `claimed_until`, seconds since the epoch): this one comes back later.
+    InProgress {
+        /// `s3://bucket/key` of the upload.
+        file: String,
+        /// When the claim may be taken over if its holder never finishes.
+        claimed_until: i64,
+    },
+    /// The upload was deleted: its job and detections are gone (a tombstone remembers the
+    /// deletion's order), or the deletion was recorded before any analysis.
+    Deleted {
+        /// `s3://bucket/key` of the deleted upload.
+        file: String,
+        /// Tag items deleted.
+        tag_items: usize,
+    },
     /// A repeated delivery of an upload already handled: nothing to do.
     Duplicate {
         /// `s3://bucket/key` of the upload.
@@ -69,6 +85,9 @@ pub enum RecordOutcome {
 impl RecordOutcome {
     /// True when the record must wait for room at the endpoint.
     pub fn is_deferred(&self) -> bool {
-        matches!(self, RecordOutcome::Deferred { .. })
+        matches!(
+            self,
+            RecordOutcome::Deferred { .. } | RecordOutcome::InProgress { .. }
+        )
     }
 }

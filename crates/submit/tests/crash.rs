@@ -6,7 +6,9 @@
 //! S3 notifications of ten uploads; the emulator answers slowly, so the process is
 //! SIGKILLed after some were submitted and before the others were. The messages were not
 //! deleted, so they come back after their visibility timeout, to a new instance: every
-//! file must end analysed (COMPLETED), whatever the first process had done.
+//! file must end analysed (COMPLETED), whatever the first process had done. The records
+//! the killed process had claimed and not sent are held by its claims until their lease
+//! runs out (2 s here): the retry then sends each of them exactly once.
 
 use std::fs::File;
 use std::process::{Child, Command, Stdio};
@@ -25,6 +27,17 @@ const FILES: usize = 10;
 
 /// Starts the real binary as a Lambda instance of the stack's submit function.
 fn start_instance(stack: &LocalStack, api: &RuntimeApi, moto: &str, n: usize) -> Result<Child> {
+    start_instance_with(stack, api, moto, n, &[])
+}
+
+/// [`start_instance`] with more variables.
+fn start_instance_with(
+    stack: &LocalStack,
+    api: &RuntimeApi,
+    moto: &str,
+    n: usize,
+    extra: &[(&str, &str)],
+) -> Result<Child> {
     let logs = testkit::workspace_root().join("target/tmp");
     std::fs::create_dir_all(&logs)?;
     let log = File::create(logs.join(format!("crash-submit-{}-{n}.log", std::process::id())))?;
@@ -49,6 +62,7 @@ fn start_instance(stack: &LocalStack, api: &RuntimeApi, moto: &str, n: usize) ->
         // Room for the whole batch: this test is about the crash, not admission.
         .env("COCHL_MAX_IN_FLIGHT", "100")
         .env("RUST_LOG", "info")
+        .envs(extra.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log)
@@ -127,7 +141,8 @@ async fn a_killed_instance_mid_batch_loses_nothing_and_the_retry_completes_every
     // so the ten records take about two seconds: room to kill it in between.
     stack.emulator_faults(r#"{"latency_ms": 400}"#).await?;
     let api = RuntimeApi::start().await?;
-    let mut first = start_instance(&stack, &api, moto, 1)?;
+    let mut first =
+        start_instance_with(&stack, &api, moto, 1, &[("COCHL_CLAIM_LEASE_SECONDS", "2")])?;
     let first_id = api.invoke(event.clone());
     // Polled often: the kill must land while records are still unsent.
     let at_kill = wait::until_every(
@@ -172,6 +187,31 @@ async fn a_killed_instance_mid_batch_loses_nothing_and_the_retry_completes_every
     };
     assert!(claimed_unsent > 0, "some records were left unsubmitted");
 
+    // The dead instance's claims hold until their lease runs out; then anyone may send.
+    let leases_end = {
+        let mut last = 0;
+        for key in &keys {
+            let file = S3Uri::new(&stack.resources.bucket, key)?;
+            if let Some(until) = stack
+                .store
+                .get_job(&file)
+                .await?
+                .and_then(|job| job.claimed_until)
+            {
+                last = last.max(until);
+            }
+        }
+        last
+    };
+    wait::until(
+        "the killed instance's claims to expire",
+        PROCESS_DEADLINE,
+        || async { Ok((epoch_seconds() > leases_end).then_some(())) },
+    )
+    .await?;
+    // Everything the dead instance sent has reached the endpoint by now.
+    let sent_before_retry: Vec<String> = stack.emulator_inputs().await?;
+
     // The event source's retry: the same messages (never deleted), on a new instance.
     stack.emulator_faults(r#"{"latency_ms": 0}"#).await?;
     let mut second = start_instance(&stack, &api, moto, 2)?;
@@ -195,7 +235,18 @@ async fn a_killed_instance_mid_batch_loses_nothing_and_the_retry_completes_every
         let job = stack.store.get_job(&file).await?.context("job")?;
         assert_eq!(job.status, JobStatus::Completed, "{file}: {job:?}");
     }
-    // At most the two calls in flight at the kill can have been accepted twice.
+    // Exactly once for every record the dead instance had not sent; at most the two calls
+    // in flight at the kill (accepted, never recorded) can have been accepted twice.
+    let sent = stack.emulator_inputs().await?;
+    for key in &keys {
+        let location = format!("s3://{}/{key}", stack.resources.bucket);
+        let times = sent.iter().filter(|s| **s == location).count();
+        let before = sent_before_retry.iter().filter(|s| **s == location).count();
+        match before {
+            0 => assert_eq!(times, 1, "{key}: not sent before the kill, sent once"),
+            _ => assert!(times <= 2, "{key}: sent {times} times"),
+        }
+    }
     let total = accepted(&stack).await?;
     assert!(
         (FILES as u64..=FILES as u64 + 2).contains(&total),
@@ -207,4 +258,11 @@ async fn a_killed_instance_mid_batch_loses_nothing_and_the_retry_completes_every
     );
     stack.shutdown().await;
     Ok(())
+}
+
+/// Seconds since the Unix epoch, the clock claims are compared with.
+fn epoch_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }

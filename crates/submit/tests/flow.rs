@@ -57,6 +57,8 @@ fn submitter() -> Doubles {
                 base: Duration::from_secs(10),
                 max: Duration::from_secs(100),
             },
+            staging_prefix: "staging/".into(),
+            claim_lease: None,
         },
     }
 }
@@ -562,8 +564,17 @@ async fn an_acceptance_that_cannot_be_recorded_is_retried_under_the_same_id() {
         )]
     ));
     assert_eq!(batch.error_type(), "Retryable.StoreUnavailable");
-    assert!(!job(&submitter, &file).accepted);
+    let unrecorded = job(&submitter, &file);
+    assert!(!unrecorded.accepted);
+    // The request may have been accepted: the claim holds until its lease runs out.
+    let outcomes = handle(&submitter, &event, None).await.expect("early retry");
+    assert!(
+        matches!(&outcomes[..], [RecordOutcome::InProgress { .. }]),
+        "{outcomes:?}"
+    );
+    assert_eq!(submitter.endpoint.requests().len(), 1);
 
+    expire_claim(&submitter, &file);
     handle(&submitter, &event, None).await.expect("retry");
     let requests = submitter.endpoint.requests();
     assert_eq!(requests.len(), 2);
@@ -948,4 +959,295 @@ async fn a_deferred_upload_coming_back_to_a_full_endpoint_writes_nothing() {
         1,
         "only the other inference's"
     );
+}
+
+/// Moves a job's claim into the past, as the clock would once its lease ran out.
+fn expire_claim(submitter: &Doubles, file: &S3Uri) {
+    let claimed = job(submitter, file);
+    assert!(
+        claimed.claimed_until.is_some(),
+        "the job is claimed: {claimed:?}"
+    );
+    submitter.store.insert_job(JobRecord {
+        claimed_until: Some(now_seconds() - 1),
+        ..claimed
+    });
+}
+
+#[tokio::test]
+async fn a_claim_held_by_another_delivery_makes_this_one_wait_without_sending() {
+    let submitter = submitter();
+    let (file, event) = upload(&submitter, "incoming/a.wav", "0055AED6DCD90281E5");
+    // A first attempt claimed the upload and could not send it: it gave its claim up.
+    submitter
+        .endpoint
+        .reply(EndpointReply::GiveUp { attempts: 3 });
+    handle(&submitter, &event, None)
+        .await
+        .expect_err("throttled past the budget");
+    let unsent = job(&submitter, &file);
+    assert!(!unsent.accepted);
+    assert_eq!(
+        unsent.claimed_until, None,
+        "a sender that gave up holds no claim"
+    );
+    // Another delivery has claimed it since and is sending it.
+    let held_until = now_seconds() + 60;
+    submitter.store.insert_job(JobRecord {
+        claimed_until: Some(held_until),
+        ..unsent
+    });
+
+    let outcomes = handle(&submitter, &event, None).await.expect("handled");
+    assert_eq!(
+        outcomes,
+        vec![RecordOutcome::InProgress {
+            file: file.to_string(),
+            claimed_until: held_until,
+        }]
+    );
+    assert!(outcomes[0].is_deferred(), "its message comes back later");
+    assert_eq!(submitter.endpoint.requests().len(), 1, "nothing more sent");
+    assert!(submitter.store.slots().is_empty(), "and no slot taken");
+
+    // Once the lease ran out (its holder died), the next delivery sends it, once.
+    expire_claim(&submitter, &file);
+    let outcomes = handle(&submitter, &event, None).await.expect("taken over");
+    assert!(
+        matches!(&outcomes[..], [RecordOutcome::Submitted { .. }]),
+        "{outcomes:?}"
+    );
+    let outcomes = handle(&submitter, &event, None).await.expect("again");
+    assert!(matches!(&outcomes[..], [RecordOutcome::Duplicate { .. }]));
+    assert_eq!(submitter.endpoint.requests().len(), 2);
+    let sent = job(&submitter, &file);
+    assert!(sent.accepted);
+    assert_eq!(
+        sent.claimed_until, None,
+        "an accepted request holds no claim"
+    );
+}
+
+#[tokio::test]
+async fn a_claim_lasts_as_long_as_the_invocation_that_made_it_could() {
+    let submitter = submitter();
+    let (file, event) = upload(&submitter, "incoming/a.wav", "0055AED6DCD90281E5");
+    submitter.store.fail_nth(StoreOp::PutJob, 2);
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    let before = now_seconds();
+    let _ = handle(&submitter, &event, Some(deadline)).await;
+    let after = now_seconds();
+    let until = job(&submitter, &file).claimed_until.expect("claimed");
+    // The invocation's 40 s plus the 10 s margin, counted from when it claimed.
+    assert!(
+        (before + 49..=after + 50).contains(&until),
+        "{before}..{after}: {until}"
+    );
+}
+
+#[tokio::test]
+async fn a_deferred_upload_gives_its_claim_up_so_its_return_need_not_wait() {
+    let submitter = limited(1);
+    occupy(&submitter, "cochl-busy", i64::MAX).await;
+    let (file, event) = upload(&submitter, "incoming/a.wav", "0055AED6DCD90281E5");
+    let outcomes = handle(&submitter, &event, None).await.expect("handled");
+    assert!(
+        matches!(&outcomes[..], [RecordOutcome::Deferred { .. }]),
+        "{outcomes:?}"
+    );
+    assert_eq!(job(&submitter, &file).claimed_until, None);
+    // Room again: the message's return sends it at once.
+    submitter
+        .store
+        .release_slot(&InferenceId::parse("cochl-busy").expect("id"))
+        .await
+        .expect("released");
+    let outcomes = handle(&submitter, &event, None).await.expect("returned");
+    assert!(
+        matches!(&outcomes[..], [RecordOutcome::Submitted { .. }]),
+        "{outcomes:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_key_outside_printable_ascii_is_sent_as_a_staged_copy_under_an_ascii_key() {
+    let submitter = submitter();
+    for key in [
+        "incoming/café 東京.wav",
+        "incoming/🎵.wav",
+        "incoming/bell\u{7}.wav",
+        "incoming/del\u{7f}.wav",
+    ] {
+        let file = uri(key);
+        let head = submitter
+            .objects
+            .put(&file, b"RIFF....WAVEfmt ", Some("audio/wav"));
+        let record = json!({
+            "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+            "eventTime": "2026-11-25T10:15:30.000Z", "eventName": "ObjectCreated:Put",
+            "s3": {"bucket": {"name": BUCKET},
+                   "object": {"key": cochl_core::keys::encode_query_value(key), "size": 16,
+                              "eTag": head.etag, "sequencer": "0A"}}
+        });
+        handle(&submitter, &event(vec![record]), None)
+            .await
+            .expect("handled");
+        let job = job(&submitter, &file);
+        assert!(job.accepted, "{key:?}");
+        let request = submitter
+            .endpoint
+            .requests()
+            .into_iter()
+            .find(|r| &r.inference_id == inference(&job))
+            .expect("sent");
+        let staged = uri(&format!("staging/{}", inference(&job)));
+        assert_eq!(request.input, staged, "{key:?}");
+        assert_eq!(
+            submitter.objects.bytes(&staged),
+            submitter.objects.bytes(&file),
+            "a copy of the upload"
+        );
+    }
+    // A printable ASCII key is sent as it is.
+    let (file, event) = upload(&submitter, "incoming/plain name (1).wav", "0B");
+    handle(&submitter, &event, None).await.expect("handled");
+    let sent = submitter.endpoint.requests();
+    assert_eq!(sent.last().map(|r| &r.input), Some(&file));
+    assert_eq!(submitter.objects.calls(ObjectOp::Copy), 4);
+
+    // The copies' own events (a staging prefix inside the input prefix) are not uploads.
+    let mut nested = self::submitter();
+    nested.settings.staging_prefix = "incoming/staging/".into();
+    let (copy, event) = upload(&nested, "incoming/staging/cochl-123", "0C");
+    let outcomes = handle(&nested, &event, None).await.expect("handled");
+    assert!(
+        matches!(&outcomes[..], [RecordOutcome::Ignored { file: Some(f), .. }] if *f == copy.to_string()),
+        "{outcomes:?}"
+    );
+    assert!(nested.endpoint.requests().is_empty());
+}
+
+/// An `ObjectRemoved:Delete` record (unversioned bucket).
+fn removed(key: &str, sequencer: &str) -> Value {
+    json!({
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-11-25T10:15:31.000Z", "eventName": "ObjectRemoved:Delete",
+        "s3": {"bucket": {"name": BUCKET},
+               "object": {"key": key.replace(' ', "+"), "sequencer": sequencer}}
+    })
+}
+
+#[tokio::test]
+async fn a_deletion_removes_the_analysis_and_leaves_a_tombstone() {
+    let submitter = submitter();
+    let (file, created_event) = upload(&submitter, "incoming/a b.wav", "0A");
+    handle(&submitter, &created_event, None)
+        .await
+        .expect("created");
+    let id = inference(&job(&submitter, &file)).clone();
+    let written = submitter
+        .store
+        .replace_tags(
+            &AnalysisTags {
+                file: &file,
+                inference_id: &id,
+                completed_at: "2026-11-25T10:16:00.000Z",
+                detections: &[tag("Siren")],
+            },
+            &StoredTags::default(),
+            None,
+        )
+        .await
+        .expect("tags");
+    let completed = JobRecord {
+        status: JobStatus::Completed,
+        notified: true,
+        tag_items: written.stored,
+        ..job(&submitter, &file)
+    };
+    submitter.store.insert_job(completed);
+
+    let outcomes = handle(
+        &submitter,
+        &event(vec![removed("incoming/a b.wav", "0B")]),
+        None,
+    )
+    .await
+    .expect("removed");
+    assert_eq!(
+        outcomes,
+        vec![RecordOutcome::Deleted {
+            file: file.to_string(),
+            tag_items: 1
+        }]
+    );
+    let tombstone = job(&submitter, &file);
+    assert_eq!(tombstone.status, JobStatus::Deleted);
+    assert_eq!(tombstone.inference_id, None);
+    assert!(tombstone
+        .purge_at
+        .is_some_and(|at| at > now_seconds() + 29 * 86_400));
+    assert!(submitter.store.tag_names(&file).is_empty());
+    // The same deletion again changes nothing; nothing was ever sent for it.
+    let outcomes = handle(
+        &submitter,
+        &event(vec![removed("incoming/a b.wav", "0B")]),
+        None,
+    )
+    .await
+    .expect("again");
+    assert!(matches!(&outcomes[..], [RecordOutcome::Stale { .. }]));
+    assert_eq!(job(&submitter, &file), tombstone);
+    assert_eq!(submitter.endpoint.requests().len(), 1);
+    assert!(submitter.detections.messages().is_empty());
+}
+
+#[tokio::test]
+async fn deletions_and_uploads_in_any_order_end_as_their_sequencers_say() {
+    // The delete overtook the upload it removed: the upload arrives stale.
+    let submitter = submitter();
+    let file = uri("incoming/a.wav");
+    handle(
+        &submitter,
+        &event(vec![removed("incoming/a.wav", "0B")]),
+        None,
+    )
+    .await
+    .expect("removed first");
+    assert_eq!(job(&submitter, &file).status, JobStatus::Deleted);
+    submitter
+        .objects
+        .put(&file, b"RIFF....WAVEfmt ", Some("audio/wav"));
+    let late = event(vec![created("incoming/a.wav", "old", "0A")]);
+    let outcomes = handle(&submitter, &late, None).await.expect("late upload");
+    assert!(
+        matches!(&outcomes[..], [RecordOutcome::Stale { .. }]),
+        "{outcomes:?}"
+    );
+    assert!(submitter.endpoint.requests().is_empty(), "never analysed");
+
+    // Uploaded again after the delete: a new analysis.
+    let again = event(vec![created("incoming/a.wav", "new", "0C")]);
+    let outcomes = handle(&submitter, &again, None).await.expect("re-upload");
+    assert!(
+        matches!(&outcomes[..], [RecordOutcome::Submitted { .. }]),
+        "{outcomes:?}"
+    );
+    assert_eq!(job(&submitter, &file).status, JobStatus::Submitted);
+
+    // A delete older than that upload, delivered late, changes nothing.
+    let outcomes = handle(
+        &submitter,
+        &event(vec![removed("incoming/a.wav", "0B")]),
+        None,
+    )
+    .await
+    .expect("old delete");
+    assert!(
+        matches!(&outcomes[..], [RecordOutcome::Stale { .. }]),
+        "{outcomes:?}"
+    );
+    let job = job(&submitter, &file);
+    assert_eq!(job.status, JobStatus::Submitted);
+    assert_eq!(job.version.etag.as_deref(), Some("new"));
 }

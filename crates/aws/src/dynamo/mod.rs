@@ -2,6 +2,7 @@
 //! reads the query API needs.
 
 pub mod cursor;
+pub mod lookup;
 pub mod provision;
 pub mod read;
 pub mod schema;

@@ -362,7 +362,8 @@ impl DynamoStore {
     /// Reads a file's job and the detections of its current analysis with strongly consistent
     /// reads of the file's partition (paged, at most [`MAX_FILE_PAGES`] pages).
     ///
-    /// `None` when the table has no job for the file.
+    /// `None` when the table has no job for the file, or only the tombstone of a deleted
+    /// upload: for a reader the file does not exist.
     pub async fn get_file(&self, file: &S3Uri) -> Result<Option<FileView>, StoreError> {
         let pk = schema::file_pk(file);
         let mut items: Vec<Item> = Vec::new();
@@ -402,6 +403,9 @@ impl DynamoStore {
             return Ok(None);
         };
         let job = schema::job_from_item(job_item)?;
+        if job.status == JobStatus::Deleted {
+            return Ok(None);
+        }
         let mut by_tag: BTreeMap<String, Vec<TagRecord>> = BTreeMap::new();
         if let Some(current) = &job.inference_id {
             for item in items

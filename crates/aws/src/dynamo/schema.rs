@@ -2,11 +2,15 @@
 //!
 //! | item | `pk` | `sk` | index keys |
 //! |---|---|---|---|
-//! | job of a file | `FILE#<bucket>/<key>` | `JOB` | `gsi2pk = STATUS#<status>`, `gsi2sk = <updated_at>#<file hash>` |
+//! | job of a file | `FILE#<bucket>/<key>` | `JOB` | `gsi2pk = STATUS#<status>`, `gsi2sk = <updated_at>#<file hash>`; `gsi3pk = INFERENCE#<inference id>` |
 //! | tag part of a file | `FILE#<bucket>/<key>` | `TAG#<inference id>#<name>#<part:05>` | part 0: `gsi1pk = TAG#<name>`, `gsi1sk = <completed_at>#<file hash>` |
 //! | orphan notification | `ORPHAN#<inference id>` | `ORPHAN` | none |
 //! | in-flight counter | `INFLIGHT` | `COUNTER` | none |
 //! | in-flight slot of an inference | `INFLIGHT` | `SLOT#<inference id>` | none |
+//!
+//! The inference index (`gsi3pk`, keys only) finds a job from a notification whose input
+//! location does not name it (a staged copy, or a location SageMaker echoed differently).
+//! A deleted upload's tombstone carries `purge_at`, the table's TTL attribute.
 //!
 //! Index sort keys use a hash of the file rather than the file name because an index sort key
 //! is limited to 1024 bytes and an S3 key alone may be that long. Timestamps have a fixed width
@@ -41,6 +45,12 @@ pub const STATUS_INDEX: &str = "by-status";
 pub const GSI2_PK: &str = "gsi2pk";
 /// Sort key of [`STATUS_INDEX`].
 pub const GSI2_SK: &str = "gsi2sk";
+/// The "job of an inference" index (keys only).
+pub const INFERENCE_INDEX: &str = "by-inference";
+/// Partition key of [`INFERENCE_INDEX`].
+pub const GSI3_PK: &str = "gsi3pk";
+/// The table's TTL attribute (seconds since the Unix epoch): only tombstones carry it.
+pub const PURGE_AT: &str = "purge_at";
 /// Sort key of a job item.
 pub const JOB_SK: &str = "JOB";
 /// Prefix of tag item sort keys.
@@ -68,6 +78,12 @@ pub fn file_pk(file: &S3Uri) -> String {
     format!("FILE#{}/{}", file.bucket(), file.key())
 }
 
+/// The file a partition key of [`file_pk`] names.
+pub fn file_of_pk(pk: &str) -> Option<S3Uri> {
+    let (bucket, key) = pk.strip_prefix("FILE#")?.split_once('/')?;
+    S3Uri::new(bucket, key).ok()
+}
+
 /// Sort key of one part of a tag's items of one analysis.
 pub fn tag_sk(inference_id: &str, name: &str, part: u32) -> String {
     format!("{TAG_SK_PREFIX}{inference_id}#{name}#{part:05}")
@@ -76,6 +92,11 @@ pub fn tag_sk(inference_id: &str, name: &str, part: u32) -> String {
 /// Partition key of the tag index for a tag.
 pub fn tag_index_pk(name: &str) -> String {
     format!("TAG#{name}")
+}
+
+/// Partition key of the inference index for an inference.
+pub fn inference_index_pk(inference_id: &InferenceId) -> String {
+    format!("INFERENCE#{inference_id}")
 }
 
 /// Partition key of the status index for a status.
@@ -112,14 +133,26 @@ pub fn job_item(job: &JobRecord) -> Item {
     if job.expiry_resubmits > 0 {
         item.insert("expiry_resubmits".into(), n(job.expiry_resubmits));
     }
+    if let Some(until) = job.claimed_until {
+        item.insert("claimed_until".into(), n(until));
+    }
+    if let Some(at) = job.purge_at {
+        item.insert(PURGE_AT.into(), n(at));
+    }
+    if let Some(inference_id) = &job.inference_id {
+        item.insert(GSI3_PK.into(), s(inference_index_pk(inference_id)));
+    }
     item.insert("notified".into(), AttributeValue::Bool(job.notified));
     item.insert("submitted_at".into(), s(&job.submitted_at));
     item.insert("updated_at".into(), s(&job.updated_at));
-    item.insert(GSI2_PK.into(), s(status_index_pk(job.status)));
-    item.insert(
-        GSI2_SK.into(),
-        s(format!("{}#{}", job.updated_at, file_hash(&job.file))),
-    );
+    // A tombstone stays out of the status index: no listing shows a deleted upload.
+    if job.status != JobStatus::Deleted {
+        item.insert(GSI2_PK.into(), s(status_index_pk(job.status)));
+        item.insert(
+            GSI2_SK.into(),
+            s(format!("{}#{}", job.updated_at, file_hash(&job.file))),
+        );
+    }
     let optional = [
         ("version_id", job.version.version_id.clone()),
         ("etag", job.version.etag.clone()),
@@ -388,6 +421,7 @@ pub fn job_from_item(item: &Item) -> Result<JobRecord, ItemError> {
             .map(|text| r.inference_id(text))
             .transpose()?,
         accepted: r.flag("accepted")?,
+        claimed_until: r.opt_n("claimed_until")?,
         expiry_resubmits: r.opt_n("expiry_resubmits")?.unwrap_or(0),
         notified: r.flag("notified")?,
         content_type: r.opt_s("content_type")?.map(str::to_string),
@@ -403,6 +437,7 @@ pub fn job_from_item(item: &Item) -> Result<JobRecord, ItemError> {
         length_sec: r.opt_n("length_sec")?,
         tags,
         tag_items,
+        purge_at: r.opt_n(PURGE_AT)?,
     })
 }
 
@@ -480,6 +515,7 @@ mod tests {
             revision: 3,
             inference_id: Some(id("cochl-1")),
             accepted: true,
+            claimed_until: Some(1_764_000_000),
             expiry_resubmits: 1,
             notified: true,
             content_type: Some("audio/wav".into()),
@@ -500,6 +536,7 @@ mod tests {
                 windows: 5,
             }],
             tag_items: StoredTags::from_names(vec![tag_sk("cochl-1", "Siren", 0)]),
+            purge_at: Some(1_766_000_000),
         }
     }
 
@@ -513,11 +550,39 @@ mod tests {
         );
         assert_eq!(item[SK].as_s().expect("s"), "JOB");
         assert_eq!(item[GSI2_PK].as_s().expect("s"), "STATUS#COMPLETED");
+        assert_eq!(item[GSI3_PK].as_s().expect("s"), "INFERENCE#cochl-1");
+        assert_eq!(item[PURGE_AT].as_n().expect("n"), "1766000000");
         assert!(item[GSI2_SK]
             .as_s()
             .expect("s")
             .starts_with("2026-11-25T10:16:02.000Z#"));
         assert_eq!(job_from_item(&item), Ok(job));
+    }
+
+    #[test]
+    fn a_tombstone_is_in_no_index_and_expires() {
+        let tombstone = JobRecord {
+            status: JobStatus::Deleted,
+            inference_id: None,
+            purge_at: Some(1_766_000_000),
+            ..job()
+        };
+        let item = job_item(&tombstone);
+        for key in [GSI1_PK, GSI2_PK, GSI2_SK, GSI3_PK] {
+            assert!(!item.contains_key(key), "{key}");
+        }
+        assert_eq!(item[PURGE_AT].as_n().expect("n"), "1766000000");
+        assert_eq!(job_from_item(&item), Ok(tombstone));
+    }
+
+    #[test]
+    fn a_file_partition_key_names_its_file_again() {
+        let file = file();
+        assert_eq!(file_of_pk(&file_pk(&file)), Some(file));
+        let nested = S3Uri::new("bkt", "a/b/c.wav").expect("valid");
+        assert_eq!(file_of_pk("FILE#bkt/a/b/c.wav"), Some(nested));
+        assert_eq!(file_of_pk("ORPHAN#x"), None);
+        assert_eq!(file_of_pk("FILE#no-key"), None);
     }
 
     #[test]
@@ -532,6 +597,7 @@ mod tests {
             },
             inference_id: None,
             accepted: false,
+            claimed_until: None,
             expiry_resubmits: 0,
             notified: false,
             content_type: None,
@@ -545,9 +611,16 @@ mod tests {
             length_sec: None,
             tags: vec![],
             tag_items: StoredTags::default(),
+            purge_at: None,
             ..job()
         };
-        assert_eq!(job_from_item(&job_item(&job)), Ok(job));
+        let item = job_item(&job);
+        assert_eq!(item[GSI2_PK].as_s().expect("s"), "STATUS#REJECTED");
+        assert!(
+            !item.contains_key(GSI3_PK),
+            "a job without an inference is not in the inference index"
+        );
+        assert_eq!(job_from_item(&item), Ok(job));
     }
 
     #[test]

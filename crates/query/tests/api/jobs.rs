@@ -83,7 +83,10 @@ async fn failed_jobs_document_is_exact() {
 #[tokio::test]
 async fn every_status_pages_through_all_its_jobs_once() {
     let store = seed::store().await;
-    for status in JobStatus::ALL {
+    for status in JobStatus::ALL
+        .into_iter()
+        .filter(|s| *s != JobStatus::Deleted)
+    {
         let want = expected(status);
         assert!(!want.is_empty(), "{status} is seeded");
         for limit in [1, 2, 100] {

@@ -134,6 +134,7 @@ pub fn job(file: &str, status: JobStatus, inference: Option<&str>, updated: &str
         revision: 2,
         inference_id: inference.map(inference_id),
         accepted: inference.is_some(),
+        claimed_until: None,
         expiry_resubmits: 0,
         notified: status.is_terminal(),
         content_type: Some("audio/wav".into()),
@@ -149,6 +150,7 @@ pub fn job(file: &str, status: JobStatus, inference: Option<&str>, updated: &str
         length_sec: None,
         tags: Vec::new(),
         tag_items: StoredTags::default(),
+        purge_at: None,
     }
 }
 

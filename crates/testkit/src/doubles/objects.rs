@@ -16,6 +16,8 @@ pub enum ObjectOp {
     Head,
     /// [`ObjectStore::get`].
     Get,
+    /// [`ObjectStore::copy`].
+    Copy,
 }
 
 /// Objects in memory.
@@ -73,6 +75,11 @@ impl MemoryObjects {
         lock(&self.script).calls(op)
     }
 
+    /// The object at `uri`, if any: its bytes.
+    pub fn bytes(&self, uri: &S3Uri) -> Option<Vec<u8>> {
+        lock(&self.objects).get(uri).map(|(_, bytes)| bytes.clone())
+    }
+
     fn call(&self, op: ObjectOp, uri: &S3Uri) -> Result<(), ObjectError> {
         if lock(&self.script).call(op) {
             return Err(ObjectError::Service {
@@ -113,5 +120,21 @@ impl ObjectStore for MemoryObjects {
             });
         }
         Ok(bytes.clone())
+    }
+
+    async fn copy(
+        &self,
+        from: &S3Uri,
+        _version_id: Option<&str>,
+        to: &S3Uri,
+    ) -> Result<(), ObjectError> {
+        self.call(ObjectOp::Copy, from)?;
+        let mut objects = lock(&self.objects);
+        let copied = objects
+            .get(from)
+            .cloned()
+            .ok_or_else(|| ObjectError::NotFound(from.clone()))?;
+        objects.insert(to.clone(), copied);
+        Ok(())
     }
 }

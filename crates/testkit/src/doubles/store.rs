@@ -32,6 +32,10 @@ pub enum StoreOp {
     ReleaseSlot,
     /// [`JobStore::expired_slots`].
     ExpiredSlots,
+    /// [`JobStore::file_of_inference`].
+    FileOfInference,
+    /// [`JobStore::submitted_before`].
+    SubmittedBefore,
 }
 
 /// Everything the store holds; tests read it and may change it to play a concurrent writer.
@@ -265,6 +269,38 @@ impl JobStore for MemoryStore {
             deletes,
             ..BatchStats::default()
         })
+    }
+
+    async fn file_of_inference(
+        &self,
+        inference_id: &InferenceId,
+    ) -> Result<Option<S3Uri>, StoreError> {
+        self.call(StoreOp::FileOfInference)?;
+        Ok(lock(&self.state)
+            .jobs
+            .values()
+            .find(|job| job.inference_id.as_ref() == Some(inference_id))
+            .map(|job| job.file.clone()))
+    }
+
+    async fn submitted_before(
+        &self,
+        changed_before: &str,
+        max: usize,
+    ) -> Result<Vec<JobRecord>, StoreError> {
+        self.call(StoreOp::SubmittedBefore)?;
+        let mut waiting: Vec<JobRecord> = lock(&self.state)
+            .jobs
+            .values()
+            .filter(|job| {
+                job.status == cochl_core::job::JobStatus::Submitted
+                    && job.updated_at.as_str() < changed_before
+            })
+            .cloned()
+            .collect();
+        waiting.sort_by(|a, b| a.updated_at.cmp(&b.updated_at));
+        waiting.truncate(max);
+        Ok(waiting)
     }
 
     async fn record_orphan(&self, orphan: &OrphanRecord) -> Result<(), StoreError> {
