@@ -333,17 +333,19 @@ async fn rejected_uploads_are_recorded_with_their_code_and_never_sent() {
 #[tokio::test]
 async fn keys_outside_the_prefix_and_other_events_are_ignored() {
     let submitter = submitter();
-    let mut removed = created("incoming/a.wav", "e", "0055AED6DCD90281E5");
-    removed["eventName"] = json!("ObjectRemoved:Delete");
+    let mut restored = created("incoming/a.wav", "e", "0055AED6DCD90281E5");
+    restored["eventName"] = json!("ObjectRestore:Completed");
     let payload = event(vec![
         created("results/x.out", "e", "0055AED6DCD90281E5"),
-        removed,
+        removed("results/x.out", "0055AED6DCD90281F0"),
+        restored,
     ]);
     let outcomes = handle(&submitter, &payload, None).await.expect("handled");
     assert!(
         matches!(
             &outcomes[..],
             [
+                RecordOutcome::Ignored { file: Some(_), .. },
                 RecordOutcome::Ignored { file: Some(_), .. },
                 RecordOutcome::Ignored { file: None, .. }
             ]
