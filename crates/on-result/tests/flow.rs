@@ -10,8 +10,7 @@ use cochl_aws::dynamo::SlotGrant;
 use cochl_aws::notify::Attribute;
 use cochl_aws::ports::{AnalysisTags, JobStore};
 use cochl_aws::records::{JobRecord, StoredTags};
-use cochl_aws::settings::ResultSettings;
-use cochl_core::detections::{MergeOptions, TagDetection};
+use cochl_core::detections::TagDetection;
 use cochl_core::inference_id::InferenceId;
 use cochl_core::job::{JobStatus, ObjectVersion};
 use cochl_core::keys::S3Uri;
@@ -45,16 +44,7 @@ fn handler() -> Doubles {
         store: MemoryStore::new(),
         detections: RecordingTopic::new(),
         submit_queue: MemoryQueue::new(),
-        settings: ResultSettings {
-            table_name: "jobs".into(),
-            detections_topic_arn: "arn:aws:sns:us-east-1:123456789012:detections".into(),
-            merge: MergeOptions::default(),
-            query_url: None,
-            max_result_bytes: 1 << 20,
-            concurrency: 4,
-            max_expiry_resubmits: 2,
-            submit_queue_url: "memory".into(),
-        },
+        settings: testkit::settings::result_settings(),
     }
 }
 

@@ -6,7 +6,6 @@
 use cochl_aws::ports::JobStore;
 use cochl_aws::records::{JobRecord, StoredTags};
 use cochl_aws::settings::ResultSettings;
-use cochl_core::detections::MergeOptions;
 use cochl_core::inference_id::InferenceId;
 use cochl_core::job::{JobStatus, ObjectVersion};
 use cochl_core::keys::S3Uri;
@@ -30,14 +29,8 @@ fn handler(max_expiry_resubmits: u32) -> Doubles {
         detections: RecordingTopic::new(),
         submit_queue: MemoryQueue::new(),
         settings: ResultSettings {
-            table_name: "jobs".into(),
-            detections_topic_arn: "arn:aws:sns:us-east-1:123456789012:detections".into(),
-            merge: MergeOptions::default(),
-            query_url: None,
-            max_result_bytes: 1 << 20,
-            concurrency: 4,
             max_expiry_resubmits,
-            submit_queue_url: "memory".into(),
+            ..testkit::settings::result_settings()
         },
     }
 }

@@ -20,6 +20,7 @@ mod moto;
 pub mod rng;
 pub mod samples;
 mod sdk;
+pub mod settings;
 pub mod soak;
 pub mod wait;
 
