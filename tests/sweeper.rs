@@ -175,7 +175,7 @@ async fn a_request_that_left_nothing_ends_failed_no_outcome_notified_once() -> R
     // object, no notification.
     let file = S3Uri::new(
         &stack.resources.bucket,
-        &format!("{INPUT_PREFIX}sweep/vanished.wav"),
+        format!("{INPUT_PREFIX}sweep/vanished.wav"),
     )?;
     let inference_id = InferenceId::parse("cochl-vanished-0001")?;
     let at = format_millis(now_millis() - 60_000);

@@ -651,7 +651,7 @@ where
         }
         let staged = S3Uri::new(
             job.file.bucket(),
-            &format!("{}{}", self.settings.staging_prefix, inference_id),
+            format!("{}{}", self.settings.staging_prefix, inference_id),
         )
         .map_err(RecordError::InvalidLocation)?;
         self.objects
