@@ -1,5 +1,5 @@
 //! Lambda entry point of the sweeper: builds on-result's handler once, then runs one sweep
-//! per scheduled event (EventBridge, every `SweepIntervalMinutes`).
+//! per scheduled event (EventBridge, every `SweepIntervalSeconds`).
 
 use cochl_aws::logging::{deadline_from_epoch_ms, init};
 use cochl_aws::settings::{Env, SweepSettings};
