@@ -40,7 +40,8 @@ fn main() -> Result<()> {
                 .parse()
                 .context("not a number")
         };
-        return postprocess::child(number(1)?, number(2)?);
+        let method = postprocess::Method::from_name(args.get(3).context("missing method")?)?;
+        return postprocess::child(number(1)?, number(2)?, method);
     }
     let (names, flags): (Vec<String>, Vec<String>) = {
         let split = args

@@ -37,13 +37,12 @@ use cochl_aws::ports::{AnalysisTags, JobStore, MessageQueue, NotificationTopic, 
 use cochl_aws::queue::Queue;
 use cochl_aws::records::{JobRecord, OrphanRecord, StoredTags, TagSummary};
 use cochl_aws::settings::ResultSettings;
-use cochl_core::detections::merge_windows;
 use cochl_core::inference_id::InferenceId;
 use cochl_core::job::{decide_result, JobStatus, ResultDecision};
 use cochl_core::keys::S3Uri;
 use cochl_core::notification::{failure_is_expiry, AsyncNotification, InferenceOutcome};
 use cochl_core::resubmit::ResubmitRequest;
-use cochl_core::result::CochlResult;
+use cochl_core::result::analyse;
 use serde_json::Value;
 use tracing::Instrument;
 
@@ -420,8 +419,10 @@ where
             // Missing (not yet visible) or unreachable: retry later.
             Err(error) => return Err(RecordError::ResultUnavailable(error)),
         };
-        let result = match CochlResult::parse(&bytes) {
-            Ok(result) => result,
+        // Parsed as a stream and merged as the windows are read: memory is the document
+        // plus the segments, whatever the audio's length.
+        let analysis = match analyse(&bytes, &self.settings.merge) {
+            Ok(analysis) => analysis,
             Err(error) => {
                 tracing::error!(result = %location, error = %error, "the result document is unusable");
                 let failure = Failure {
@@ -432,7 +433,8 @@ where
                 return self.apply_failure(job, inference_id, failure).await;
             }
         };
-        let detections = merge_windows(&result.data, &self.settings.merge);
+        drop(bytes);
+        let detections = analysis.detections;
         let completed_at = now();
         let written = self
             .store
@@ -449,7 +451,7 @@ where
             .await
             .map_err(StoreFailure::at("writing the tag items"))?;
 
-        let length_sec = result.length_sec();
+        let length_sec = analysis.length_sec;
         let message = detection_message(
             &Outcome {
                 file: &job.file,
