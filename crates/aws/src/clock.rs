@@ -8,6 +8,12 @@ pub fn now_millis() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// Seconds since the Unix epoch: what claim leases, in-flight slot leases and TTL
+/// attributes are stored in and compared with.
+pub fn now_seconds() -> i64 {
+    now_millis() / 1000
+}
+
 /// Now, as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn now() -> String {
     cochl_core::time::format_millis(now_millis())

@@ -17,12 +17,12 @@
 //! notified publishes the missing notification.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 
 use cochl_aws::batch::{log_unreadable, run_batch, InvocationError, StoreFailure};
-use cochl_aws::clock::now;
+use cochl_aws::clock::{now, now_seconds};
 use cochl_aws::dynamo::{DynamoStore, Expect, SlotGrant, StoreError};
 use cochl_aws::endpoint::{AsyncEndpoint, EndpointError, InvocationRequest};
 use cochl_aws::message::{detection_message, Outcome};
@@ -397,7 +397,7 @@ where
             let decision = decide_upload(
                 existing.as_ref().map(JobRecord::snapshot).as_ref(),
                 &version,
-                epoch_seconds(),
+                now_seconds(),
             );
             // A retry of the same upload keeps the id the job holds: after an expiry it is a
             // resubmission's, which the endpoint has not seen yet.
@@ -612,7 +612,7 @@ where
             }
             (None, None) => CLAIM_WITHOUT_DEADLINE,
         };
-        epoch_seconds() + hold.as_secs_f64().ceil() as i64
+        now_seconds() + hold.as_secs_f64().ceil() as i64
     }
 
     /// Gives up the claim of a job that waits for room (deferred), so its message's return
@@ -691,7 +691,7 @@ where
     /// first reclaims slots presumed leaked (at most once per [`Reconcile::every`]).
     async fn admit(&self, inference_id: &InferenceId) -> Result<Option<u64>, RecordError> {
         let limit = self.settings.max_in_flight;
-        let expires_at = epoch_seconds() + self.settings.slot_lease().as_secs() as i64;
+        let expires_at = now_seconds() + self.settings.slot_lease().as_secs() as i64;
         let acquire = || async {
             self.store
                 .acquire_slot(inference_id, limit, expires_at)
@@ -713,7 +713,7 @@ where
             &self.settings.endpoint_name,
             in_flight.is_some(),
             in_flight,
-            epoch_seconds() * 1000,
+            now_seconds() * 1000,
         ));
         if let Some(in_flight) = in_flight {
             tracing::info!(in_flight, limit, "the endpoint is full; deferring");
@@ -724,13 +724,10 @@ where
     /// Gives back the slots whose inference can no longer be waiting or running (its
     /// notification was lost, or its job was abandoned); returns how many.
     async fn reclaim_leaked_slots(&self) -> Result<usize, RecordError> {
-        let reclaimed = cochl_aws::admission::reclaim_leaked_slots(
-            &self.store,
-            epoch_seconds(),
-            RECONCILE_BATCH,
-        )
-        .await
-        .map_err(StoreFailure::at("reclaiming leaked in-flight slots"))?;
+        let reclaimed =
+            cochl_aws::admission::reclaim_leaked_slots(&self.store, now_seconds(), RECONCILE_BATCH)
+                .await
+                .map_err(StoreFailure::at("reclaiming leaked in-flight slots"))?;
         Ok(reclaimed.len())
     }
 
@@ -836,7 +833,7 @@ where
                 if moved_not_sent {
                     // Another copy of this request may be sending it: the claim decides.
                     if let Some(claimed_until) =
-                        job.claimed_until.filter(|until| *until > epoch_seconds())
+                        job.claimed_until.filter(|until| *until > now_seconds())
                     {
                         return Ok(RecordOutcome::InProgress {
                             file: file.to_string(),
@@ -928,13 +925,6 @@ fn header_safe(location: &str) -> bool {
     location.bytes().all(|b| (0x20..=0x7e).contains(&b))
 }
 
-/// Seconds since the Unix epoch: slot expiry times are compared with it.
-fn epoch_seconds() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 /// What is left of a deleted upload's job: the deletion's order, purged after
 /// [`TOMBSTONE_DAYS`].
 fn tombstone(file: &S3Uri, deletion: &ObjectVersion, existing: Option<&JobRecord>) -> JobRecord {
@@ -962,7 +952,7 @@ fn tombstone(file: &S3Uri, deletion: &ObjectVersion, existing: Option<&JobRecord
         length_sec: None,
         tags: Vec::new(),
         tag_items: StoredTags::default(),
-        purge_at: Some(epoch_seconds() + TOMBSTONE_DAYS * 86_400),
+        purge_at: Some(now_seconds() + TOMBSTONE_DAYS * 86_400),
     }
 }
 

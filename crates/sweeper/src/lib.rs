@@ -23,7 +23,7 @@
 use std::time::{Duration, Instant};
 
 use cochl_aws::admission::reclaim_leaked_slots;
-use cochl_aws::clock::now_millis;
+use cochl_aws::clock::{now_millis, now_seconds};
 use cochl_aws::dynamo::StoreError;
 use cochl_aws::objects::ObjectError;
 use cochl_aws::ports::{JobStore, MessageQueue, NotificationTopic, ObjectStore};
@@ -146,8 +146,7 @@ where
             }
         }
     }
-    let now_s = now_millis() / 1000;
-    report.slots_reclaimed = reclaim_leaked_slots(&handler.store, now_s, MAX_SLOTS_PER_RUN)
+    report.slots_reclaimed = reclaim_leaked_slots(&handler.store, now_seconds(), MAX_SLOTS_PER_RUN)
         .await?
         .len();
     tracing::info!(
