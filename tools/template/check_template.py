@@ -160,6 +160,25 @@ FUNCTION_SHAPE = {
     "Architectures": ["arm64"],
 }
 
+#: Condition operators that pin a key to the values given. The `...IfExists` forms (and the set
+#: operators) let a request without the key through, so they do not count.
+PINNING_OPERATORS = ("ArnEquals", "ArnLike", "StringEquals", "StringLike")
+
+#: Service principals whose resource-policy grants must also name the source account: an S3
+#: bucket's ARN carries no account, so aws:SourceArn alone would admit a bucket of that name
+#: in another account (S3 user guide, "Granting permissions to publish event notification
+#: messages to a destination").
+SOURCE_ACCOUNT_SERVICES = {"s3.amazonaws.com"}
+
+#: SAM event types whose generated AWS::Lambda::Permission has no SourceArn (measured with the
+#: pinned aws-sam-translator): any source of that service could invoke the function.
+SAM_EVENTS_WITHOUT_SOURCE_ARN = {
+    # SAM sets SourceAccount only: naming the bucket would make the bucket's notification
+    # depend on the permission and the permission on the bucket.
+    "S3": "send the bucket's events to an SQS queue whose policy names the bucket by its spelled-out name",
+    "AlexaSkill": "give the event a SkillId, or declare the AWS::Lambda::Permission yourself",
+}
+
 NO_VALUE = {"Ref": "AWS::NoValue"}
 
 
@@ -1231,6 +1250,107 @@ def check_policy_shapes(template: dict[str, Any]) -> list[str]:
     return problems
 
 
+def service_principals(principal: Any) -> list[str]:
+    """The service principals of a statement's Principal (`{"Service": ..}`), or of an
+    AWS::Lambda::Permission's Principal (a string such as `s3.amazonaws.com`)."""
+    if isinstance(principal, str):
+        return [principal] if "." in principal and ":" not in principal else []
+    if isinstance(principal, dict):
+        return [p for p in as_list(principal.get("Service")) if isinstance(p, str)]
+    return []
+
+
+def template_text(value: Any) -> str:
+    """A value of the template as the text it becomes: a literal, the pattern of an Fn::Sub, or
+    `${Name}` for a Ref or GetAtt (a resource's own ARN or name is one exact value)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        if "Fn::Sub" in value:
+            sub = value["Fn::Sub"]
+            return sub[0] if isinstance(sub, list) and sub and isinstance(sub[0], str) else str(sub)
+        lid = logical_id(value)
+        if lid is not None:
+            return "${" + lid + "}"
+    return json.dumps(value)
+
+
+def pinned_values(statement: dict[str, Any], key: str) -> list[Any]:
+    """The values a statement's Condition pins `key` to (case-insensitive, as IAM reads keys)
+    with one of PINNING_OPERATORS; [] when it does not pin it."""
+    found: list[Any] = []
+    for operator, keys in (statement.get("Condition") or {}).items():
+        if operator not in PINNING_OPERATORS or not isinstance(keys, dict):
+            continue
+        for name, value in keys.items():
+            if name.lower() == key.lower():
+                found += as_list(value)
+    return found
+
+
+def is_exact(value: Any) -> bool:
+    """A value with no wildcard: it names one resource."""
+    return not any(c in template_text(value) for c in "*?")
+
+
+def names_own_account(value: Any) -> bool:
+    """Whether a value is (or is an ARN naming) the stack's account: `${AWS::AccountId}` or a
+    literal 12-digit account."""
+    text = template_text(value)
+    return "${AWS::AccountId}" in text or bool(re.fullmatch(r"\d{12}", text) or re.search(r":\d{12}:", text))
+
+
+def check_service_principal_sources(template: dict[str, Any]) -> list[str]:
+    """Every grant that lets an AWS service reach the stack's resources (a statement of a queue,
+    topic or bucket policy, an AWS::Lambda::Permission, an event SAM turns into one) names the one
+    source allowed: aws:SourceArn (SourceArn) pinned to an exact ARN, and for S3, whose bucket
+    ARNs carry no account, aws:SourceAccount (SourceAccount) too. Without them any resource of
+    that service, in any account for S3, could send to it."""
+    problems = []
+    for lid, res in (template.get("Resources") or {}).items():
+        kind = res.get("Type", "")
+        props = res.get("Properties") or {}
+        if kind in ("AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy", "AWS::S3::BucketPolicy"):
+            for s in statements(props.get("PolicyDocument")):
+                if s.get("Effect") != "Allow":
+                    continue
+                sid = s.get("Sid", "?")
+                for service in service_principals(s.get("Principal")):
+                    arns = pinned_values(s, "aws:SourceArn")
+                    if not arns or not all(is_exact(v) for v in arns):
+                        problems.append(
+                            f"{lid} statement {sid}: lets {service} in without aws:SourceArn pinned to the exact "
+                            "ARN of its source (ArnEquals, no wildcard): any resource of that service could send"
+                        )
+                    if service in SOURCE_ACCOUNT_SERVICES:
+                        accounts = pinned_values(s, "aws:SourceAccount")
+                        if not accounts or not all(names_own_account(v) for v in accounts):
+                            problems.append(
+                                f"{lid} statement {sid}: lets {service} in without aws:SourceAccount pinned to "
+                                "the stack's account (StringEquals: !Ref AWS::AccountId); its ARNs name no account"
+                            )
+        elif kind == "AWS::Lambda::Permission":
+            for service in service_principals(props.get("Principal")):
+                arn = props.get("SourceArn")
+                if arn is None or not is_exact(arn):
+                    problems.append(
+                        f"{lid}: lets {service} invoke the function without SourceArn naming the exact source"
+                    )
+                if service in SOURCE_ACCOUNT_SERVICES and not (
+                    props.get("SourceAccount") is not None and names_own_account(props.get("SourceAccount"))
+                ):
+                    problems.append(f"{lid}: lets {service} invoke the function without SourceAccount (the stack's account)")
+    for fn in template_functions(template):
+        for name, event in (fn.props.get("Events") or {}).items():
+            kind = event.get("Type") if isinstance(event, dict) else None
+            if kind in SAM_EVENTS_WITHOUT_SOURCE_ARN:
+                problems.append(
+                    f"{fn.logical_id} event {name}: SAM gives the {kind} event a permission without SourceArn, so "
+                    f"any source of that service may invoke the function; {SAM_EVENTS_WITHOUT_SOURCE_ARN[kind]}"
+                )
+    return problems
+
+
 def check_queues(template: dict[str, Any]) -> list[str]:
     """Every queue a function consumes, and the event consuming it."""
     problems = []
@@ -1467,6 +1587,7 @@ CHECKS = (
     ("environment", check_environment),
     ("permissions", check_permissions),
     ("policy shapes", lambda t, c: check_policy_shapes(t)),
+    ("service principals' sources", lambda t, c: check_service_principal_sources(t)),
     ("storage and encryption", check_storage),
     ("queues", lambda t, c: check_queues(t)),
     ("HTTP auth", check_http_auth),

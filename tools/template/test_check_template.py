@@ -534,6 +534,139 @@ class PolicyShapes(TemplateCase):
         self.assertProblem(self.broken(add), "Detections", "NotAction")
 
 
+def sources_fragment() -> dict:
+    """A bucket notifying a queue, topics notifying another queue, a rule invoking a function:
+    every grant to a service names its one source, as the service-principal rule wants."""
+    arn = lambda lid: {"Fn::GetAtt": [lid, "Arn"]}  # noqa: E731
+    bucket_arn = {"Fn::Sub": "arn:${AWS::Partition}:s3:::cochl-audio-${AWS::AccountId}"}
+    return {"Resources": {
+        "Uploads": {"Type": "AWS::SQS::QueuePolicy", "Properties": {"Queues": [{"Ref": "Q"}], "PolicyDocument": {
+            "Version": "2012-10-17", "Statement": [
+                {"Sid": "FromBucket", "Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"},
+                 "Action": "sqs:SendMessage", "Resource": arn("Q"),
+                 "Condition": {"ArnEquals": {"aws:SourceArn": bucket_arn},
+                               "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}},
+                {"Sid": "FromTopics", "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
+                 "Action": "sqs:SendMessage", "Resource": arn("Q"),
+                 "Condition": {"ArnEquals": {"aws:SourceArn": [{"Ref": "Done"}, {"Ref": "Failed"}]}}},
+                # Deny statements only take away: no source needed.
+                {"Sid": "NoPlainHttp", "Effect": "Deny", "Principal": "*", "Action": "sqs:SendMessage",
+                 "Resource": arn("Q"), "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+            ]}}},
+        "Schedule": {"Type": "AWS::Lambda::Permission", "Properties": {
+            "Action": "lambda:InvokeFunction", "FunctionName": {"Ref": "Fn"}, "Principal": "events.amazonaws.com",
+            "SourceArn": arn("Rule")}},
+        "Callers": {"Type": "AWS::Lambda::Permission", "Properties": {
+            "Action": "lambda:InvokeFunction", "FunctionName": {"Ref": "Fn"}, "Principal": "123456789012"}},
+    }}
+
+
+class ServicePrincipalSources(unittest.TestCase):
+    """A service that may reach the stack's resources is pinned to its one source (aws:SourceArn,
+    and aws:SourceAccount for S3), on a small template."""
+
+    def problems(self, mutate=lambda t: None) -> list[str]:
+        template = sources_fragment()
+        mutate(template)
+        return ct.check_service_principal_sources(template)
+
+    @staticmethod
+    def grant(t: dict, sid: str) -> dict:
+        doc = t["Resources"]["Uploads"]["Properties"]["PolicyDocument"]
+        return next(s for s in doc["Statement"] if s.get("Sid") == sid)
+
+    def assertProblem(self, problems: list[str], *fragments: str) -> None:
+        TemplateCase.assertProblem(self, problems, *fragments)
+
+    def test_fragment_passes(self):
+        self.assertEqual(self.problems(), [])
+
+    def test_real_template_passes(self):
+        self.assertEqual(ct.check_service_principal_sources(TEMPLATE), [])
+
+    def test_grant_without_source_arn(self):
+        def drop(t):
+            del self.grant(t, "FromTopics")["Condition"]
+
+        self.assertProblem(self.problems(drop), "Uploads statement FromTopics", "sns.amazonaws.com", "aws:SourceArn")
+
+    def test_source_arn_with_a_wildcard_is_not_one_source(self):
+        def widen(t):
+            self.grant(t, "FromBucket")["Condition"]["ArnEquals"]["aws:SourceArn"] = "arn:aws:s3:::cochl-audio-*"
+
+        self.assertProblem(self.problems(widen), "FromBucket", "s3.amazonaws.com", "aws:SourceArn")
+
+    def test_if_exists_does_not_pin(self):
+        def weaken(t):
+            c = self.grant(t, "FromTopics")["Condition"]
+            c["ArnEqualsIfExists"] = c.pop("ArnEquals")
+
+        self.assertProblem(self.problems(weaken), "FromTopics", "aws:SourceArn")
+
+    def test_condition_keys_are_case_insensitive(self):
+        def respell(t):
+            c = self.grant(t, "FromTopics")["Condition"]["ArnEquals"]
+            c["AWS:SourceARN"] = c.pop("aws:SourceArn")
+
+        self.assertEqual(self.problems(respell), [])
+
+    def test_s3_needs_the_source_account_too(self):
+        def drop(t):
+            del self.grant(t, "FromBucket")["Condition"]["StringEquals"]
+
+        self.assertProblem(self.problems(drop), "FromBucket", "s3.amazonaws.com", "aws:SourceAccount")
+
+    def test_s3_source_account_of_another_account(self):
+        def change(t):
+            self.grant(t, "FromBucket")["Condition"]["StringEquals"]["aws:SourceAccount"] = "*"
+
+        self.assertProblem(self.problems(change), "FromBucket", "aws:SourceAccount")
+
+    def test_grant_in_a_condition_branch_is_checked(self):
+        def wrap(t):
+            doc = t["Resources"]["Uploads"]["Properties"]["PolicyDocument"]
+            grant = self.grant(t, "FromTopics")
+            del grant["Condition"]
+            doc["Statement"] = [{"Fn::If": ["HasTopics", grant, {"Ref": "AWS::NoValue"}]}]
+
+        self.assertProblem(self.problems(wrap), "FromTopics", "aws:SourceArn")
+
+    def test_lambda_permission_without_source_arn(self):
+        def drop(t):
+            del t["Resources"]["Schedule"]["Properties"]["SourceArn"]
+
+        self.assertProblem(self.problems(drop), "Schedule:", "events.amazonaws.com", "SourceArn")
+
+    def test_lambda_permission_for_s3_needs_the_account(self):
+        def change(t):
+            props = t["Resources"]["Schedule"]["Properties"]
+            props["Principal"] = "s3.amazonaws.com"
+            props["SourceArn"] = "arn:aws:s3:::cochl-audio"
+
+        self.assertProblem(self.problems(change), "Schedule:", "s3.amazonaws.com", "SourceAccount")
+
+    def test_sam_s3_event_has_no_source_arn(self):
+        def add(t):
+            t["Resources"]["Fn"] = {"Type": "AWS::Serverless::Function", "Properties": {"Events": {
+                "Uploads": {"Type": "S3", "Properties": {"Bucket": {"Ref": "B"}, "Events": "s3:ObjectCreated:*"}}}}}
+
+        self.assertProblem(self.problems(add), "Fn event Uploads", "S3", "without SourceArn")
+
+    def test_real_submit_queue_without_its_bucket(self):
+        def drop(t):
+            grant = resources(t)["SubmitQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+            del grant["Condition"]["ArnEquals"]
+
+        problems = ct.check_service_principal_sources(_changed(TEMPLATE, drop))
+        self.assertProblem(problems, "SubmitQueuePolicy", "UploadEvents", "aws:SourceArn")
+
+
+def _changed(template: dict, mutate) -> dict:
+    copied = copy.deepcopy(template)
+    mutate(copied)
+    return copied
+
+
 class Storage(TemplateCase):
     def test_public_access_not_blocked(self):
         def change(t):
