@@ -60,7 +60,7 @@ fn event_key(body: &str) -> Result<Option<String>> {
 
 fn upload_record(body: &str) -> Result<Option<cochl_submit::event::UploadRecord>> {
     match parse_event(&serde_json::from_str(body)?)? {
-        SubmitEvent::TestEvent | SubmitEvent::Resubmit(_) => Ok(None),
+        SubmitEvent::TestEvent | SubmitEvent::Resubmit(_) | SubmitEvent::Backfill(_) => Ok(None),
         SubmitEvent::Records(records) => match records.into_iter().next() {
             Some(ParsedRecord::Upload(upload)) => Ok(Some(upload)),
             other => bail!("not an upload: {other:?}"),

@@ -13,6 +13,7 @@ pub mod clients;
 pub mod clock;
 pub mod dynamo;
 pub mod endpoint;
+pub mod inspect;
 pub mod logging;
 pub mod message;
 pub mod messages;

@@ -18,6 +18,9 @@ pub struct ObjectHead {
     pub version_id: Option<String>,
     /// User metadata (`x-amz-meta-*`), keys lower case without the prefix.
     pub metadata: HashMap<String, String>,
+    /// Last-Modified, milliseconds since the Unix epoch: orders an object a backfill finds
+    /// against uploads its events announced.
+    pub last_modified_ms: Option<i64>,
 }
 
 /// Why an S3 call failed.
@@ -91,13 +94,19 @@ impl Objects {
         Objects { client }
     }
 
-    /// HeadObject; `Ok(None)` when the object no longer exists.
-    pub async fn head(&self, uri: &S3Uri) -> Result<Option<ObjectHead>, ObjectError> {
+    /// HeadObject (of `version_id` when given, else of the current version); `Ok(None)`
+    /// when the object (or that version) does not exist.
+    pub async fn head(
+        &self,
+        uri: &S3Uri,
+        version_id: Option<&str>,
+    ) -> Result<Option<ObjectHead>, ObjectError> {
         let result = self
             .client
             .head_object()
             .bucket(uri.bucket())
             .key(uri.key())
+            .set_version_id(version_id.map(str::to_string))
             .send()
             .await;
         match result {
@@ -105,7 +114,11 @@ impl Objects {
                 size: head.content_length().map_or(0, |n| n.max(0) as u64),
                 content_type: head.content_type().map(str::to_string),
                 etag: head.e_tag().map(unquote),
-                version_id: head.version_id().map(str::to_string),
+                version_id: head
+                    .version_id()
+                    .filter(|v| !v.is_empty() && *v != "null")
+                    .map(str::to_string),
+                last_modified_ms: head.last_modified().and_then(|t| t.to_millis().ok()),
                 metadata: head
                     .metadata()
                     .map(|m| {

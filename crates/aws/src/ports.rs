@@ -127,10 +127,11 @@ pub trait JobStore: Send + Sync {
 
 /// The audio bucket as the handlers read it.
 pub trait ObjectStore: Send + Sync {
-    /// The upload's metadata; `Ok(None)` when it no longer exists.
+    /// The upload's metadata (of `version_id` when given); `Ok(None)` when it does not exist.
     fn head(
         &self,
         uri: &S3Uri,
+        version_id: Option<&str>,
     ) -> impl Future<Output = Result<Option<ObjectHead>, ObjectError>> + Send;
 
     /// A whole object of at most `limit` bytes (a result document).
@@ -251,8 +252,12 @@ impl JobStore for DynamoStore {
 }
 
 impl ObjectStore for Objects {
-    async fn head(&self, uri: &S3Uri) -> Result<Option<ObjectHead>, ObjectError> {
-        Objects::head(self, uri).await
+    async fn head(
+        &self,
+        uri: &S3Uri,
+        version_id: Option<&str>,
+    ) -> Result<Option<ObjectHead>, ObjectError> {
+        Objects::head(self, uri, version_id).await
     }
 
     async fn get(&self, uri: &S3Uri, limit: u64) -> Result<Vec<u8>, ObjectError> {

@@ -73,6 +73,10 @@ pub const CLAIM_LEASE_SECONDS: &str = "COCHL_CLAIM_LEASE_SECONDS";
 pub const SWEEP_AFTER_SECONDS: &str = "COCHL_SWEEP_AFTER_SECONDS";
 /// How often the sweeper runs (its EventBridge schedule; the local stack's timer).
 pub const SWEEP_INTERVAL_SECONDS: &str = "COCHL_SWEEP_INTERVAL_SECONDS";
+/// The bucket the backfill function works on: tasks naming another bucket fail permanently.
+pub const BUCKET: &str = "COCHL_BUCKET";
+/// Tasks of one Batch Operations invocation handled at the same time by the backfill function.
+pub const BACKFILL_CONCURRENCY: &str = "COCHL_BACKFILL_CONCURRENCY";
 /// The function's memory in MB, as Lambda sets it.
 pub const LAMBDA_MEMORY_MB: &str = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE";
 
@@ -404,6 +408,43 @@ impl SweepSettings {
     }
 }
 
+/// Configuration of the backfill function: on-result's (a remerge records detections exactly
+/// as a result does; the submit queue is where analyse and reanalyse requests go) and what
+/// it checks before queueing a task (submit's limits and default sensitivity).
+#[derive(Debug, Clone)]
+pub struct BackfillSettings {
+    /// Remerges are recorded and notified with these; `submit_queue_url` takes the requests.
+    pub result: ResultSettings,
+    /// The stack's bucket.
+    pub bucket: String,
+    /// Submit's staged copies: never a backfill's object.
+    pub staging_prefix: String,
+    /// Objects larger than this fail their task (submit would reject them).
+    pub max_object_bytes: u64,
+    /// Stack default sensitivity, under a run's own.
+    pub default_sensitivity: SensitivityConfig,
+    /// Tasks of one invocation handled at once.
+    pub concurrency: usize,
+}
+
+impl BackfillSettings {
+    /// Reads the backfill function's variables.
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, SettingsError> {
+        Ok(BackfillSettings {
+            result: ResultSettings::from_env(env)?,
+            bucket: env.required(BUCKET)?,
+            staging_prefix: staging_prefix(env)?,
+            max_object_bytes: env
+                .number(MAX_OBJECT_BYTES, 1..=DEFAULT_MAX_OBJECT_BYTES)?
+                .unwrap_or(DEFAULT_MAX_OBJECT_BYTES),
+            default_sensitivity: env
+                .parsed(DEFAULT_SENSITIVITY, SensitivityConfig::parse)?
+                .unwrap_or_default(),
+            concurrency: env.number(BACKFILL_CONCURRENCY, 1..=64)?.unwrap_or(8),
+        })
+    }
+}
+
 /// Configuration of the query function.
 #[derive(Debug, Clone)]
 pub struct QuerySettings {
@@ -588,6 +629,42 @@ mod tests {
         let s = SweepSettings::from_env(&env(&set)).expect("valid");
         assert_eq!(s.sweep_after, Duration::from_secs(5));
         assert_eq!(s.interval, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn backfill_needs_the_bucket_and_shares_submit_s_limits() {
+        let base = [
+            (TABLE_NAME, "jobs"),
+            (DETECTIONS_TOPIC_ARN, "arn"),
+            (SUBMIT_QUEUE_URL, "q"),
+        ];
+        let err = BackfillSettings::from_env(&env(&base)).unwrap_err();
+        assert_eq!(err.variable, BUCKET, "{err}");
+        let mut vars = base.to_vec();
+        vars.push((BUCKET, "audio"));
+        let s = BackfillSettings::from_env(&env(&vars)).expect("valid");
+        assert_eq!(s.bucket, "audio");
+        assert_eq!(s.staging_prefix, "staging/");
+        assert_eq!(s.max_object_bytes, DEFAULT_MAX_OBJECT_BYTES);
+        assert_eq!(s.concurrency, 8);
+        assert_eq!(s.result.submit_queue_url, "q");
+        vars.extend([
+            (MAX_OBJECT_BYTES, "1000"),
+            (BACKFILL_CONCURRENCY, "2"),
+            (DEFAULT_SENSITIVITY, r#"{"default_sensitivity": 1}"#),
+        ]);
+        let s = BackfillSettings::from_env(&env(&vars)).expect("valid");
+        assert_eq!((s.max_object_bytes, s.concurrency), (1000, 2));
+        assert_eq!(
+            s.default_sensitivity
+                .to_custom_attributes()
+                .unwrap()
+                .as_deref(),
+            Some(r#"{"default_sensitivity":1}"#)
+        );
+        vars.push((BACKFILL_CONCURRENCY, "0"));
+        let err = BackfillSettings::from_env(&env(&vars)).unwrap_err();
+        assert_eq!(err.variable, BACKFILL_CONCURRENCY);
     }
 
     #[test]

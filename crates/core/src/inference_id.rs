@@ -33,6 +33,16 @@ pub enum InferenceIdError {
     Characters(String),
 }
 
+/// `cochl-` and the first 160 bits of a SHA-256 digest in hex.
+fn hex_id(digest: &[u8]) -> String {
+    let mut id = String::with_capacity(INFERENCE_ID_PREFIX.len() + 40);
+    id.push_str(INFERENCE_ID_PREFIX);
+    for byte in &digest[..20] {
+        id.push_str(&format!("{byte:02x}"));
+    }
+    id
+}
+
 impl InferenceId {
     /// Derives the id of an upload from bucket, key and the upload's version.
     ///
@@ -49,13 +59,7 @@ impl InferenceId {
             hasher.update((field.len() as u64).to_be_bytes());
             hasher.update(field.as_bytes());
         }
-        let digest = hasher.finalize();
-        let mut id = String::with_capacity(INFERENCE_ID_PREFIX.len() + 40);
-        id.push_str(INFERENCE_ID_PREFIX);
-        for byte in &digest[..20] {
-            id.push_str(&format!("{byte:02x}"));
-        }
-        InferenceId(id)
+        InferenceId(hex_id(&hasher.finalize()))
     }
 
     /// Validates an id received from elsewhere (a notification, the table).
@@ -92,6 +96,19 @@ impl InferenceId {
             .nth(room)
             .map_or(base.len(), |(at, _)| at);
         InferenceId(format!("{}{suffix}", &base[..cut]))
+    }
+
+    /// The id of a reanalysis of this upload asked for by the backfill run `run` (an S3
+    /// Batch Operations job id): a fresh id, different from the upload's and from any other
+    /// run's, yet the same for every retry and duplicate of that run's task, so a run never
+    /// starts two inferences of one file.
+    pub fn reanalysis(&self, run: &str) -> InferenceId {
+        let mut hasher = Sha256::new();
+        for field in ["reanalysis", self.upload_id(), run] {
+            hasher.update((field.len() as u64).to_be_bytes());
+            hasher.update(field.as_bytes());
+        }
+        InferenceId(hex_id(&hasher.finalize()))
     }
 
     /// The upload's own id: this id without a resubmission suffix.
@@ -145,6 +162,20 @@ mod tests {
         assert_eq!(again.as_str().len(), 64);
         assert!(again.as_str().ends_with("-r3"));
         assert!(InferenceId::parse(again.as_str()).is_ok());
+    }
+
+    #[test]
+    fn a_reanalysis_is_fresh_per_run_and_stable_within_one() {
+        let id = InferenceId::parse("cochl-0123456789abcdef0123456789abcdef01234567").unwrap();
+        let first = id.reanalysis("job-1");
+        assert_ne!(first, id);
+        assert_eq!(first, id.reanalysis("job-1"), "a retried task keeps its id");
+        assert_ne!(first, id.reanalysis("job-2"), "another run gets another id");
+        // A resubmission of the upload's request names the same upload.
+        assert_eq!(id.resubmission(2).reanalysis("job-1"), first);
+        assert!(first.as_str().starts_with(INFERENCE_ID_PREFIX));
+        assert_eq!(first.as_str().len(), INFERENCE_ID_PREFIX.len() + 40);
+        assert!(InferenceId::parse(first.as_str()).is_ok());
     }
     use crate::keys::Sequencer;
     use proptest::prelude::*;

@@ -117,6 +117,13 @@ impl ObjectVersion {
         self.content_part() == other.content_part() && self.order_cmp(other) == Ordering::Equal
     }
 
+    /// True when both name the same content: the same version id, else the same ETag. A
+    /// backfill reads the object with HeadObject, whose Last-Modified is not the event time
+    /// the job recorded, so it recognises an analysed upload by this alone.
+    pub fn same_content(&self, other: &ObjectVersion) -> bool {
+        self.content_part() == other.content_part()
+    }
+
     /// Orders two uploads of one key: by sequencer when both have one, else by event time,
     /// and a tie between different uploads is broken by their identity so every reader
     /// agrees which is newer.

@@ -5,6 +5,7 @@
 //! windows merge into detections, whether an event is a duplicate) can be unit-
 //! and property-tested without a network. Adapters in other crates do the I/O.
 
+pub mod backfill;
 pub mod content_type;
 pub mod detections;
 pub mod inference_id;

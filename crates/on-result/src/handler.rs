@@ -42,7 +42,7 @@ use cochl_core::job::{decide_result, JobStatus, ResultDecision};
 use cochl_core::keys::S3Uri;
 use cochl_core::notification::{failure_is_expiry, AsyncNotification, InferenceOutcome};
 use cochl_core::resubmit::ResubmitRequest;
-use cochl_core::result::analyse;
+use cochl_core::result::{analyse, Analysis};
 use serde_json::Value;
 use tracing::Instrument;
 
@@ -402,38 +402,59 @@ where
             };
             return self.apply_failure(job, inference_id, failure).await;
         };
+        match self.read_analysis(&location).await {
+            Ok(analysis) => {
+                self.record_completion(job, inference_id, location, analysis, deadline)
+                    .await
+            }
+            Err(ResultRead::Unusable(failure)) => {
+                self.apply_failure(job, inference_id, failure).await
+            }
+            // Missing (not yet visible) or unreachable: retry later.
+            Err(ResultRead::Unavailable(error)) => Err(RecordError::ResultUnavailable(error)),
+        }
+    }
+
+    /// Reads a result document and merges its windows with the current settings. Parsed as
+    /// a stream and merged as the windows are read: memory is the document plus the
+    /// segments, whatever the audio's length.
+    pub(crate) async fn read_analysis(&self, location: &S3Uri) -> Result<Analysis, ResultRead> {
         let bytes = match self
             .objects
-            .get(&location, self.settings.max_result_bytes)
+            .get(location, self.settings.max_result_bytes)
             .await
         {
             Ok(bytes) => bytes,
             Err(error @ ObjectError::TooLarge { .. }) => {
-                let failure = Failure {
+                return Err(ResultRead::Unusable(Failure {
                     code: "result_too_large",
                     reason: error.to_string(),
-                    location: Some(location),
-                };
-                return self.apply_failure(job, inference_id, failure).await;
+                    location: Some(location.clone()),
+                }));
             }
-            // Missing (not yet visible) or unreachable: retry later.
-            Err(error) => return Err(RecordError::ResultUnavailable(error)),
+            Err(error) => return Err(ResultRead::Unavailable(error)),
         };
-        // Parsed as a stream and merged as the windows are read: memory is the document
-        // plus the segments, whatever the audio's length.
-        let analysis = match analyse(&bytes, &self.settings.merge) {
-            Ok(analysis) => analysis,
-            Err(error) => {
-                tracing::error!(result = %location, error = %error, "the result document is unusable");
-                let failure = Failure {
-                    code: "malformed_result",
-                    reason: format!("{location}: {error}"),
-                    location: Some(location),
-                };
-                return self.apply_failure(job, inference_id, failure).await;
-            }
-        };
-        drop(bytes);
+        analyse(&bytes, &self.settings.merge).map_err(|error| {
+            tracing::error!(result = %location, error = %error, "the result document is unusable");
+            ResultRead::Unusable(Failure {
+                code: "malformed_result",
+                reason: format!("{location}: {error}"),
+                location: Some(location.clone()),
+            })
+        })
+    }
+
+    /// Records an analysis as the job's outcome: tag items (replacing the job's earlier
+    /// ones), the detection notification, then the job COMPLETED. `Ok(None)`: the job
+    /// changed under us.
+    pub(crate) async fn record_completion(
+        &self,
+        job: JobRecord,
+        inference_id: InferenceId,
+        location: S3Uri,
+        analysis: Analysis,
+        deadline: Option<Instant>,
+    ) -> Result<Option<NotificationOutcome>, RecordError> {
         let detections = analysis.detections;
         let completed_at = now();
         let written = self
@@ -603,8 +624,16 @@ fn failure_code(status: &str, reason: &str) -> (&'static str, bool) {
 }
 
 /// A failure to record: an inference failure, or a result that cannot be used.
-struct Failure {
-    code: &'static str,
-    reason: String,
-    location: Option<S3Uri>,
+pub(crate) struct Failure {
+    pub(crate) code: &'static str,
+    pub(crate) reason: String,
+    pub(crate) location: Option<S3Uri>,
+}
+
+/// Why a result document gave no analysis.
+pub(crate) enum ResultRead {
+    /// It never will (too large, malformed): a failure to record.
+    Unusable(Failure),
+    /// Not now (not yet visible, or S3 unreachable): try again later.
+    Unavailable(ObjectError),
 }

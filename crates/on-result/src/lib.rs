@@ -2,7 +2,7 @@
 //! and a detection notification users can subscribe to.
 //!
 //! [`event`] reads the SNS payload, [`handler`] runs the flow against the ports (job store,
-//! objects, topic), [`outcome`] and [`error`] are what a notification ends as. The detection
+//! objects, topic), [`remerge`] merges a stored result again, [`outcome`] and [`error`] are what a notification ends as. The detection
 //! notification itself is built by `cochl_aws::message`, shared with the submit function
 //! (which notifies refused requests). `main` only wires the AWS adapters to the handler.
 
@@ -10,10 +10,12 @@ pub mod error;
 pub mod event;
 pub mod handler;
 pub mod outcome;
+pub mod remerge;
 
 pub use error::{RecordError, ResultError};
 pub use handler::{handle, handle_message, handle_queue, ResultHandler};
 pub use outcome::NotificationOutcome;
+pub use remerge::Remerge;
 
 use cochl_aws::clients::{self, SdkConfig};
 use cochl_aws::dynamo::DynamoStore;

@@ -6,6 +6,7 @@
 //! the others are processed. Real S3 records and the thinner records of the local stack
 //! (no `userIdentity`, no `sequencer`) are both accepted.
 
+use cochl_core::backfill::BackfillRequest;
 use cochl_core::keys::{decode_event_key, Sequencer};
 use cochl_core::resubmit::ResubmitRequest;
 use cochl_core::time::parse_millis;
@@ -67,11 +68,13 @@ pub enum SubmitEvent {
     Records(Vec<ParsedRecord>),
     /// on-result asks for a request that expired in the endpoint's queue to be sent again.
     Resubmit(ResubmitRequest),
+    /// The backfill function asks for an existing object to be analysed (or reanalysed).
+    Backfill(BackfillRequest),
 }
 
 /// The payload is not an S3 event at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not an S3 event or a resubmission: {0}")]
+#[error("not an S3 event, a resubmission or a backfill request: {0}")]
 pub struct EventError(pub String);
 
 /// A payload that is not the event this function takes never will be: permanent.
@@ -120,6 +123,11 @@ pub fn parse_event(payload: &Value) -> Result<SubmitEvent, EventError> {
         return request
             .map(SubmitEvent::Resubmit)
             .map_err(|error| EventError(format!("resubmission request: {error}")));
+    }
+    if let Some(request) = BackfillRequest::from_body(payload) {
+        return request
+            .map(SubmitEvent::Backfill)
+            .map_err(|error| EventError(format!("backfill request: {error}")));
     }
     if payload.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
         return Ok(SubmitEvent::TestEvent);

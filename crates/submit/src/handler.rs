@@ -28,11 +28,13 @@ use cochl_aws::endpoint::{AsyncEndpoint, EndpointError, InvocationRequest};
 use cochl_aws::message::{detection_message, Outcome};
 use cochl_aws::messages::{run_messages, DeferPlan, DeferPolicy, Handled, QueuedMessage};
 use cochl_aws::notify::Topic;
+use cochl_aws::objects::ObjectHead;
 use cochl_aws::objects::Objects;
 use cochl_aws::ports::{InferenceEndpoint, JobStore, MessageQueue, NotificationTopic, ObjectStore};
 use cochl_aws::queue::{Queue, QueueError};
 use cochl_aws::records::{JobRecord, StoredTags};
 use cochl_aws::settings::SubmitSettings;
+use cochl_core::backfill::{decide_backfill, wanted_inference, BackfillMode, BackfillRequest};
 use cochl_core::inference_id::InferenceId;
 use cochl_core::job::{
     decide_removal, decide_upload, JobStatus, ObjectVersion, Removal, RemovalDecision,
@@ -40,6 +42,7 @@ use cochl_core::job::{
 };
 use cochl_core::keys::S3Uri;
 use cochl_core::resubmit::ResubmitRequest;
+use cochl_core::sensitivity::SensitivityConfig;
 use serde_json::Value;
 use tracing::Instrument;
 
@@ -193,6 +196,20 @@ where
             }]);
         }
         SubmitEvent::Records(records) => records,
+        SubmitEvent::Backfill(request) => {
+            let outcome = submitter
+                .backfill(&request, deadline)
+                .await
+                .map_err(|error| {
+                    InvocationError::Records(cochl_aws::batch::BatchError {
+                        total: 1,
+                        failures: vec![(0, error)],
+                        handled: Vec::new(),
+                    })
+                })?;
+            tracing::info!(outcome = ?outcome, "backfill request handled");
+            return Ok(vec![outcome]);
+        }
         SubmitEvent::Resubmit(request) => {
             let outcome = submitter
                 .resubmit(&request, deadline)
@@ -368,14 +385,14 @@ where
         })
     }
 
-    /// Claims the job (deciding again when a conflicting writer got there first) and submits.
+    /// An upload event: the job is claimed for the version the event names and submitted.
     async fn submit_upload(
         &self,
         file: &S3Uri,
         upload: &UploadRecord,
         deadline: Option<Instant>,
     ) -> Result<RecordOutcome, RecordError> {
-        let head = self.objects.head(file).await?;
+        let head = self.objects.head(file, None).await?;
         let version = ObjectVersion {
             version_id: upload.version_id.clone(),
             etag: upload
@@ -387,18 +404,101 @@ where
         };
         let inference_id = InferenceId::for_object(file.bucket(), file.key(), &version);
         tracing::Span::current().record("inference_id", inference_id.as_str());
+        let intake = Intake {
+            version,
+            inference_id,
+            source: Source::Event { size: upload.size },
+        };
+        self.claim_and_submit(file, head.as_ref(), &intake, deadline)
+            .await
+    }
 
+    /// A backfill request: the object as it is now (or the version the manifest names) is
+    /// analysed, or reanalysed under the run's own inference id, unless [`decide_backfill`]
+    /// finds nothing to do. Keys outside the input prefix are welcome (an archive); staged
+    /// copies are not uploads.
+    async fn backfill(
+        &self,
+        request: &BackfillRequest,
+        deadline: Option<Instant>,
+    ) -> Result<RecordOutcome, RecordError> {
+        let file = S3Uri::parse(&request.file).map_err(RecordError::InvalidLocation)?;
+        let span = tracing::info_span!(
+            "backfill",
+            file = %file,
+            mode = %request.mode,
+            run = %request.run,
+            inference_id = tracing::field::Empty
+        );
+        async {
+            if file.key().starts_with(&self.settings.staging_prefix) {
+                return Ok(RecordOutcome::Ignored {
+                    file: Some(file.to_string()),
+                    reason: format!(
+                        "a staged copy (under {:?}), not an upload",
+                        self.settings.staging_prefix
+                    ),
+                });
+            }
+            let malformed = |reason: String| RecordError::Malformed { index: 0, reason };
+            if request.mode == BackfillMode::Remerge {
+                return Err(malformed(
+                    "remerge runs in the backfill function and is never queued".into(),
+                ));
+            }
+            let sensitivity =
+                SensitivityConfig::parse(request.sensitivity.as_deref().unwrap_or_default())
+                    .map_err(|error| malformed(format!("sensitivity: {error}")))?;
+            let Some(head) = self
+                .objects
+                .head(&file, request.version_id.as_deref())
+                .await?
+            else {
+                return Ok(RecordOutcome::Ignored {
+                    file: Some(file.to_string()),
+                    reason: "the object no longer exists".into(),
+                });
+            };
+            let version = ObjectVersion {
+                version_id: head.version_id.clone().or(request.version_id.clone()),
+                etag: head.etag.clone(),
+                sequencer: None,
+                event_time_ms: head.last_modified_ms.unwrap_or_default(),
+            };
+            let upload_id = InferenceId::for_object(file.bucket(), file.key(), &version);
+            let inference_id = wanted_inference(&upload_id, request.mode, &request.run);
+            tracing::Span::current().record("inference_id", inference_id.as_str());
+            let intake = Intake {
+                version,
+                inference_id,
+                source: Source::Backfill {
+                    mode: request.mode,
+                    sensitivity,
+                },
+            };
+            self.claim_and_submit(&file, Some(&head), &intake, deadline)
+                .await
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Claims the job (deciding again when a conflicting writer got there first) and submits.
+    async fn claim_and_submit(
+        &self,
+        file: &S3Uri,
+        head: Option<&ObjectHead>,
+        intake: &Intake,
+        deadline: Option<Instant>,
+    ) -> Result<RecordOutcome, RecordError> {
+        let inference_id = &intake.inference_id;
         for _ in 0..MAX_CONFLICTS {
             let existing = self
                 .store
                 .get_job(file)
                 .await
                 .map_err(StoreFailure::at("reading the job"))?;
-            let decision = decide_upload(
-                existing.as_ref().map(JobRecord::snapshot).as_ref(),
-                &version,
-                now_seconds(),
-            );
+            let decision = intake.decide(existing.as_ref(), now_seconds());
             // A retry of the same upload keeps the id the job holds: after an expiry it is a
             // resubmission's, which the endpoint has not seen yet.
             let inference_id = match (&decision, &existing) {
@@ -449,9 +549,10 @@ where
                 }
             }
             let plan = inspect(
-                head.as_ref(),
+                head,
                 file.key(),
                 &self.settings.default_sensitivity,
+                intake.sensitivity(),
                 self.settings.max_object_bytes,
             );
             // An upload already claimed and waiting (a deferred message's return) waits for
@@ -465,11 +566,11 @@ where
             }
             let job = new_job(
                 file,
-                &version,
+                intake.version_for(existing.as_ref()),
                 &inference_id,
                 existing.as_ref(),
                 &plan,
-                upload,
+                intake.size(),
                 self.lease_until(deadline),
             );
             let expect = existing
@@ -956,6 +1057,77 @@ fn tombstone(file: &S3Uri, deletion: &ObjectVersion, existing: Option<&JobRecord
     }
 }
 
+/// What a claim is for: the upload's version, the inference to send, and where the request
+/// came from.
+struct Intake {
+    version: ObjectVersion,
+    inference_id: InferenceId,
+    source: Source,
+}
+
+/// Where a claim comes from.
+enum Source {
+    /// An S3 upload event (its object size, if the event gave one).
+    Event { size: Option<u64> },
+    /// A backfill request, with its mode and its run's sensitivity.
+    Backfill {
+        mode: BackfillMode,
+        sensitivity: SensitivityConfig,
+    },
+}
+
+/// No sensitivity beyond the stack default and the object's metadata.
+static NO_SENSITIVITY: std::sync::LazyLock<SensitivityConfig> =
+    std::sync::LazyLock::new(SensitivityConfig::default);
+
+impl Intake {
+    /// What the claim means given the file's job: `decide_upload` for an event,
+    /// `decide_backfill` for a backfill request.
+    fn decide(&self, existing: Option<&JobRecord>, now: i64) -> UploadDecision {
+        let snapshot = existing.map(JobRecord::snapshot);
+        match &self.source {
+            Source::Event { .. } => decide_upload(snapshot.as_ref(), &self.version, now),
+            Source::Backfill { mode, .. } => decide_backfill(
+                snapshot.as_ref(),
+                &self.version,
+                &self.inference_id,
+                *mode,
+                now,
+            ),
+        }
+    }
+
+    /// The version the claimed job records. A reanalysis of the analysed content keeps the
+    /// job's version (with its event's order), so a late duplicate of that upload's event
+    /// is still recognised as one.
+    fn version_for<'a>(&'a self, existing: Option<&'a JobRecord>) -> &'a ObjectVersion {
+        match (&self.source, existing) {
+            (Source::Backfill { .. }, Some(job))
+                if job.status != JobStatus::Deleted && job.version.same_content(&self.version) =>
+            {
+                &job.version
+            }
+            _ => &self.version,
+        }
+    }
+
+    /// The sensitivity that overrides the stack default and the object's metadata.
+    fn sensitivity(&self) -> &SensitivityConfig {
+        match &self.source {
+            Source::Event { .. } => &NO_SENSITIVITY,
+            Source::Backfill { sensitivity, .. } => sensitivity,
+        }
+    }
+
+    /// The object's size as the event gave it (a rejection keeps it when HeadObject did not).
+    fn size(&self) -> Option<u64> {
+        match &self.source {
+            Source::Event { size } => *size,
+            Source::Backfill { .. } => None,
+        }
+    }
+}
+
 /// The job as it is claimed: SUBMITTED (not yet accepted) or REJECTED with its reason.
 fn new_job(
     file: &S3Uri,
@@ -963,7 +1135,7 @@ fn new_job(
     inference_id: &InferenceId,
     existing: Option<&JobRecord>,
     plan: &Result<Plan, Rejection>,
-    upload: &UploadRecord,
+    event_size: Option<u64>,
     claimed_until: i64,
 ) -> JobRecord {
     let now = now();
@@ -980,7 +1152,7 @@ fn new_job(
             JobStatus::Rejected,
             rejection.content_type.clone(),
             None,
-            rejection.size.or(upload.size),
+            rejection.size.or(event_size),
             Some(rejection.code.to_string()),
             Some(rejection.reason.clone()),
         ),

@@ -1,6 +1,6 @@
 //! The submit function: turns an audio upload into a Cochl.Sense inference.
 //!
-//! [`event`] reads the S3 notification (or on-result's resubmission request), [`inspect`] decides how (or whether) an upload is
+//! [`event`] reads the S3 notification (or on-result's resubmission request, or a backfill request), [`inspect`] (shared with the backfill function) decides how (or whether) an upload is
 //! sent, [`handler`] runs the flow against the ports (job store, objects, endpoint, topic),
 //! [`outcome`] and [`error`] are what a record ends as. `main` only wires the AWS adapters
 //! to the handler.
@@ -8,7 +8,7 @@
 pub mod error;
 pub mod event;
 pub mod handler;
-pub mod inspect;
+pub use cochl_aws::inspect;
 pub mod outcome;
 
 pub use error::{RecordError, SubmitError};

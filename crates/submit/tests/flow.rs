@@ -897,7 +897,7 @@ async fn a_resubmission_deferred_by_a_full_endpoint_keeps_its_id_on_every_retry(
     let (_, event) = (file.clone(), {
         let etag = submitter
             .objects
-            .head(&file)
+            .head(&file, None)
             .await
             .expect("head")
             .expect("object")

@@ -207,7 +207,7 @@ async fn evidence<O: ObjectStore>(
     job: &JobRecord,
 ) -> Result<InferenceOutcome, ObjectError> {
     if let Some(output) = &job.output_location {
-        if objects.head(output).await?.is_some() {
+        if objects.head(output, None).await?.is_some() {
             return Ok(InferenceOutcome::Succeeded {
                 output_location: Some(output.clone()),
                 response_content_type: None,

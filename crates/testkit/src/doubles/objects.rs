@@ -1,6 +1,7 @@
 //! The audio bucket in memory: uploads with their metadata, and result documents.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
 use cochl_aws::objects::{ObjectError, ObjectHead};
@@ -25,6 +26,9 @@ pub enum ObjectOp {
 pub struct MemoryObjects {
     objects: Mutex<HashMap<S3Uri, (ObjectHead, Vec<u8>)>>,
     script: Mutex<Script<ObjectOp>>,
+    /// Last-Modified of the next put: a second later than the one before, so puts are
+    /// ordered as a real bucket orders them.
+    clock: AtomicI64,
 }
 
 impl MemoryObjects {
@@ -51,6 +55,7 @@ impl MemoryObjects {
             content_type: content_type.map(str::to_string),
             etag: Some(etag(bytes)),
             version_id: None,
+            last_modified_ms: Some(self.clock.fetch_add(1_000, Ordering::SeqCst)),
             metadata: metadata
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -101,9 +106,17 @@ fn etag(bytes: &[u8]) -> String {
 }
 
 impl ObjectStore for MemoryObjects {
-    async fn head(&self, uri: &S3Uri) -> Result<Option<ObjectHead>, ObjectError> {
+    async fn head(
+        &self,
+        uri: &S3Uri,
+        version_id: Option<&str>,
+    ) -> Result<Option<ObjectHead>, ObjectError> {
         self.call(ObjectOp::Head, uri)?;
-        Ok(lock(&self.objects).get(uri).map(|(head, _)| head.clone()))
+        // One version per key: a named version is found only if it is the stored one.
+        Ok(lock(&self.objects)
+            .get(uri)
+            .filter(|(head, _)| version_id.is_none() || head.version_id.as_deref() == version_id)
+            .map(|(head, _)| head.clone()))
     }
 
     async fn get(&self, uri: &S3Uri, limit: u64) -> Result<Vec<u8>, ObjectError> {

@@ -3,7 +3,7 @@
 //! Pure: the size limits, the content type and the sensitivity header, or a rejection with a
 //! stable code and a reason the user can act on (it is stored with the REJECTED job).
 
-use cochl_aws::objects::ObjectHead;
+use crate::objects::ObjectHead;
 use cochl_core::content_type::{resolve_content_type, ObjectFacts};
 use cochl_core::sensitivity::{SensitivityConfig, SENSITIVITY_METADATA_KEY};
 
@@ -31,11 +31,14 @@ pub struct Rejection {
     pub content_type: Option<String>,
 }
 
-/// Checks an upload against the limits and resolves its content type and sensitivity.
+/// Checks an upload against the limits and resolves its content type and sensitivity: the
+/// stack default, overlaid by the object's metadata, overlaid by `requested` (a backfill
+/// run's sensitivity: the run was started to apply it, so it wins).
 pub fn inspect(
     head: Option<&ObjectHead>,
     key: &str,
     default_sensitivity: &SensitivityConfig,
+    requested: &SensitivityConfig,
     max_object_bytes: u64,
 ) -> Result<Plan, Rejection> {
     let Some(head) = head else {
@@ -84,6 +87,7 @@ pub fn inspect(
     };
     let custom_attributes = default_sensitivity
         .merged_with(&file_sensitivity)
+        .and_then(|merged| merged.merged_with(requested))
         .and_then(|merged| merged.to_custom_attributes())
         .map_err(|e| reject("invalid_sensitivity", e.to_string()))?;
     Ok(Plan {
@@ -104,6 +108,7 @@ mod tests {
             content_type: content_type.map(str::to_string),
             etag: Some("e".into()),
             version_id: None,
+            last_modified_ms: None,
             metadata: metadata
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -120,6 +125,7 @@ mod tests {
         let plan = inspect(
             Some(&head(10, Some("audio/wav"), &[])),
             "incoming/a.wav",
+            &none(),
             &none(),
             100,
         )
@@ -144,6 +150,7 @@ mod tests {
             )),
             "incoming/a.pcm",
             &none(),
+            &none(),
             100,
         )
         .expect("accepted");
@@ -167,6 +174,7 @@ mod tests {
             )),
             "incoming/a.mp3",
             &stack,
+            &none(),
             100,
         )
         .expect("accepted");
@@ -174,6 +182,41 @@ mod tests {
         assert_eq!(
             plan.custom_attributes.as_deref(),
             Some(r#"{"default_sensitivity":1,"tags_sensitivity":{"Siren":-1}}"#)
+        );
+    }
+
+    #[test]
+    fn a_requested_sensitivity_wins_over_the_metadata_and_the_default() {
+        let stack = SensitivityConfig::parse(
+            r#"{"default_sensitivity": 1, "tags_sensitivity": {"Siren": 2, "Dog_bark": 1}}"#,
+        )
+        .expect("valid");
+        let requested = SensitivityConfig::parse(
+            r#"{"default_sensitivity": -2, "tags_sensitivity": {"Siren": 0}}"#,
+        )
+        .expect("valid");
+        let plan = inspect(
+            Some(&head(
+                10,
+                None,
+                &[(
+                    "sensitivity",
+                    r#"{"tags_sensitivity": {"Siren": -1, "Glass_break": 2}}"#,
+                )],
+            )),
+            "archive/a.wav",
+            &stack,
+            &requested,
+            100,
+        )
+        .expect("accepted");
+        // default: stack 1, request -2 → -2. Siren: stack 2, metadata -1, request 0 → 0.
+        // Dog_bark: only the stack's (1). Glass_break: only the metadata's (2).
+        assert_eq!(
+            plan.custom_attributes.as_deref(),
+            Some(
+                r#"{"default_sensitivity":-2,"tags_sensitivity":{"Dog_bark":1,"Glass_break":2,"Siren":0}}"#
+            )
         );
     }
 
@@ -236,7 +279,7 @@ mod tests {
             ),
         ];
         for (head, key, code) in cases {
-            let rejection = inspect(head.as_ref(), key, &none(), 100).expect_err(code);
+            let rejection = inspect(head.as_ref(), key, &none(), &none(), 100).expect_err(code);
             assert_eq!(rejection.code, code, "{key}: {}", rejection.reason);
             assert!(!rejection.reason.is_empty());
         }
@@ -256,6 +299,7 @@ mod tests {
             Some(&head(10, Some("audio/wav"), &[("sensitivity", &metadata)])),
             "incoming/a.wav",
             &stack,
+            &none(),
             100,
         )
         .expect_err("too long together");
