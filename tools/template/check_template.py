@@ -179,6 +179,13 @@ SAM_EVENTS_WITHOUT_SOURCE_ARN = {
     "AlexaSkill": "give the event a SkillId, or declare the AWS::Lambda::Permission yourself",
 }
 
+#: Services whose roles' trust policies must say for whom the service may assume them (the
+#: confused deputy): aws:SourceAccount, the stack's account, and aws:SourceArn, an ARN of that
+#: account. SageMaker sends both when it assumes a model's execution role ("Cross-service
+#: confused deputy prevention", SageMaker developer guide). Services that do not document the
+#: keys for role assumption are left out: a key the service does not send denies the role.
+TRUST_SOURCE_SERVICES = {"sagemaker.amazonaws.com"}
+
 NO_VALUE = {"Ref": "AWS::NoValue"}
 
 
@@ -1351,6 +1358,36 @@ def check_service_principal_sources(template: dict[str, Any]) -> list[str]:
     return problems
 
 
+def check_trust_policies(template: dict[str, Any]) -> list[str]:
+    """A role a service of TRUST_SOURCE_SERVICES assumes trusts it only for the stack's account:
+    aws:SourceAccount pinned to the account and aws:SourceArn pinned to ARNs of that account."""
+    problems = []
+    for lid, res in (template.get("Resources") or {}).items():
+        if res.get("Type") != "AWS::IAM::Role":
+            continue
+        document = (res.get("Properties") or {}).get("AssumeRolePolicyDocument")
+        for s in statements(document):
+            if s.get("Effect") != "Allow":
+                continue
+            for service in service_principals(s.get("Principal")):
+                if service not in TRUST_SOURCE_SERVICES:
+                    continue
+                accounts = pinned_values(s, "aws:SourceAccount")
+                if not accounts or not all(names_own_account(v) for v in accounts):
+                    problems.append(
+                        f"{lid}: its trust policy lets {service} assume it without aws:SourceAccount pinned to the "
+                        "stack's account (StringEquals: !Ref AWS::AccountId): the service could assume it for "
+                        "another account's request"
+                    )
+                arns = pinned_values(s, "aws:SourceArn")
+                if not arns or not all(names_own_account(v) for v in arns):
+                    problems.append(
+                        f"{lid}: its trust policy lets {service} assume it without aws:SourceArn pinned to ARNs of "
+                        "the stack's account (ArnLike: arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:*)"
+                    )
+    return problems
+
+
 def check_queues(template: dict[str, Any]) -> list[str]:
     """Every queue a function consumes, and the event consuming it."""
     problems = []
@@ -1588,6 +1625,7 @@ CHECKS = (
     ("permissions", check_permissions),
     ("policy shapes", lambda t, c: check_policy_shapes(t)),
     ("service principals' sources", lambda t, c: check_service_principal_sources(t)),
+    ("trust policies", lambda t, c: check_trust_policies(t)),
     ("storage and encryption", check_storage),
     ("queues", lambda t, c: check_queues(t)),
     ("HTTP auth", check_http_auth),

@@ -661,6 +661,84 @@ class ServicePrincipalSources(unittest.TestCase):
         self.assertProblem(problems, "SubmitQueuePolicy", "UploadEvents", "aws:SourceArn")
 
 
+def endpoint_role() -> dict:
+    """A SageMaker execution role trusting SageMaker for the stack's account only."""
+    return {"Resources": {"EndpointRole": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole",
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+                "ArnLike": {"aws:SourceArn": {"Fn::Sub": "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:*"}},
+            }}]}}},
+        # Lambda documents no source keys for role assumption: its roles are not checked.
+        "FunctionRole": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {
+            "Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}}},
+    }}
+
+
+class TrustPolicies(unittest.TestCase):
+    """The SageMaker execution role trusts SageMaker for the stack's account only (confused deputy)."""
+
+    def problems(self, mutate=lambda t: None) -> list[str]:
+        template = endpoint_role()
+        mutate(template)
+        return ct.check_trust_policies(template)
+
+    @staticmethod
+    def condition(t: dict) -> dict:
+        return t["Resources"]["EndpointRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]
+
+    def assertProblem(self, problems: list[str], *fragments: str) -> None:
+        TemplateCase.assertProblem(self, problems, *fragments)
+
+    def test_fragment_passes(self):
+        self.assertEqual(self.problems(), [])
+
+    def test_real_template_passes(self):
+        self.assertEqual(ct.check_trust_policies(TEMPLATE), [])
+
+    def test_trust_without_source_account(self):
+        def drop(t):
+            del self.condition(t)["StringEquals"]
+
+        self.assertProblem(self.problems(drop), "EndpointRole", "sagemaker.amazonaws.com", "aws:SourceAccount")
+
+    def test_trust_without_source_arn(self):
+        def drop(t):
+            del self.condition(t)["ArnLike"]
+
+        self.assertProblem(self.problems(drop), "EndpointRole", "aws:SourceArn")
+
+    def test_trust_without_any_condition(self):
+        def drop(t):
+            t["Resources"]["EndpointRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0].pop("Condition")
+
+        problems = self.problems(drop)
+        self.assertProblem(problems, "EndpointRole", "aws:SourceAccount")
+        self.assertProblem(problems, "EndpointRole", "aws:SourceArn")
+
+    def test_source_arn_of_any_account(self):
+        def widen(t):
+            self.condition(t)["ArnLike"]["aws:SourceArn"] = "arn:aws:sagemaker:*:*:*"
+
+        self.assertProblem(self.problems(widen), "EndpointRole", "aws:SourceArn")
+
+    def test_literal_account_counts(self):
+        def literal(t):
+            self.condition(t)["StringEquals"]["aws:SourceAccount"] = "123456789012"
+            self.condition(t)["ArnLike"]["aws:SourceArn"] = "arn:aws:sagemaker:eu-west-1:123456789012:*"
+
+        self.assertEqual(self.problems(literal), [])
+
+    def test_real_endpoint_role_without_its_condition(self):
+        def drop(t):
+            resources(t)["SageMakerExecutionRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0].pop("Condition")
+
+        problems = ct.check_trust_policies(_changed(TEMPLATE, drop))
+        self.assertProblem(problems, "SageMakerExecutionRole", "aws:SourceAccount")
+
+
 def _changed(template: dict, mutate) -> dict:
     copied = copy.deepcopy(template)
     mutate(copied)
