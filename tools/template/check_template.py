@@ -186,6 +186,14 @@ SAM_EVENTS_WITHOUT_SOURCE_ARN = {
 #: keys for role assumption are left out: a key the service does not send denies the role.
 TRUST_SOURCE_SERVICES = {"sagemaker.amazonaws.com"}
 
+#: CloudWatch namespaces reserved for AWS services: PutMetricData refuses them to everyone else
+#: (CloudWatch API reference, PutMetricData, Namespace).
+RESERVED_NAMESPACE_PREFIX = "AWS/"
+
+#: ECR actions that read a repository's images: a grant must name the account whose
+#: repositories it opens, not every account's.
+IMAGE_PULL_ACTIONS = {"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"}
+
 NO_VALUE = {"Ref": "AWS::NoValue"}
 
 
@@ -1388,6 +1396,63 @@ def check_trust_policies(template: dict[str, Any]) -> list[str]:
     return problems
 
 
+def may_match_reserved_namespace(value: Any) -> bool:
+    """Whether a cloudwatch:namespace value can match a namespace AWS reserves (`AWS/...`):
+    it starts with AWS/, or a wildcard comes before the text departs from it (`*`, `A*`)."""
+    text = template_text(value)
+    prefix = re.split(r"[*?]", text, maxsplit=1)[0]
+    wildcard = prefix != text
+    return text.startswith(RESERVED_NAMESPACE_PREFIX) or (wildcard and RESERVED_NAMESPACE_PREFIX.startswith(prefix))
+
+
+def check_metric_namespaces(template: dict[str, Any]) -> list[str]:
+    """cloudwatch:PutMetricData takes no resource, so a statement allowing it is limited by its
+    cloudwatch:namespace condition alone: it must have one, and not name (or match) a namespace
+    AWS reserves, which nobody else may write."""
+    problems = []
+    for where, document in all_policy_documents(template):
+        for s in statements(document):
+            if s.get("Effect") != "Allow" or "cloudwatch:PutMetricData" not in actions_of(s):
+                continue
+            sid = s.get("Sid", "?")
+            namespaces = pinned_values(s, "cloudwatch:namespace")
+            if not namespaces:
+                problems.append(
+                    f"{where} statement {sid}: allows cloudwatch:PutMetricData without a cloudwatch:namespace "
+                    "condition (StringEquals): metrics could be written in any namespace"
+                )
+            for value in namespaces:
+                if may_match_reserved_namespace(value):
+                    problems.append(
+                        f"{where} statement {sid}: cloudwatch:namespace {template_text(value)!r} names namespaces "
+                        f"starting with {RESERVED_NAMESPACE_PREFIX}, which AWS reserves for its services; name the "
+                        "namespace the role writes"
+                    )
+    return problems
+
+
+def check_image_pulls(template: dict[str, Any]) -> list[str]:
+    """ECR image-pull actions name the account whose repositories they open
+    (`arn:aws:ecr:<region>:<account>:repository/<name>`), never every account's."""
+    problems = []
+    for where, document in all_policy_documents(template):
+        for s in statements(document):
+            pulls = sorted(set(actions_of(s)) & IMAGE_PULL_ACTIONS)
+            if s.get("Effect") != "Allow" or not pulls:
+                continue
+            for r in as_list(s.get("Resource")):
+                text = template_text(r)
+                # A ${..} of the pattern (${AWS::AccountId}) is one value: it names the account.
+                m = re.fullmatch(r"arn:[^:]*:ecr:[^:]*:([^:]*):repository/.+", re.sub(r"\$\{[^}]*\}", "_", text))
+                if m is None or not m.group(1) or any(c in m.group(1) for c in "*?"):
+                    problems.append(
+                        f"{where} statement {s.get('Sid', '?')}: {', '.join(pulls)} on {text!r} opens the images of "
+                        "every account's repositories; name the account (and repository) the image lives in, or "
+                        "drop the statement if the service pulls the image itself"
+                    )
+    return problems
+
+
 def check_queues(template: dict[str, Any]) -> list[str]:
     """Every queue a function consumes, and the event consuming it."""
     problems = []
@@ -1626,6 +1691,8 @@ CHECKS = (
     ("policy shapes", lambda t, c: check_policy_shapes(t)),
     ("service principals' sources", lambda t, c: check_service_principal_sources(t)),
     ("trust policies", lambda t, c: check_trust_policies(t)),
+    ("metric namespaces", lambda t, c: check_metric_namespaces(t)),
+    ("image pulls", lambda t, c: check_image_pulls(t)),
     ("storage and encryption", check_storage),
     ("queues", lambda t, c: check_queues(t)),
     ("HTTP auth", check_http_auth),

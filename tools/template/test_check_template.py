@@ -523,8 +523,15 @@ class PolicyShapes(TemplateCase):
         self.assertProblem(self.broken(add), "ResultFunctionRole", "Detections", 'Resource "*"', "sns:Publish")
 
     def test_star_resource_allowed_where_the_api_requires_it(self):
-        # The endpoint role's ecr:GetAuthorizationToken on "*" is in the real template.
-        self.assertEqual([p for p in ct.check_policy_shapes(TEMPLATE) if "PullTokenNeedsStar" in p], [])
+        # The endpoint role's cloudwatch:PutMetricData on "*" is in the real template.
+        self.assertEqual([p for p in ct.check_policy_shapes(TEMPLATE) if "EndpointMetrics" in p], [])
+
+        def add(t):
+            doc = resources(t)["SageMakerExecutionPolicy"]["Properties"]["PolicyDocument"]
+            doc["Statement"].append({"Sid": "PullToken", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken",
+                                     "Resource": "*"})
+
+        self.assertEqual([p for p in ct.check_policy_shapes(_changed(TEMPLATE, add)) if "PullToken" in p], [])
 
     def test_not_action(self):
         def add(t):
@@ -737,6 +744,105 @@ class TrustPolicies(unittest.TestCase):
 
         problems = ct.check_trust_policies(_changed(TEMPLATE, drop))
         self.assertProblem(problems, "SageMakerExecutionRole", "aws:SourceAccount")
+
+
+def endpoint_policy() -> dict:
+    """An endpoint role's policy writing its instance metrics, scoped as the metric-namespace and
+    image-pull rules want, with a pull from one account's repository."""
+    return {"Resources": {"EndpointPolicy": {"Type": "AWS::IAM::Policy", "Properties": {
+        "PolicyName": "endpoint", "Roles": [{"Ref": "EndpointRole"}], "PolicyDocument": {
+            "Version": "2012-10-17", "Statement": [
+                {"Sid": "Metrics", "Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
+                 "Condition": {"StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/Endpoints"}}},
+                {"Sid": "Pull", "Effect": "Allow",
+                 "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                 "Resource": {"Fn::Sub": "arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/cochl"}},
+            ]}}}}}
+
+
+class EndpointRoleScope(unittest.TestCase):
+    """PutMetricData pinned to a namespace of one's own, image pulls to a named account."""
+
+    @staticmethod
+    def grant(t: dict, sid: str) -> dict:
+        doc = t["Resources"]["EndpointPolicy"]["Properties"]["PolicyDocument"]
+        return next(s for s in doc["Statement"] if s.get("Sid") == sid)
+
+    def problems(self, mutate=lambda t: None) -> list[str]:
+        template = endpoint_policy()
+        mutate(template)
+        return ct.check_metric_namespaces(template) + ct.check_image_pulls(template)
+
+    def assertProblem(self, problems: list[str], *fragments: str) -> None:
+        TemplateCase.assertProblem(self, problems, *fragments)
+
+    def test_fragment_passes(self):
+        self.assertEqual(self.problems(), [])
+
+    def test_real_template_passes(self):
+        self.assertEqual(ct.check_metric_namespaces(TEMPLATE) + ct.check_image_pulls(TEMPLATE), [])
+
+    def test_real_endpoint_role_pulls_no_image(self):
+        # SageMaker pulls the Marketplace model package's image itself.
+        stmts, _ = ct.role_statements(TEMPLATE, "SageMakerExecutionRole")
+        self.assertFalse([a for s in stmts for a in ct.actions_of(s) if a.startswith("ecr:")])
+
+    def test_metrics_in_a_reserved_namespace(self):
+        def add(t):
+            self.grant(t, "Metrics")["Condition"]["StringEquals"]["cloudwatch:namespace"] = [
+                "/aws/sagemaker/Endpoints", "AWS/SageMaker"]
+
+        self.assertProblem(self.problems(add), "EndpointPolicy statement Metrics", "'AWS/SageMaker'", "reserves")
+
+    def test_metrics_pattern_that_matches_reserved_namespaces(self):
+        def widen(t):
+            c = self.grant(t, "Metrics")["Condition"]
+            c["StringLike"] = {"cloudwatch:namespace": "A*"}
+            del c["StringEquals"]
+
+        self.assertProblem(self.problems(widen), "Metrics", "'A*'", "reserves")
+
+    def test_metrics_prefix_pattern_of_ones_own(self):
+        def widen(t):
+            c = self.grant(t, "Metrics")["Condition"]
+            c["StringLike"] = {"cloudwatch:namespace": "/aws/sagemaker/*"}
+            del c["StringEquals"]
+
+        self.assertEqual(self.problems(widen), [])
+
+    def test_metrics_without_namespace_condition(self):
+        def drop(t):
+            del self.grant(t, "Metrics")["Condition"]
+
+        self.assertProblem(self.problems(drop), "Metrics", "without a cloudwatch:namespace condition")
+
+    def test_pull_from_every_account(self):
+        def widen(t):
+            self.grant(t, "Pull")["Resource"] = {"Fn::Sub": "arn:${AWS::Partition}:ecr:${AWS::Region}:*:repository/*"}
+
+        self.assertProblem(self.problems(widen), "Pull", "ecr:BatchGetImage", "every account")
+
+    def test_pull_from_anything(self):
+        def widen(t):
+            self.grant(t, "Pull")["Resource"] = "*"
+
+        self.assertProblem(self.problems(widen), "Pull", "'*'", "every account")
+
+    def test_the_old_endpoint_role_is_refused(self):
+        # What the endpoint role granted before: every repository of the Region, and AWS/SageMaker.
+        def revert(t):
+            doc = resources(t)["SageMakerExecutionPolicy"]["Properties"]["PolicyDocument"]
+            metrics = next(s for s in doc["Statement"] if s.get("Sid") == "EndpointMetrics")
+            metrics["Condition"] = {"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "AWS/SageMaker"]}}
+            doc["Statement"].append({
+                "Sid": "PullImage", "Effect": "Allow",
+                "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                "Resource": {"Fn::Sub": "arn:${AWS::Partition}:ecr:${AWS::Region}:*:repository/*"}})
+
+        reverted = _changed(TEMPLATE, revert)
+        problems = ct.check_metric_namespaces(reverted) + ct.check_image_pulls(reverted)
+        self.assertProblem(problems, "SageMakerExecutionPolicy statement EndpointMetrics", "AWS/SageMaker")
+        self.assertProblem(problems, "SageMakerExecutionPolicy statement PullImage", "every account")
 
 
 def _changed(template: dict, mutate) -> dict:
