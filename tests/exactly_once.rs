@@ -219,22 +219,6 @@ async fn keys_outside_printable_ascii_complete_under_their_own_names() -> Result
     Ok(())
 }
 
-/// The tag items a file has in the table.
-async fn tag_items(stack: &LocalStack, file: &S3Uri) -> Result<usize> {
-    let output = stack
-        .store
-        .client()
-        .query()
-        .table_name(stack.store.table())
-        .key_condition_expression("pk = :pk AND begins_with(sk, :tag)")
-        .expression_attribute_values(":pk", AttributeValue::S(schema::file_pk(file)))
-        .expression_attribute_values(":tag", AttributeValue::S(schema::TAG_SK_PREFIX.into()))
-        .consistent_read(true)
-        .send()
-        .await?;
-    Ok(output.items().len())
-}
-
 /// The files the query API lists for a tag.
 async fn listed(stack: &LocalStack, tag: &str) -> Result<BTreeSet<String>> {
     let (status, body) = get(stack, &format!("/tags/{}/files", encode_query_value(tag))).await?;
@@ -271,7 +255,7 @@ async fn a_deleted_upload_disappears_from_every_query_and_comes_back_when_upload
         let job = stack.wait_terminal(f, DEADLINE).await?;
         assert_eq!(job.status, JobStatus::Completed);
     }
-    assert!(tag_items(&stack, &file).await? > 0);
+    assert!(stack.tag_item_count(&file).await? > 0);
     let both: BTreeSet<String> = [file.to_string(), kept.to_string()].into();
     assert_eq!(listed(&stack, "Tone").await?, both);
     let kept_before = file_document(&stack, &kept).await?;
@@ -296,7 +280,7 @@ async fn a_deleted_upload_disappears_from_every_query_and_comes_back_when_upload
     )
     .await?;
     assert_eq!(status, 404, "{body}");
-    assert_eq!(tag_items(&stack, &file).await?, 0);
+    assert_eq!(stack.tag_item_count(&file).await?, 0);
     assert_eq!(listed(&stack, "Tone").await?, [kept.to_string()].into());
     // Nothing else changed.
     assert_eq!(file_document(&stack, &kept).await?, kept_before);

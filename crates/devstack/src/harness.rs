@@ -101,6 +101,37 @@ impl LocalStack {
         }
     }
 
+    /// The tag items a file has in the table, whatever analysis wrote them: (tag name,
+    /// inference id) each, read consistently. Items of a superseded analysis show here until
+    /// they are deleted, unlike in the query API, which reads only the current analysis.
+    pub async fn tag_items(&self, file: &S3Uri) -> Result<Vec<(String, String)>> {
+        let output = self
+            .store
+            .client()
+            .query()
+            .table_name(self.store.table())
+            .key_condition_expression("pk = :pk AND begins_with(sk, :tag)")
+            .expression_attribute_values(":pk", AttributeValue::S(schema::file_pk(file)))
+            .expression_attribute_values(":tag", AttributeValue::S(schema::TAG_SK_PREFIX.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .context("reading the tag items")?;
+        output
+            .items()
+            .iter()
+            .map(|item| {
+                let record = schema::tag_from_item(item)?;
+                Ok((record.name, record.inference_id.to_string()))
+            })
+            .collect()
+    }
+
+    /// How many tag items a file has in the table ([`LocalStack::tag_items`]).
+    pub async fn tag_item_count(&self, file: &S3Uri) -> Result<usize> {
+        Ok(self.tag_items(file).await?.len())
+    }
+
     /// The emulator's counters (`GET /_emulator/stats`).
     pub async fn emulator_stats(&self) -> Result<Value> {
         let (status, stats) = self.emulator_admin("GET", "/_emulator/stats", "").await?;

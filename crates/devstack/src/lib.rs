@@ -3,9 +3,11 @@
 //! [`stack::LocalStack`] starts moto, creates the bucket, table, topics and queues, wires
 //! them as `template.yaml` does, starts the SageMaker async emulator and delivers events to
 //! the functions' handlers; [`demo`] is `make demo`; [`table`] prints documents for people;
+//! [`batch_job`] plays an S3 Batch Operations job against the backfill function;
 //! [`runtime_api`] runs the real function binaries as Lambda would; [`harness`] is what
 //! tests do with a running stack (bounded waits for a job's state, queues, dead letters).
 
+pub mod batch_job;
 pub mod demo;
 pub mod event_source;
 pub mod harness;

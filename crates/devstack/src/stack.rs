@@ -28,7 +28,10 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use cochl_aws::clients::SdkConfig;
 use cochl_aws::dynamo::{provision, DynamoStore};
 use cochl_aws::records::JobRecord;
-use cochl_aws::settings::{self as vars, Env, ResultSettings, SubmitSettings, SweepSettings};
+use cochl_aws::settings::{
+    self as vars, BackfillSettings, Env, ResultSettings, SubmitSettings, SweepSettings,
+};
+use cochl_backfill::Backfiller;
 use cochl_core::detections::MergeOptions;
 use cochl_core::keys::S3Uri;
 use cochl_core::sensitivity::SensitivityConfig;
@@ -355,6 +358,7 @@ impl LocalStack {
         let function_env = function_env(
             &[
                 (vars::TABLE_NAME, resources.table.clone()),
+                (vars::BUCKET, resources.bucket.clone()),
                 (
                     vars::ENDPOINT_NAME,
                     cochl_emulator::config::DEFAULT_ENDPOINT_NAME.to_string(),
@@ -520,6 +524,22 @@ impl LocalStack {
             deadline,
         )
         .await?)
+    }
+
+    /// The backfill function's handler state, configured as the other functions are (the
+    /// same environment, the same merge settings as on-result); a test may change its
+    /// settings (a remerge with new margins) before running a job with it.
+    pub fn backfiller(&self) -> Result<Backfiller> {
+        let env = Env(|name: &str| self.function_env.get(name).cloned());
+        let mut settings =
+            BackfillSettings::from_env(&env).context("the backfill function's configuration")?;
+        settings.result = self.results.settings.clone();
+        settings.default_sensitivity = self.submitter.settings.default_sensitivity.clone();
+        settings.max_object_bytes = self.submitter.settings.max_object_bytes;
+        Ok(Backfiller {
+            results: (*self.results).clone(),
+            settings,
+        })
     }
 
     /// Moves every message of a dead-letter queue back to its source queue, as
