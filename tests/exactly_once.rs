@@ -19,10 +19,8 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
-use aws_sdk_dynamodb::types::AttributeValue;
-use cochl_aws::dynamo::schema;
 use cochl_core::job::JobStatus;
-use cochl_core::keys::{encode_query_value, S3Uri};
+use cochl_core::keys::encode_query_value;
 use cochl_submit::RecordOutcome;
 use devstack::query::{file_document, get};
 use devstack::stack::{LocalStack, StackOptions, INPUT_PREFIX};
