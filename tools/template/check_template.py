@@ -1453,6 +1453,25 @@ def check_image_pulls(template: dict[str, Any]) -> list[str]:
     return problems
 
 
+def check_alarm_actions(template: dict[str, Any]) -> list[str]:
+    """Every CloudWatch alarm acts: its AlarmActions name, at least under one of the template's
+    conditions, an SNS topic or a scaling policy of the template. An alarm without action only
+    changes colour in the console, and nobody learns of the failure it watches for."""
+    problems = []
+    resources = template.get("Resources") or {}
+    for lid, res in resources.items():
+        if res.get("Type") != "AWS::CloudWatch::Alarm":
+            continue
+        targets = {logical_id(a) for a in as_list((res.get("Properties") or {}).get("AlarmActions"))}
+        kinds = {(resources.get(t) or {}).get("Type") for t in targets if t}
+        if not kinds & {"AWS::SNS::Topic", "AWS::ApplicationAutoScaling::ScalingPolicy"}:
+            problems.append(
+                f"{lid}: its AlarmActions name no topic or scaling policy of the template "
+                "(!If [HasAlarmEmail, [!Ref AlarmTopic], !Ref AWS::NoValue]): it would alarm unheard"
+            )
+    return problems
+
+
 def check_queues(template: dict[str, Any]) -> list[str]:
     """Every queue a function consumes, and the event consuming it."""
     problems = []
@@ -1693,6 +1712,7 @@ CHECKS = (
     ("trust policies", lambda t, c: check_trust_policies(t)),
     ("metric namespaces", lambda t, c: check_metric_namespaces(t)),
     ("image pulls", lambda t, c: check_image_pulls(t)),
+    ("alarm actions", lambda t, c: check_alarm_actions(t)),
     ("storage and encryption", check_storage),
     ("queues", lambda t, c: check_queues(t)),
     ("HTTP auth", check_http_auth),

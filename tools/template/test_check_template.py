@@ -845,6 +845,38 @@ class EndpointRoleScope(unittest.TestCase):
         self.assertProblem(problems, "SageMakerExecutionPolicy statement PullImage", "every account")
 
 
+class AlarmActions(TemplateCase):
+    """Every alarm notifies the alarm topic or drives a scaling policy."""
+
+    def test_real_template_passes(self):
+        self.assertEqual(ct.check_alarm_actions(TEMPLATE), [])
+
+    def test_endpoint_alarms_notify_the_alarm_topic(self):
+        for alarm, metric in (("EndpointWithoutCapacityAlarm", "HasBacklogWithoutCapacity"),
+                              ("EndpointOldestRequestAlarm", "ApproximateAgeOfOldestRequest")):
+            props = resources(TEMPLATE)[alarm]["Properties"]
+            self.assertEqual((props["Namespace"], props["MetricName"]), ("AWS/SageMaker", metric))
+            self.assertEqual(props["AlarmActions"], {"Fn::If": ["HasAlarmEmail", [{"Ref": "AlarmTopic"}],
+                                                                {"Ref": "AWS::NoValue"}]})
+
+    def test_alarm_without_actions(self):
+        def drop(t):
+            del resources(t)["EndpointOldestRequestAlarm"]["Properties"]["AlarmActions"]
+
+        self.assertProblem(self.broken(drop), "EndpointOldestRequestAlarm", "AlarmActions", "unheard")
+
+    def test_alarm_acting_on_something_outside_the_template(self):
+        def change(t):
+            props = resources(t)["EndpointWithoutCapacityAlarm"]["Properties"]
+            props["AlarmActions"] = ["arn:aws:sns:eu-west-1:123456789012:elsewhere"]
+
+        self.assertProblem(self.broken(change), "EndpointWithoutCapacityAlarm", "AlarmActions")
+
+    def test_scaling_alarm_acts_through_its_policy(self):
+        props = resources(TEMPLATE)["HasBacklogWithoutCapacityAlarm"]["Properties"]
+        self.assertEqual(props["AlarmActions"], [{"Ref": "ScaleOutFromZero"}])
+
+
 def _changed(template: dict, mutate) -> dict:
     copied = copy.deepcopy(template)
     mutate(copied)
