@@ -39,6 +39,13 @@ Every queue a function consumes (an `SQS` event) must also be one a message cann
 or stuck in: a RedrivePolicy to a dead-letter queue of the template that keeps messages at least
 as long, 14 days' retention, encryption, a visibility timeout of at least six times the
 function's timeout, and partial batch responses (ReportBatchItemFailures) on the event.
+
+Rules of the template alone, written down here with the AWS documentation they follow: a grant
+letting a service reach the stack's resources names its one source (aws:SourceArn exact, and
+aws:SourceAccount for S3); a role SageMaker assumes trusts it for the stack's account only
+(aws:SourceAccount, aws:SourceArn); cloudwatch:PutMetricData is pinned to a namespace that is not
+AWS's; ECR image pulls name the account they read from; every alarm acts on a topic or a scaling
+policy.
 """
 
 from __future__ import annotations
