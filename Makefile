@@ -64,7 +64,7 @@ SAM_VENV ?= .venv-sam
 SAM_STAMP := $(SAM_VENV)/.installed-$(shell cat tools/deploy/sam-requirements.txt | cksum | cut -d' ' -f1)
 TOOLS_PATH := $(CURDIR)/$(TOOLS_VENV)/bin:$(PATH)
 LAMBDA_TARGET := aarch64-unknown-linux-gnu
-LAMBDA_BINARIES := cochl-submit cochl-on-result cochl-sweeper cochl-query
+LAMBDA_BINARIES := cochl-submit cochl-on-result cochl-sweeper cochl-backfill cochl-query
 
 .PHONY: tools-venv lint-venv sam-venv lint-template check-template test-template build-lambda package bench
 

@@ -3,10 +3,12 @@
 //! [`stack::LocalStack`] starts moto, creates the bucket, table, topics and queues, wires
 //! them as `template.yaml` does, starts the SageMaker async emulator and delivers events to
 //! the functions' handlers; [`demo`] is `make demo`; [`table`] prints documents for people;
-//! [`batch_job`] plays an S3 Batch Operations job against the backfill function;
+//! [`up`] is `make up`; [`batch_job`] plays an S3 Batch Operations job against the backfill
+//! function, [`backfill`] is `make backfill` (such a job against a running `make up`);
 //! [`runtime_api`] runs the real function binaries as Lambda would; [`harness`] is what
 //! tests do with a running stack (bounded waits for a job's state, queues, dead letters).
 
+pub mod backfill;
 pub mod batch_job;
 pub mod demo;
 pub mod event_source;
@@ -16,3 +18,4 @@ pub mod query;
 pub mod runtime_api;
 pub mod stack;
 pub mod table;
+pub mod up;
