@@ -4,20 +4,34 @@
 #   make test                      every test, as CI runs it (load tests at a small size)
 #   make soak                      the long load runs at full size, with their figures
 #                                  (README, Reliability); not part of CI
+#   make up                        the local stack, running until Ctrl-C (or the end of its
+#                                  input); prints READY, writes target/devstack/env
+#   make backfill MANIFEST=m.csv [MODE=analyse|reanalyse|remerge] [SENSITIVITY='{...}']
+#                                  an S3 Batch Operations job against `make up`
 
 CARGO ?= cargo
 FILES ?=
 JSON ?=
 MARGIN ?= 0
+MANIFEST ?=
+MODE ?= analyse
+SENSITIVITY ?=
 
 VENV ?= .venv
 PYTHON ?= python3
 VENV_STAMP := $(VENV)/.installed-$(shell cat tools/moto/requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: demo test soak lint fmt venv
+.PHONY: demo test soak lint fmt venv up backfill
 
 demo: venv
 	@$(CARGO) run --quiet --locked -p devstack -- demo --margin $(MARGIN) $(if $(JSON),--json) $(FILES)
+
+up: venv
+	@$(CARGO) run --quiet --locked -p devstack -- up
+
+backfill:
+	@test -n "$(MANIFEST)" || { echo "usage: make backfill MANIFEST=path.csv [MODE=analyse|reanalyse|remerge] [SENSITIVITY='{...}']" >&2; exit 2; }
+	@$(CARGO) run --quiet --locked -p devstack -- backfill --manifest "$(MANIFEST)" --mode "$(MODE)" $(if $(SENSITIVITY),--sensitivity '$(SENSITIVITY)')
 
 # The project's own Python environment: the pinned moto server. Re-installed when
 # tools/moto/requirements.txt changes; nothing is installed outside $(VENV).

@@ -90,7 +90,18 @@ fn parse_demo(rest: &[String]) -> Result<DemoArgs> {
 }
 
 #[tokio::main]
-async fn main() -> Result<()> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // One readable line (with its causes), never a backtrace.
+            eprintln!("devstack: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<()> {
     // Logs go to a file so the demo's own output stays readable.
     let log_path = std::env::var("DEVSTACK_LOG").unwrap_or_else(|_| "target/devstack.log".into());
     if let Ok(log) = std::fs::File::create(&log_path) {

@@ -1,0 +1,194 @@
+//! `make up` and `make backfill` as a user runs them: the real `devstack` binary, started as
+//! `make up` starts it, answers `READY`, writes its env file, takes a Batch Operations job
+//! from `devstack backfill` in another process (the archive's objects analysed, a missing
+//! object reported in the completion report), and stops at the end of its standard input,
+//! removing the env file.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use cochl_aws::dynamo::DynamoStore;
+use cochl_core::job::JobStatus;
+use cochl_core::keys::S3Uri;
+use devstack::up::read_env;
+use testkit::audio::tone_wav;
+use testkit::wait;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_devstack");
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A scratch directory of this test run.
+fn scratch() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("cochl-make-up-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// The running `devstack up`; killed if the test fails before stopping it.
+struct Up(Child);
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits (bounded) for the child to exit.
+fn wait_exit(child: &mut Child, within: Duration) -> Result<std::process::ExitStatus> {
+    let until = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if Instant::now() > until {
+            bail!("devstack up did not stop within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn make_up_serves_a_backfill_and_stops_at_the_end_of_its_input() -> Result<()> {
+    let dir = scratch()?;
+    let env_file = dir.join("env");
+    let mut up = Up(Command::new(BINARY)
+        .arg("up")
+        .current_dir(workspace())
+        .env("DEVSTACK_ENV_FILE", &env_file)
+        .env("DEVSTACK_LOG", dir.join("up.log"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting devstack up")?);
+    let stdout = up.0.stdout.take().context("stdout")?;
+    let (lines, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let first = received
+        .recv_timeout(Duration::from_secs(120))
+        .context("devstack up said nothing")?;
+    assert_eq!(first, "READY", "the first line on stdout");
+
+    let stack = read_env(&env_file)?;
+    for name in [
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "COCHL_BUCKET",
+        "COCHL_INPUT_PREFIX",
+        "COCHL_TABLE_NAME",
+        "COCHL_DETECTIONS_TOPIC_ARN",
+        "COCHL_EMULATOR_URL",
+        "COCHL_SUBMIT_QUEUE_URL",
+        "COCHL_RESULTS_QUEUE_URL",
+        "COCHL_SUBMIT_DEAD_LETTER_QUEUE_URL",
+        "COCHL_RESULTS_DEAD_LETTER_QUEUE_URL",
+    ] {
+        ensure!(
+            stack.contains_key(name),
+            "the env file names {name}: {stack:?}"
+        );
+    }
+    let endpoint = &stack["AWS_ENDPOINT_URL"];
+    assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
+    let config = testkit::sdk_config(endpoint).await;
+    let s3 = testkit::s3_client(&config);
+    let bucket = &stack["COCHL_BUCKET"];
+    let keys: Vec<String> = (0..5).map(|i| format!("archive/old {i}.wav")).collect();
+    for key in &keys {
+        s3.put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type("audio/wav")
+            .body(tone_wav(440.0, 8_000, 1.0).into())
+            .send()
+            .await?;
+    }
+    let manifest = dir.join("manifest.csv");
+    let mut lines_of_manifest: Vec<String> = keys
+        .iter()
+        .map(|k| format!("{bucket},{}", k.replace(' ', "%20")))
+        .collect();
+    lines_of_manifest.push(format!("{bucket},archive/missing.wav"));
+    std::fs::write(&manifest, lines_of_manifest.join("\n") + "\n")?;
+    let report = dir.join("report.csv");
+
+    let backfill = Command::new(BINARY)
+        .args(["backfill", "--manifest"])
+        .arg(&manifest)
+        .arg("--report")
+        .arg(&report)
+        .current_dir(workspace())
+        .env("DEVSTACK_ENV_FILE", &env_file)
+        .env("DEVSTACK_LOG", dir.join("backfill.log"))
+        .output()
+        .context("running devstack backfill")?;
+    let printed = String::from_utf8_lossy(&backfill.stdout);
+    assert!(backfill.status.success(), "{printed}");
+    assert!(
+        printed.contains("(analyse): 6 tasks in")
+            && printed.contains("Succeeded 5, TemporaryFailure 0, PermanentFailure 1"),
+        "one summary line: {printed}"
+    );
+    let csv = std::fs::read_to_string(&report)?;
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 6, "{csv}");
+    assert!(
+        rows[0].starts_with(&format!(
+            "{bucket},archive/old%200.wav,,succeeded,200,,queued for analyse"
+        )),
+        "{csv}"
+    );
+    assert!(
+        rows[5].starts_with(&format!(
+            "{bucket},archive/missing.wav,,failed,200,PermanentFailure,object_missing:"
+        )),
+        "{csv}"
+    );
+
+    // The running stack's submit function takes the queued requests to the end.
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        stack["COCHL_TABLE_NAME"].clone(),
+    );
+    for key in &keys {
+        let file = S3Uri::new(bucket, key)?;
+        let store = &store;
+        let file = &file;
+        wait::until(
+            &format!("{file} to be analysed"),
+            wait::DEADLINE,
+            || async move {
+                Ok(store
+                    .get_job(file)
+                    .await?
+                    .filter(|job| job.status == JobStatus::Completed))
+            },
+        )
+        .await?;
+    }
+
+    // The end of its standard input stops it, and its env file goes with it.
+    drop(up.0.stdin.take());
+    let status = wait_exit(&mut up.0, Duration::from_secs(60))?;
+    assert!(status.success(), "{status}");
+    assert!(!env_file.exists(), "the env file is removed on the way out");
+    let _ = std::io::stdout().flush();
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
