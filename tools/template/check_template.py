@@ -22,6 +22,10 @@ What is derived from the code, not written down here:
   (crates/aws and crates/core aside: the adapters, read as above, and the domain, which has no
   SDK): the sweeper settles jobs through on-result's handler, so on-result's calls are its own;
 - the indexes a DynamoDB query names (`.index_name(CONST)`), whose ARNs the role must name;
+- which object reads name a version: an adapter method whose request sets a version id
+  (`.version_id(..)`, `.set_version_id(..)`) needs the version's action (VERSION_ACTIONS) when a
+  call of the binary passes it something other than a literal `None` for its `version` parameter
+  (a call through a crates/aws helper counts as naming one);
 - the table's keys, indexes (hash and range keys, projection) and TTL attribute, from
   crates/aws/src/dynamo/provision.rs and schema.rs.
 
@@ -86,6 +90,16 @@ SDK_ACTIONS: dict[tuple[str, str], tuple[str, ...]] = {
     # s3:PutObject on the destination (S3 API reference, CopyObject, "Permissions"). The
     # resources differ; the template's statements say which.
     ("s3", "CopyObject"): ("s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"),
+}
+
+#: Reads that name an object version are authorised by another action than reads of the current
+#: version: "If you include a versionId in your request, you must have the s3:GetObjectVersion
+#: permission" (S3 API reference, GetObject and HeadObject, "Permissions"). Needed when the code
+#: sets a version id on the request (see `Adapter.versioned`); CopyObject names its source's
+#: version inside the copy source, so SDK_ACTIONS lists the action for it outright.
+VERSION_ACTIONS: dict[tuple[str, str], str] = {
+    ("s3", "HeadObject"): "s3:GetObjectVersion",
+    ("s3", "GetObject"): "s3:GetObjectVersion",
 }
 
 #: Transactions have no IAM action of their own: each item of one is authorised by the action of
@@ -374,10 +388,15 @@ class Adapter:
     # method -> (transaction operation, item kind) of the transaction items it builds
     items: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
     opaque: dict[str, str] = field(default_factory=dict)  # method -> why it cannot be analysed
+    # method -> SDK operations whose request it gives a version id (`.set_version_id(..)`), and
+    # the position of its parameter naming the version (`version_id: Option<&str>`, not
+    # counting `self`), if it has one
+    versioned: dict[str, set[str]] = field(default_factory=dict)
+    version_param: dict[str, int] = field(default_factory=dict)
 
-    def closure(self, method: str) -> tuple[set[str], set[str], set[tuple[str, str]], list[str]]:
+    def closure(self, method: str) -> tuple[set[str], set[str], set[tuple[str, str]], list[str], set[str]]:
         """SDK operations, indexes, transaction items and problems of a method and what it calls
-        on self."""
+        on self, and the methods visited (itself included)."""
         seen, todo = set(), [method]
         ops: set[str] = set()
         indexes: set[str] = set()
@@ -394,7 +413,7 @@ class Adapter:
             if m in self.opaque:
                 problems.append(f"{self.name}::{m} {self.opaque[m]}")
             todo.extend(self.calls.get(m, set()))
-        return ops, indexes, items, problems
+        return ops, indexes, items, problems, seen
 
 
 @dataclass
@@ -414,6 +433,8 @@ class Binary:
     # (service, transaction Operation, item kind), e.g. ("dynamodb", "TransactWriteItems", "put")
     transaction_items: set[tuple[str, str, str]] = field(default_factory=set)
     indexes: set[str] = field(default_factory=set)
+    # (service, Operation) of the SDK calls it makes naming an object version
+    versioned_calls: set[tuple[str, str]] = field(default_factory=set)
 
 
 @dataclass
@@ -530,7 +551,91 @@ def parse_adapters(aws_src: Path) -> dict[str, Adapter]:
                     adapter.opaque[name] = (
                         "hands its SDK client to other code, so its SDK calls cannot be read"
                     )
+                adapter.versioned[name] = versioned_operations(fn_body)
+            for item in fn_items(body):
+                params = parameter_names(item.header)
+                position = next((i for i, p in enumerate(params) if "version" in p), None)
+                if position is not None:
+                    adapter.version_param.setdefault(item.name, position)
     return adapters
+
+
+def versioned_operations(fn_body: str) -> set[str]:
+    """The SDK operations a method body calls with a version id set on the request: the chain
+    from `self.client.op(` to its `.send()` sets `.version_id(..)` or `.set_version_id(..)`."""
+    found = set()
+    for m in re.finditer(r"\bself\.client(?:\(\))?\.(\w+)\(", fn_body):
+        end = fn_body.find(".send()", m.end())
+        chain = fn_body[m.end() : end if end >= 0 else len(fn_body)]
+        if re.search(r"\.(?:set_)?version_id\(", chain):
+            found.add(pascal(m.group(1)))
+    return found
+
+
+def split_arguments(text: str) -> list[str]:
+    """The top-level, comma-separated parts of an argument list (without its parentheses)."""
+    parts, depth, start = [], 0, 0
+    for k, c in enumerate(text):
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif c == "," and depth == 0:
+            parts.append(text[start:k].strip())
+            start = k + 1
+    tail = text[start:].strip()
+    if tail:
+        parts.append(tail)
+    return parts
+
+
+def parameter_names(header: str) -> list[str]:
+    """The parameter names of a `fn` signature, without `self`."""
+    open_at = header.find("(")
+    if open_at < 0:
+        return []
+    depth, close = 0, len(header)
+    for k in range(open_at, len(header)):
+        depth += {"(": 1, ")": -1}.get(header[k], 0)
+        if depth == 0:
+            close = k
+            break
+    names = []
+    for part in split_arguments(header[open_at + 1 : close]):
+        m = re.match(r"(?:mut\s+)?(\w+)\s*:", part)
+        if m and m.group(1) != "self":
+            names.append(m.group(1))
+    return names
+
+
+def call_arguments(text: str, open_at: int) -> list[str]:
+    """The arguments of the call whose `(` is at `open_at`."""
+    depth = 0
+    for k in range(open_at, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[k], 0)
+        if depth == 0:
+            return split_arguments(text[open_at + 1 : k])
+    return split_arguments(text[open_at + 1 :])
+
+
+def names_a_version(
+    text: str, bindings: dict[str, set[str]], adapter: str, method: str, position: int | None
+) -> bool:
+    """Whether a call of `adapter.method` in `text` may name a version: some call passes
+    anything but a literal `None` at the method's version parameter, or no call can be read
+    (the method is reached through a helper, or has no version parameter)."""
+    if position is None:
+        return True
+    calls = 0
+    for name, types in bindings.items():
+        if adapter not in types:
+            continue
+        for m in re.finditer(rf"\b{re.escape(name)}\.{re.escape(method)}\(", text):
+            calls += 1
+            arguments = call_arguments(text, m.end() - 1)
+            if position >= len(arguments) or arguments[position] != "None":
+                return True
+    return calls == 0
 
 
 def crate_binaries(crates: Path) -> Iterator[tuple[str, Path, bool]]:
@@ -737,16 +842,27 @@ def adapter_uses(
     ports: dict[str, set[str]] | None = None,
     helpers: dict[str, Helper] | None = None,
     sources: list[Path] | None = None,
+    versioned: set[tuple[str, str]] | None = None,
 ) -> tuple[set[tuple[str, str]], list[str]]:
     """(adapter, method) pairs a binary's code calls, and problems. Its code is that of
-    `sources` (default: the crate alone; see workspace_dependencies)."""
+    `sources` (default: the crate alone; see workspace_dependencies). `versioned`, if given,
+    receives the pairs whose calls may name an object version (see names_a_version)."""
+    versioned = set() if versioned is None else versioned
     ports = ports or {}
     problems: list[str] = []
     code = "\n".join(
         read_code(f) for source in (sources or [crate]) for f in sorted((source / "src").rglob("*.rs"))
     )
-    uses = method_uses(code, type_bindings(code, adapters, ports), adapters)
-    uses |= helper_uses(code, helpers or {})
+    bindings = type_bindings(code, adapters, ports)
+    direct = method_uses(code, bindings, adapters)
+    uses = direct | helper_uses(code, helpers or {})
+    versioned.clear()
+    for ty, method in uses:
+        if not any(adapters[ty].versioned.get(m) for m in adapters[ty].closure(method)[4]):
+            continue
+        position = adapters[ty].version_param.get(method) if (ty, method) in direct else None
+        if names_a_version(code, bindings, ty, method, position):
+            versioned.add((ty, method))
     types = "|".join(map(re.escape, adapters)) or r"\A\b"
     constructed = set(re.findall(rf"\b({types})::new\(", code))
     for ty in sorted(constructed):
@@ -876,10 +992,15 @@ def load_code(repo: Path) -> Code:
             binary.env = settings[settings_type].reads
             binary.required_env = settings[settings_type].required
         binary.sources = workspace_dependencies(crate, repo)
-        binary.uses, use_problems = adapter_uses(crate, adapters, ports, helpers, binary.sources)
+        versioned: set[tuple[str, str]] = set()
+        binary.uses, use_problems = adapter_uses(crate, adapters, ports, helpers, binary.sources, versioned)
         problems += use_problems
         for ty, method in sorted(binary.uses):
-            ops, indexes, items, opaque = adapters[ty].closure(method)
+            ops, indexes, items, opaque, reached = adapters[ty].closure(method)
+            if (ty, method) in versioned:
+                binary.versioned_calls |= {
+                    (adapters[ty].service, op) for m in reached for op in adapters[ty].versioned.get(m, set())
+                }
             problems += [f"{name}: calls {p}" for p in opaque]
             service = adapters[ty].service
             binary.sdk_calls |= {(service, op) for op in ops}
@@ -923,6 +1044,9 @@ def binary_actions(binary: Binary) -> dict[str, str]:
             continue
         for action in iam_actions(service, op):
             needed.setdefault(action, f"the SDK call {op}")
+    for service, op in sorted(binary.versioned_calls):
+        if (service, op) in VERSION_ACTIONS:
+            needed.setdefault(VERSION_ACTIONS[(service, op)], f"the SDK call {op} naming an object version")
     return needed
 
 
@@ -1742,6 +1866,8 @@ def summary(code: Code) -> Iterable[str]:
             yield f"  {name}: code of crates {', '.join(p.name for p in b.sources)}"
         yield f"  {name}: reads {', '.join(sorted(b.env))}"
         yield f"  {name}: calls {uses} -> {calls}" + (f" (indexes: {', '.join(sorted(b.indexes))})" if b.indexes else "")
+        if b.versioned_calls:
+            yield f"  {name}: names object versions in {', '.join(f'{s}.{op}' for s, op in sorted(b.versioned_calls))}"
 
 
 def main(argv: list[str] | None = None) -> int:

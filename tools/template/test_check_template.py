@@ -57,7 +57,9 @@ class RealTemplate(TemplateCase):
         self.assertEqual(ct.check(TEMPLATE, CODE), [])
 
     def test_code_model_matches_the_functions(self):
-        self.assertEqual(set(CODE.binaries), {"cochl-submit", "cochl-on-result", "cochl-sweeper", "cochl-query"})
+        self.assertEqual(
+            set(CODE.binaries), {"cochl-submit", "cochl-on-result", "cochl-sweeper", "cochl-backfill", "cochl-query"}
+        )
         submit = CODE.binaries["cochl-submit"]
         self.assertIn(("sagemakerruntime", "InvokeEndpointAsync"), submit.sdk_calls)
         self.assertIn(("s3", "HeadObject"), submit.sdk_calls)
@@ -74,6 +76,15 @@ class RealTemplate(TemplateCase):
         on_result = CODE.binaries["cochl-on-result"]
         self.assertIn(("sns", "Publish"), on_result.sdk_calls)
         self.assertEqual(on_result.indexes, {"by-inference"})
+        # HeadObject of the version a backfill manifest names (submit heads it again); the
+        # sweeper heads results without a version.
+        backfill = CODE.binaries["cochl-backfill"]
+        self.assertEqual([p.name for p in backfill.sources], ["backfill", "on-result"])
+        self.assertEqual(backfill.versioned_calls, {("s3", "HeadObject")})
+        self.assertEqual(submit.versioned_calls, {("s3", "HeadObject")})
+        self.assertEqual(CODE.binaries["cochl-sweeper"].versioned_calls, set())
+        self.assertIn("COCHL_BUCKET", backfill.required_env)
+        self.assertLessEqual(on_result.env, backfill.env)
 
     def test_the_sweeper_is_its_crate_and_on_results(self):
         sweeper, on_result = CODE.binaries["cochl-sweeper"], CODE.binaries["cochl-on-result"]
@@ -1184,6 +1195,21 @@ class CodeChanges(TemplateCase):
                 problems = ct.load_code(self.repo).problems
                 self.assertTrue(any("cannot read the index" in p for p in problems), problems)
 
+    def test_a_read_naming_a_version_needs_the_version_action(self):
+        # The sweeper heads its result with no version (None): s3:GetObject suffices.
+        self.assertEqual(ct.load_code(self.repo).binaries["cochl-sweeper"].versioned_calls, set())
+        self.edit("crates/sweeper/src/lib.rs", "objects.head(output, None)", "objects.head(output, Some(\"v1\"))")
+        code = ct.load_code(self.repo)
+        self.assertEqual(code.binaries["cochl-sweeper"].versioned_calls, {("s3", "HeadObject")})
+        self.assertProblem(ct.check(TEMPLATE, code), "SweeperFunction", "does not allow s3:GetObjectVersion",
+                           "HeadObject naming an object version")
+
+    def test_a_request_without_version_needs_no_version_action(self):
+        # Objects::head stops setting the version: nobody's HeadObject needs s3:GetObjectVersion.
+        self.edit("crates/aws/src/objects.rs", ".set_version_id(version_id.map(str::to_string))", "")
+        code = ct.load_code(self.repo)
+        self.assertEqual({n: b.versioned_calls for n, b in code.binaries.items() if b.versioned_calls}, {})
+
     def test_ttl_dropped_from_provision_rs(self):
         self.edit("crates/aws/src/dynamo/provision.rs", "client\n        .update_time_to_live()", "client\n        .describe_time_to_live()")
         self.edit("crates/aws/src/dynamo/provision.rs", ".attribute_name(PURGE_AT)", ".attribute_name(PK)")
@@ -1348,6 +1374,54 @@ class SyntheticCode(unittest.TestCase):
                 worker, problems = self.worker()
                 self.assertEqual(worker.uses, set())
                 self.assertTrue(any("builds a Store" in p for p in problems), problems)
+
+    OBJECTS = textwrap.dedent("""\
+        use aws_sdk_s3::Client;
+        pub struct Objects {
+            client: Client,
+        }
+        impl Objects {
+            pub fn new(client: Client) -> Self { Objects { client } }
+            pub async fn head(&self, uri: &Uri, version_id: Option<&str>) -> Result<(), E> {
+                self.client
+                    .head_object()
+                    .bucket(uri.bucket())
+                    .set_version_id(version_id.map(str::to_string))
+                    .send()
+                    .await
+            }
+            pub async fn get(&self, uri: &Uri) -> Result<(), E> {
+                self.client.get_object().bucket(uri.bucket()).send().await
+            }
+        }
+    """)
+
+    def test_reads_naming_a_version(self):
+        self.write("crates/aws/src/objects.rs", self.OBJECTS)
+        adapter = ct.parse_adapters(self.repo / "crates/aws/src")["Objects"]
+        self.assertEqual((adapter.versioned["head"], adapter.versioned["get"]), ({"HeadObject"}, set()))
+        self.assertEqual(adapter.version_param, {"head": 1})
+        for calls, versioned in (
+            ("objects.head(&uri, None).await?;", set()),
+            ("objects.head(&uri, Some(&f(a, b))).await?;", {("s3", "HeadObject")}),
+            ("objects.head(&uri, None).await?;\n    objects.head(&uri, task.version_id.as_deref()).await?;",
+             {("s3", "HeadObject")}),
+            ("objects.get(&uri).await?;", set()),
+        ):
+            with self.subTest(calls=calls):
+                self.write("crates/worker/src/main.rs", self.MAIN.replace(
+                    "store.take().await?;", f"store.take().await?;\n    let objects = Objects::new(c);\n    {calls}"))
+                worker, problems = self.worker()
+                self.assertEqual(problems, [])
+                self.assertEqual(worker.versioned_calls, versioned)
+                self.assertEqual("s3:GetObjectVersion" in ct.binary_actions(worker), bool(versioned))
+
+    def test_parameters_and_arguments_are_split_at_the_top_level(self):
+        self.assertEqual(ct.parameter_names("pub async fn head(&self, uri: &S3Uri, version_id: Option<&str>)"),
+                         ["uri", "version_id"])
+        self.assertEqual(ct.parameter_names("fn f(mut a: [u8; 4], b: HashMap<K, V>)"), ["a", "b"])
+        self.assertEqual(ct.split_arguments("&uri, Some(f(a, b)), [1, 2], { x }"),
+                         ["&uri", "Some(f(a, b))", "[1, 2]", "{ x }"])
 
     def test_path_dependencies_are_the_binarys_code(self):
         self.write("Cargo.toml", textwrap.dedent("""\
