@@ -8,6 +8,8 @@ Run with the tools venv: `.venv-tools/bin/python -m unittest discover -s tools/t
 from __future__ import annotations
 
 import copy
+import json
+import re
 import shutil
 import sys
 import tempfile
@@ -259,6 +261,28 @@ class Permissions(TemplateCase):
             statements[:] = [s for s in statements if s.get("Sid") != "MissingUploadsAre404"]
 
         self.assertProblem(self.broken(drop), "SubmitFunction", "s3:ListBucket", "HeadObject")
+
+    def test_backfill_heads_the_manifests_version(self):
+        def drop(t):
+            statement(t, "BackfillFunctionRole", "ReadBackfillObjects")["Action"] = "s3:GetObject"
+
+        self.assertProblem(self.broken(drop), "BackfillFunction", "does not allow s3:GetObjectVersion",
+                           "HeadObject naming an object version")
+
+    def test_sweeper_needs_no_version_reads(self):
+        def add(t):
+            statement(t, "SweeperFunctionRole", "ReadResultsAndFailures")["Action"] = ["s3:GetObject", "s3:GetObjectVersion"]
+
+        self.assertProblem(self.broken(add), "SweeperFunction", "allows s3:GetObjectVersion", "matches no SDK call")
+
+    def test_backfill_queues_for_submit_and_finds_jobs_as_on_result(self):
+        def drop(t):
+            statements = role_statements(t, "BackfillFunctionRole")
+            statements[:] = [s for s in statements if s.get("Sid") not in ("QueueBackfillRequests", "FindJobOfInference")]
+
+        problems = self.broken(drop)
+        self.assertProblem(problems, "BackfillFunction", "does not allow sqs:SendMessage")
+        self.assertProblem(problems, "BackfillFunction", "index by-inference")
 
     def test_logs_needed(self):
         def drop(t):
@@ -894,6 +918,70 @@ def _changed(template: dict, mutate) -> dict:
     return copied
 
 
+class Backfill(TemplateCase):
+    """What the template gives S3 Batch Operations and the backfill, beyond what the code derives."""
+
+    def parameter(self, name: str) -> dict:
+        return TEMPLATE["Parameters"][name]
+
+    def test_prefix_patterns_keep_backfill_keys_out_of_uploads_and_staging(self):
+        for name, good, bad in (
+            ("InputPrefix", ["incoming/", "audio/in/"], ["backfill/", "backfill/manifests/", "results/", ""]),
+            ("StagingPrefix", ["staging/"], ["backfill/", "backfill/x/", "failures/"]),
+            ("BackfillPrefix", ["", "archive/", "incoming/"], ["backfill/", "backfill/reports/", "results/", "archive"]),
+        ):
+            pattern = self.parameter(name)["AllowedPattern"]
+            for value in good:
+                self.assertTrue(re.fullmatch(pattern, value), f"{name} refuses {value!r}")
+            for value in bad:
+                self.assertFalse(re.fullmatch(pattern, value), f"{name} accepts {value!r}")
+        self.assertEqual(self.parameter("BackfillPrefix")["Default"], "")
+
+    def test_batch_operations_role_reads_manifests_invokes_backfill_writes_reports(self):
+        grants = {(a, json_text(s["Resource"])) for s in role_statements(TEMPLATE, "BatchOperationsRole")
+                  for a in ct.as_list(s["Action"])}
+        self.assertEqual({a for a, _ in grants},
+                         {"s3:GetObject", "s3:GetObjectVersion", "lambda:InvokeFunction", "s3:PutObject"})
+        for action, resource in grants:
+            if action.startswith("s3:Get"):
+                self.assertIn("/backfill/manifests/*", resource)
+                self.assertIn("/backfill/inventory/*", resource)
+            elif action == "s3:PutObject":
+                self.assertIn("/backfill/reports/*", resource)
+            else:
+                self.assertIn("BackfillFunction", resource)
+
+    def test_endpoint_and_submit_read_what_a_backfill_names(self):
+        submit = json_text(statement(TEMPLATE, "SubmitFunctionRole", "ReadUploads")["Resource"])
+        endpoint = json_text(next(s for s in resources(TEMPLATE)["SageMakerExecutionPolicy"]["Properties"]
+                                  ["PolicyDocument"]["Statement"] if s.get("Sid") == "ReadUploads")["Resource"])
+        backfill = json_text(statement(TEMPLATE, "BackfillFunctionRole", "ReadBackfillObjects")["Resource"])
+        for resource in (submit, endpoint, backfill):
+            self.assertIn("${InputPrefix}*", resource)
+            self.assertIn("${BackfillPrefix}*", resource)
+
+    def test_notifications_and_lifecycle_leave_backfill_keys_alone(self):
+        bucket = resources(TEMPLATE)["AudioBucket"]["Properties"]
+        prefixes = [r["Value"] for c in bucket["NotificationConfiguration"]["QueueConfigurations"]
+                    for r in c["Filter"]["S3Key"]["Rules"]]
+        self.assertEqual(prefixes, [{"Ref": "InputPrefix"}] * 2)
+        expiring = {json_text(r.get("Prefix")) for r in ct.as_list(bucket["LifecycleConfiguration"]["Rules"])
+                    if "ExpirationInDays" in r}
+        self.assertEqual(expiring, {'"results/"', '"failures/"', '{"Ref": "StagingPrefix"}', '"backfill/inventory/"'})
+
+    def test_backfill_is_capped_and_has_its_log_group(self):
+        props = resources(TEMPLATE)["BackfillFunction"]["Properties"]
+        self.assertEqual(props["ReservedConcurrentExecutions"], {"Ref": "BackfillReservedConcurrency"})
+        self.assertEqual(props["LoggingConfig"]["LogGroup"], {"Ref": "BackfillLogGroup"})
+        self.assertLessEqual(ct.number(props["Timeout"]), 300)
+        for output in ("BackfillFunctionArn", "BatchOperationsRoleArn", "AudioBucketArn"):
+            self.assertIn(output, TEMPLATE["Outputs"])
+
+
+def json_text(value) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
 class Storage(TemplateCase):
     def test_public_access_not_blocked(self):
         def change(t):
@@ -1004,8 +1092,10 @@ class Storage(TemplateCase):
 class SpelledNames(TemplateCase):
     def test_bucket_name_spelled_differently(self):
         def change(t):
-            s = statement(t, "SubmitFunctionRole", "ReadUploads")
-            s["Resource"]["Fn::Sub"][0] = s["Resource"]["Fn::Sub"][0].replace("${AWS::Region}-", "")
+            # The read of what a backfill may name (BackfillPrefix), beside the uploads'.
+            sub = statement(t, "SubmitFunctionRole", "ReadUploads")["Resource"][1]["Fn::Sub"]
+            self.assertIn("${BackfillPrefix}", sub[0])
+            sub[0] = sub[0].replace("${AWS::Region}-", "")
 
         self.assertProblem(self.broken(change), "AudioBucket", "spelled differently")
 
