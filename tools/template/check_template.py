@@ -44,10 +44,12 @@ or stuck in: a RedrivePolicy to a dead-letter queue of the template that keeps m
 as long, 14 days' retention, encryption, a visibility timeout of at least six times the
 function's timeout, and partial batch responses (ReportBatchItemFailures) on the event.
 
-Rules of the template alone, written down here with the AWS documentation they follow: a grant
+Rules of the template alone, written down here with the AWS documentation they follow: a
+variable set on several functions has the same value on all; a grant
 letting a service reach the stack's resources names its one source (aws:SourceArn exact, and
 aws:SourceAccount for S3); a role SageMaker assumes trusts it for the stack's account only
-(aws:SourceAccount, aws:SourceArn); cloudwatch:PutMetricData is pinned to a namespace that is not
+(aws:SourceAccount, aws:SourceArn), and every other service a role trusts is listed with why it
+needs neither; cloudwatch:PutMetricData is pinned to a namespace that is not
 AWS's; ECR image pulls name the account they read from; every alarm acts on a topic or a scaling
 policy.
 """
@@ -206,6 +208,19 @@ SAM_EVENTS_WITHOUT_SOURCE_ARN = {
 #: confused deputy prevention", SageMaker developer guide). Services that do not document the
 #: keys for role assumption are left out: a key the service does not send denies the role.
 TRUST_SOURCE_SERVICES = {"sagemaker.amazonaws.com"}
+
+#: Services trusted without those keys, and why. Every service principal a role of the template
+#: trusts is in one of the two tables, so a new one is a decision, not an oversight.
+TRUST_WITHOUT_SOURCE_KEYS = {
+    "lambda.amazonaws.com": (
+        "the Lambda developer guide's execution-role trust policy has no condition keys; only a "
+        "function whose configuration names the role (iam:PassRole) runs with it"
+    ),
+    "batchoperations.s3.amazonaws.com": (
+        "the S3 user guide's Batch Operations trust policy has no condition keys; only a job whose "
+        "creator may pass the role (s3:CreateJob, iam:PassRole, principals of this account) uses it"
+    ),
+}
 
 #: CloudWatch namespaces reserved for AWS services: PutMetricData refuses them to everyone else
 #: (CloudWatch API reference, PutMetricData, Namespace).
@@ -1298,6 +1313,24 @@ def check_environment(template: dict[str, Any], code: Code) -> list[str]:
     return problems
 
 
+def check_shared_settings(template: dict[str, Any]) -> list[str]:
+    """A variable set on several functions has one value: the stack has one table, one margin,
+    one object size limit (the backfill remerges with on-result's margins, and refuses what submit
+    would reject). The values are compared as the template writes them."""
+    problems = []
+    values: dict[str, dict[str, list[str]]] = {}  # name -> value (as JSON) -> functions
+    for fn in template_functions(template):
+        variables = (fn.props.get("Environment") or {}).get("Variables") or {}
+        for name, value in variables.items():
+            if name.startswith("COCHL_"):
+                values.setdefault(name, {}).setdefault(json.dumps(value, sort_keys=True), []).append(fn.logical_id)
+    for name, seen in sorted(values.items()):
+        if len(seen) > 1:
+            spelled = "; ".join(f"{', '.join(ids)}: {value}" for value, ids in sorted(seen.items()))
+            problems.append(f"{name} differs between functions ({spelled}); set it from the same parameter or value")
+    return problems
+
+
 def check_permissions(template: dict[str, Any], code: Code) -> list[str]:
     problems = []
     for fn in template_functions(template):
@@ -1499,7 +1532,8 @@ def check_service_principal_sources(template: dict[str, Any]) -> list[str]:
 
 def check_trust_policies(template: dict[str, Any]) -> list[str]:
     """A role a service of TRUST_SOURCE_SERVICES assumes trusts it only for the stack's account:
-    aws:SourceAccount pinned to the account and aws:SourceArn pinned to ARNs of that account."""
+    aws:SourceAccount pinned to the account and aws:SourceArn pinned to ARNs of that account. Any
+    other service a role trusts is one of TRUST_WITHOUT_SOURCE_KEYS."""
     problems = []
     for lid, res in (template.get("Resources") or {}).items():
         if res.get("Type") != "AWS::IAM::Role":
@@ -1510,6 +1544,13 @@ def check_trust_policies(template: dict[str, Any]) -> list[str]:
                 continue
             for service in service_principals(s.get("Principal")):
                 if service not in TRUST_SOURCE_SERVICES:
+                    if service not in TRUST_WITHOUT_SOURCE_KEYS:
+                        problems.append(
+                            f"{lid}: its trust policy lets {service} assume it, a service the check knows "
+                            "neither as sending aws:SourceAccount and aws:SourceArn (TRUST_SOURCE_SERVICES) "
+                            "nor as trusted without them (TRUST_WITHOUT_SOURCE_KEYS): add it to one, after "
+                            "what the service documents"
+                        )
                     continue
                 accounts = pinned_values(s, "aws:SourceAccount")
                 if not accounts or not all(names_own_account(v) for v in accounts):
@@ -1837,6 +1878,7 @@ CHECKS = (
     ("binaries", lambda t, c: check_binaries(t, c)),
     ("build", lambda t, c: check_build(t)),
     ("environment", check_environment),
+    ("shared settings", lambda t, c: check_shared_settings(t)),
     ("permissions", check_permissions),
     ("policy shapes", lambda t, c: check_policy_shapes(t)),
     ("service principals' sources", lambda t, c: check_service_principal_sources(t)),

@@ -151,6 +151,15 @@ class Environment(TemplateCase):
         self.assertIn("Fn::If", variables["COCHL_MAX_RESULT_BYTES"])
         self.assertEqual([p for p in ct.check(TEMPLATE, CODE) if "COCHL_MAX_RESULT_BYTES" in p], [])
 
+    def test_backfill_merges_and_limits_as_on_result_and_submit(self):
+        for name, other in (("COCHL_INTERVAL_MARGIN", "ResultFunction"), ("COCHL_MAX_OBJECT_BYTES", "SubmitFunction"),
+                            ("COCHL_STAGING_PREFIX", "SubmitFunction"), ("COCHL_MAX_RESULT_BYTES", "SweeperFunction")):
+            with self.subTest(name=name):
+                def change(t, name=name):
+                    resources(t)["BackfillFunction"]["Properties"]["Environment"]["Variables"][name] = "7"
+
+                self.assertProblem(self.broken(change), name, "differs between functions", "BackfillFunction", other)
+
     def test_optional_variable_left_unset_must_say_why(self):
         def drop(t):
             del resources(t)["SubmitFunction"]["Metadata"]["cochl-check"]
@@ -772,6 +781,20 @@ class TrustPolicies(unittest.TestCase):
             self.condition(t)["ArnLike"]["aws:SourceArn"] = "arn:aws:sagemaker:eu-west-1:123456789012:*"
 
         self.assertEqual(self.problems(literal), [])
+
+    def test_a_service_the_check_does_not_know_is_a_decision_to_make(self):
+        def other(t):
+            t["Resources"]["EndpointRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] = {
+                "Service": "glue.amazonaws.com"}
+
+        self.assertProblem(self.problems(other), "EndpointRole", "glue.amazonaws.com", "TRUST_WITHOUT_SOURCE_KEYS")
+
+    def test_batch_operations_is_trusted_as_s3_documents_it(self):
+        # The real role trusts batchoperations.s3.amazonaws.com without condition keys; S3 documents
+        # none, so the rule asks none.
+        trust = resources(TEMPLATE)["BatchOperationsRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        self.assertEqual([s["Principal"] for s in trust], [{"Service": "batchoperations.s3.amazonaws.com"}])
+        self.assertIn("batchoperations.s3.amazonaws.com", ct.TRUST_WITHOUT_SOURCE_KEYS)
 
     def test_real_endpoint_role_without_its_condition(self):
         def drop(t):
