@@ -1,9 +1,10 @@
 //! `make bench`: the performance figures of the pipeline, as a table. Dev only, never
 //! deployed, and never a test: nothing here asserts on time.
 //!
-//! `cochl-bench [all|postprocess|writes|e2e|size|submit|coldstart|cost]... [--price flags]`
+//! `cochl-bench [all|postprocess|writes|e2e|size|submit|backfill|coldstart|cost]... [--price flags]`
 //! (see `cost` for the flags). Everything runs on this machine, on 127.0.0.1.
 
+mod backfill;
 mod coldstart;
 mod cost;
 mod e2e;
@@ -21,12 +22,13 @@ use anyhow::{bail, Context, Result};
 
 use report::Report;
 
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "postprocess",
     "writes",
     "e2e",
     "size",
     "submit",
+    "backfill",
     "coldstart",
     "cost",
 ];
@@ -93,6 +95,7 @@ fn main() -> Result<()> {
                 Ok(())
             }
             "submit" => runtime.block_on(submit::run(&mut report)),
+            "backfill" => runtime.block_on(backfill::run(&mut report)),
             "coldstart" => runtime.block_on(coldstart::run(&mut report)),
             _ => {
                 cost::run(&mut report, &prices);
