@@ -57,6 +57,7 @@ async fn respond(store: &DynamoStore, request: &Request) -> Result<Response<Body
         Route::File => get_file(store, &params).await,
         Route::TagFiles { raw_name } => tag_files(store, &raw_name, &params).await,
         Route::Jobs => jobs(store, &params).await,
+        Route::Timeline => timeline(store, &params).await,
     }
 }
 
@@ -96,6 +97,19 @@ async fn get_file(store: &DynamoStore, params: &Params) -> Result<Response<Body>
     let view = store.get_file(&wanted.uri).await.map_err(internal)?;
     let view = view.ok_or_else(|| ApiError::NotFound(format!("no job for {}", wanted.uri)))?;
     Ok(json_response(StatusCode::OK, &FileDocument::from(&view)))
+}
+
+async fn timeline(store: &DynamoStore, params: &Params) -> Result<Response<Body>, ApiError> {
+    let wanted = params::file_params(params)?;
+    let view = store.get_file(&wanted.uri).await.map_err(internal)?;
+    let view = view.ok_or_else(|| ApiError::NotFound(format!("no job for {}", wanted.uri)))?;
+    let svg = crate::timeline::render(&wanted.uri.to_string(), view.job.length_sec, &view.tags);
+    let mut response = Response::new(Body::Text(svg));
+    response.headers_mut().insert(
+        lambda_http::http::header::CONTENT_TYPE,
+        lambda_http::http::HeaderValue::from_static("image/svg+xml"),
+    );
+    Ok(response)
 }
 
 async fn tag_files(

@@ -4,6 +4,7 @@
 //! - `GET /files?uri=s3://bucket/key`: the file's job and what was heard in it.
 //! - `GET /tags/{name}/files`: files whose current analysis found a tag, newest first.
 //! - `GET /jobs?status=...`: jobs in a status, most recently changed first.
+//! - `GET /files/timeline.svg?uri=...`: the file's detections drawn as a timeline ([`timeline`]).
 //!
 //! `openapi.json` beside this crate's manifest is the contract; a test holds the handler to it.
 //! The modules follow the request: [`routes`] picks the route, [`params`] checks parameters,
@@ -14,5 +15,6 @@ pub mod errors;
 pub mod handler;
 pub mod params;
 pub mod routes;
+pub mod timeline;
 
 pub use handler::handle;

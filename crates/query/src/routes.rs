@@ -16,13 +16,15 @@ pub enum Route {
     },
     /// `GET /jobs?status=...`
     Jobs,
+    /// `GET /files/timeline.svg?uri=...`
+    Timeline,
 }
 
 impl Route {
     /// The query parameters the route accepts; any other is refused.
     pub fn parameters(&self) -> &'static [&'static str] {
         match self {
-            Route::File => &["uri"],
+            Route::File | Route::Timeline => &["uri"],
             Route::TagFiles { .. } => &["since", "until", "min_probability", "limit", "cursor"],
             Route::Jobs => &["status", "limit", "cursor"],
         }
@@ -34,6 +36,7 @@ impl Route {
             Route::File => "/files",
             Route::TagFiles { .. } => "/tags/{name}/files",
             Route::Jobs => "/jobs",
+            Route::Timeline => "/files/timeline.svg",
         }
     }
 }
@@ -44,6 +47,7 @@ pub fn route(path: &str) -> Option<Route> {
     match segments.as_slice() {
         ["", "files"] => Some(Route::File),
         ["", "jobs"] => Some(Route::Jobs),
+        ["", "files", "timeline.svg"] => Some(Route::Timeline),
         ["", "tags", name, "files"] => Some(Route::TagFiles {
             raw_name: (*name).to_string(),
         }),
@@ -72,6 +76,8 @@ mod tests {
     fn routes_by_exact_path() {
         assert_eq!(route("/files"), Some(Route::File));
         assert_eq!(route("/jobs"), Some(Route::Jobs));
+        assert_eq!(route("/files/timeline.svg"), Some(Route::Timeline));
+        assert_eq!(route("/files/timeline.png"), None);
         assert_eq!(
             route("/tags/Baby%20cry/files"),
             Some(Route::TagFiles {

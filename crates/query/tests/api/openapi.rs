@@ -154,6 +154,20 @@ fn check_reply(doc: &Value, template: &str, reply: &Reply, context: &str) {
     let response = doc["paths"][template]["get"]["responses"]
         .get(&status)
         .unwrap_or_else(|| panic!("{context}: status {status} is not documented for {template}"));
+    if let Some(svg) = response["content"].get("image/svg+xml") {
+        assert_eq!(svg["schema"]["type"], "string", "{context}");
+        assert_eq!(
+            reply.content_type.as_deref(),
+            Some("image/svg+xml"),
+            "{context}"
+        );
+        assert!(
+            reply.text.starts_with("<svg ") && reply.text.ends_with("</svg>"),
+            "{context}: {}",
+            reply.text
+        );
+        return;
+    }
     let schema = &response["content"]["application/json"]["schema"];
     assert!(
         !schema.is_null(),
@@ -227,7 +241,7 @@ fn templates(doc: &Value) -> Vec<String> {
 async fn every_documented_route_and_parameter_is_served() {
     let doc = document();
     let store = seed::store().await;
-    assert_eq!(templates(&doc).len(), 3);
+    assert_eq!(templates(&doc).len(), 4);
     for template in templates(&doc) {
         let methods: Vec<&String> = doc["paths"][&template]
             .as_object()
@@ -371,6 +385,19 @@ async fn every_response_fits_its_documented_schema() {
         "/files",
         format!("/files?uri={}", encode("s3://audio-bucket/none.wav")),
     ));
+    for job in seed::jobs() {
+        cases.push((
+            "/files/timeline.svg",
+            format!("/files/timeline.svg?uri={}", encode(&job.file.to_string())),
+        ));
+    }
+    cases.push((
+        "/files/timeline.svg",
+        format!(
+            "/files/timeline.svg?uri={}",
+            encode("s3://audio-bucket/none.wav")
+        ),
+    ));
     cases.push(("/files", "/files".into()));
     for query in [
         "",
@@ -404,6 +431,10 @@ async fn every_response_fits_its_documented_schema() {
         ("/files", format!("/files?uri={}", encode(seed::STREET))),
         ("/tags/{name}/files", "/tags/Siren/files".to_string()),
         ("/jobs", "/jobs?status=FAILED".to_string()),
+        (
+            "/files/timeline.svg",
+            format!("/files/timeline.svg?uri={}", encode(seed::STREET)),
+        ),
     ] {
         let reply = get(&broken, &target).await;
         assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);

@@ -346,6 +346,8 @@ pub struct Reply {
     pub allow: Option<String>,
     pub content_type: Option<String>,
     pub body: Value,
+    /// The body as text (an SVG is not JSON).
+    pub text: String,
 }
 
 pub async fn send(store: &DynamoStore, request: Request) -> Reply {
@@ -370,6 +372,7 @@ pub async fn send(store: &DynamoStore, request: Request) -> Reply {
         allow: header_text(header::ALLOW),
         content_type: header_text(header::CONTENT_TYPE),
         body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        text,
     }
 }
 
