@@ -35,8 +35,11 @@ fn number(node: &roxmltree::Node, name: &str) -> f64 {
         .expect("a number")
 }
 
-/// `(x, width, opacity)` of the bars of each lane, by tag.
-fn lanes(svg: &str) -> Vec<(String, Vec<(f64, f64, f64)>)> {
+/// `(x, width, opacity)` of a bar.
+type Bar = (f64, f64, f64);
+
+/// The bars of each lane, by tag.
+fn lanes(svg: &str) -> Vec<(String, Vec<Bar>)> {
     let document = roxmltree::Document::parse(svg).expect("valid XML");
     let root = document.root_element();
     assert_eq!(root.tag_name().name(), "svg");
