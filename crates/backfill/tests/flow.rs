@@ -449,3 +449,61 @@ async fn remerge_refuses_what_it_cannot_merge() {
     assert!(answers[2].1.contains("never analysed"), "{answers:?}");
     assert!(backfiller.results.detections.bodies().is_empty());
 }
+
+#[tokio::test]
+async fn the_sample_events_read_as_documented() {
+    // The events developers invoke the function with (`cargo lambda invoke`): keys URL-encoded
+    // as a manifest lists them, the analyse sample naming a version of a versioned bucket.
+    for (name, mode, key) in [
+        (
+            "batch-operations-analyse.json",
+            BackfillMode::Analyse,
+            "archive/2024/street recordings/red flower (2) café.wav",
+        ),
+        (
+            "batch-operations-reanalyse.json",
+            BackfillMode::Reanalyse,
+            "incoming/street recordings/red flower (2) café.wav",
+        ),
+    ] {
+        let payload = testkit::samples::event(name);
+        let task = &payload["tasks"][0];
+        let bucket = task["s3Bucket"].as_str().expect("a bucket");
+        let mut backfiller = backfiller(MergeOptions::default());
+        backfiller.settings.bucket = bucket.to_string();
+        let file = S3Uri::new(bucket, key).expect("valid");
+        match task["s3VersionId"].as_str() {
+            Some(version) => {
+                backfiller
+                    .results
+                    .objects
+                    .put_version(&file, &[1; 100], Some("audio/wav"), version)
+            }
+            None => backfiller
+                .results
+                .objects
+                .put(&file, &[1; 100], Some("audio/wav")),
+        };
+        let response = run(&backfiller, payload.clone()).await;
+        assert_eq!(response.invocation_id, payload["invocationId"], "{name}");
+        assert_eq!(response.results[0].task_id, task["taskId"], "{name}");
+        assert_eq!(
+            response.results[0].result_code,
+            ResultCode::Succeeded,
+            "{name}: {response:?}"
+        );
+        let requests = queued(&backfiller);
+        assert_eq!(requests.len(), 1, "{name}");
+        assert_eq!(requests[0].mode, mode, "{name}");
+        assert_eq!(requests[0].file, file.to_string(), "{name}");
+        assert_eq!(
+            requests[0].version_id.as_deref(),
+            task["s3VersionId"].as_str(),
+            "{name}"
+        );
+        assert_eq!(
+            requests[0].run,
+            payload["job"]["id"].as_str().expect("a job id")
+        );
+    }
+}

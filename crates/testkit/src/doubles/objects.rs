@@ -65,6 +65,21 @@ impl MemoryObjects {
         head
     }
 
+    /// Stores an object as one version of a versioned bucket: HeadObject finds it with no
+    /// version id or with `version_id`, not with another one.
+    pub fn put_version(
+        &self,
+        uri: &S3Uri,
+        bytes: &[u8],
+        content_type: Option<&str>,
+        version_id: &str,
+    ) -> ObjectHead {
+        let mut head = self.put(uri, bytes, content_type);
+        head.version_id = Some(version_id.to_string());
+        lock(&self.objects).insert(uri.clone(), (head.clone(), bytes.to_vec()));
+        head
+    }
+
     /// Deletes an object.
     pub fn remove(&self, uri: &S3Uri) {
         lock(&self.objects).remove(uri);
