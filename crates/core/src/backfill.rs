@@ -100,14 +100,13 @@ pub struct BackfillRequest {
 impl BackfillRequest {
     /// The message body: `{"cochlBackfill": {...}}`.
     pub fn to_body(&self) -> String {
-        serde_json::json!({ BACKFILL_MEMBER: self }).to_string()
+        crate::envelope::to_body(BACKFILL_MEMBER, self)
     }
 
     /// Reads a message body; `None` when it is not a backfill request at all, `Some(Err)`
     /// when it claims to be one but is malformed.
     pub fn from_body(body: &serde_json::Value) -> Option<Result<Self, serde_json::Error>> {
-        body.get(BACKFILL_MEMBER)
-            .map(|inner| serde_json::from_value(inner.clone()))
+        crate::envelope::from_body(body, BACKFILL_MEMBER)
     }
 }
 

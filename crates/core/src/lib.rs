@@ -8,6 +8,7 @@
 pub mod backfill;
 pub mod content_type;
 pub mod detections;
+mod envelope;
 pub mod inference_id;
 pub mod job;
 pub mod keys;

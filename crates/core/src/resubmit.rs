@@ -23,14 +23,13 @@ pub struct ResubmitRequest {
 impl ResubmitRequest {
     /// The message body: `{"cochlResubmit": {...}}`.
     pub fn to_body(&self) -> String {
-        serde_json::json!({ RESUBMIT_MEMBER: self }).to_string()
+        crate::envelope::to_body(RESUBMIT_MEMBER, self)
     }
 
     /// Reads a message body; `None` when it is not a resubmission at all, `Some(Err)` when it
     /// claims to be one but is malformed.
     pub fn from_body(body: &serde_json::Value) -> Option<Result<Self, serde_json::Error>> {
-        body.get(RESUBMIT_MEMBER)
-            .map(|inner| serde_json::from_value(inner.clone()))
+        crate::envelope::from_body(body, RESUBMIT_MEMBER)
     }
 }
 

@@ -3,7 +3,9 @@
 //! drawn with a few dozen elements, not one per window.
 
 use cochl_core::detections::{Segment, TagDetection};
-use cochl_query::timeline::{render, LABEL_WIDTH, PLOT_WIDTH};
+use cochl_query::timeline::{
+    bars, format_time, render, tick_step, Bar as Drawn, LABEL_WIDTH, PLOT_WIDTH,
+};
 
 fn segment(start: f64, end: f64, p: f64) -> Segment {
     Segment {
@@ -66,6 +68,16 @@ fn lanes(svg: &str) -> Vec<(String, Vec<Bar>)> {
         .collect()
 }
 
+/// The axis labels, in order.
+fn tick_labels(svg: &str) -> Vec<String> {
+    let document = roxmltree::Document::parse(svg).expect("valid XML");
+    document
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("tick-label"))
+        .filter_map(|n| n.text().map(str::to_string))
+        .collect()
+}
+
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 0.01
 }
@@ -105,14 +117,8 @@ fn a_ten_second_file_has_a_lane_per_tag_and_bars_where_the_segments_are() {
         }
     }
     // The axis: a tick a second, 0 s to 10 s, labelled.
-    let document = roxmltree::Document::parse(&svg).expect("valid XML");
-    let labels: Vec<&str> = document
-        .descendants()
-        .filter(|n| n.attribute("class") == Some("tick-label"))
-        .filter_map(|n| n.text())
-        .collect();
     assert_eq!(
-        labels,
+        tick_labels(&svg),
         ["0 s", "1 s", "2 s", "3 s", "4 s", "5 s", "6 s", "7 s", "8 s", "9 s", "10 s"]
     );
 }
@@ -152,13 +158,8 @@ fn a_day_long_file_is_drawn_at_its_scale() {
     let document = roxmltree::Document::parse(&svg).expect("valid XML");
     let elements = document.descendants().filter(|n| n.is_element()).count();
     assert!(elements < 200, "{elements} elements");
-    let labels: Vec<&str> = document
-        .descendants()
-        .filter(|n| n.attribute("class") == Some("tick-label"))
-        .filter_map(|n| n.text())
-        .collect();
     assert_eq!(
-        labels,
+        tick_labels(&svg),
         [
             "0 s", "3:00:00", "6:00:00", "9:00:00", "12:00:00", "15:00:00", "18:00:00", "21:00:00",
             "24:00:00"
@@ -174,4 +175,57 @@ fn a_file_without_detections_says_so() {
     assert!(document
         .descendants()
         .any(|n| n.attribute("class") == Some("empty") && n.text() == Some("no detections")));
+}
+
+#[test]
+fn segments_within_a_pixel_are_one_bar() {
+    let siren = tag(
+        "Siren",
+        vec![
+            segment(0.0, 2.0, 0.5),
+            segment(2.4, 3.0, 0.9),
+            segment(5.0, 6.0, 0.7),
+        ],
+    );
+    // Half a second per pixel: the 0.4 s gap closes, the 2 s gap does not.
+    let drawn = bars(&siren, 0.5);
+    let one = |start, end, max_probability, segments| Drawn {
+        start,
+        end,
+        max_probability,
+        segments,
+    };
+    assert_eq!(drawn, vec![one(0.0, 3.0, 0.9, 2), one(5.0, 6.0, 0.7, 1)]);
+    // A finer scale keeps all three apart.
+    assert_eq!(bars(&siren, 0.1).len(), 3);
+}
+
+#[test]
+fn the_axis_has_at_most_ten_intervals_of_a_round_length() {
+    for (duration, step) in [
+        (1.0, 0.5),
+        (10.0, 1.0),
+        (11.0, 2.0),
+        (600.0, 60.0),
+        (86_400.0, 10_800.0),
+    ] {
+        assert_eq!(tick_step(duration), step, "{duration}");
+    }
+    assert_eq!(format_time(0.0), "0 s");
+    assert_eq!(format_time(2.5), "2.5 s");
+    assert_eq!(format_time(65.0), "1:05");
+    assert_eq!(format_time(7_200.0), "2:00:00");
+}
+
+#[test]
+fn names_are_escaped() {
+    let svg = render(
+        "s3://b/a&b<c>.wav",
+        Some(4.0),
+        &[tag("Rock \"n\" <roll>", vec![segment(0.0, 2.0, 1.0)])],
+    );
+    let drawn = lanes(&svg);
+    assert_eq!(drawn[0].0, "Rock \"n\" <roll>", "read back as written");
+    assert!(svg.contains("a&amp;b&lt;c&gt;.wav"));
+    assert!(!svg.contains("<roll>"));
 }
