@@ -31,6 +31,7 @@ use cochl_aws::clock::now;
 use cochl_aws::dynamo::{DynamoStore, Expect, StoreError};
 use cochl_aws::message::{detection_message, Outcome};
 use cochl_aws::messages::{run_messages, DeferPlan, DeferPolicy, Handled, QueuedMessage};
+use cochl_aws::metrics::{Metric, Unit};
 use cochl_aws::notify::{Message, Topic};
 use cochl_aws::objects::{ObjectError, Objects};
 use cochl_aws::ports::{AnalysisTags, JobStore, MessageQueue, NotificationTopic, ObjectStore};
@@ -374,6 +375,7 @@ where
             .await
             .map_err(RecordError::Resubmit)?;
         let attempt = job.expiry_resubmits + 1;
+        emit(&[], &[Metric::count("FilesResubmitted")]);
         tracing::warn!(
             attempt,
             "the request expired in the endpoint's queue; resubmitted"
@@ -403,9 +405,17 @@ where
             return self.apply_failure(job, inference_id, failure).await;
         };
         match self.read_analysis(&location).await {
-            Ok(analysis) => {
-                self.record_completion(job, inference_id, location, analysis, deadline)
-                    .await
+            Ok((analysis, result_bytes)) => {
+                let uploaded_ms = job.version.event_time_ms;
+                let tags: Vec<String> =
+                    analysis.detections.iter().map(|d| d.name.clone()).collect();
+                let outcome = self
+                    .record_completion(job, inference_id, location, analysis, deadline)
+                    .await?;
+                if outcome.is_some() {
+                    completion_metrics(uploaded_ms, result_bytes, &tags);
+                }
+                Ok(outcome)
             }
             Err(ResultRead::Unusable(failure)) => {
                 self.apply_failure(job, inference_id, failure).await
@@ -418,7 +428,11 @@ where
     /// Reads a result document and merges its windows with the current settings. Parsed as
     /// a stream and merged as the windows are read: memory is the document plus the
     /// segments, whatever the audio's length.
-    pub(crate) async fn read_analysis(&self, location: &S3Uri) -> Result<Analysis, ResultRead> {
+    /// Also answers the document's size in bytes.
+    pub(crate) async fn read_analysis(
+        &self,
+        location: &S3Uri,
+    ) -> Result<(Analysis, usize), ResultRead> {
         let bytes = match self
             .objects
             .get(location, self.settings.max_result_bytes)
@@ -434,14 +448,16 @@ where
             }
             Err(error) => return Err(ResultRead::Unavailable(error)),
         };
-        analyse(&bytes, &self.settings.merge).map_err(|error| {
+        let size = bytes.len();
+        let analysis = analyse(&bytes, &self.settings.merge).map_err(|error| {
             tracing::error!(result = %location, error = %error, "the result document is unusable");
             ResultRead::Unusable(Failure {
                 code: "malformed_result",
                 reason: format!("{location}: {error}"),
                 location: Some(location.clone()),
             })
-        })
+        })?;
+        Ok((analysis, size))
     }
 
     /// Records an analysis as the job's outcome: tag items (replacing the job's earlier
@@ -600,11 +616,52 @@ where
         let settled = self
             .publish_then_settle(&message, &failed, expected)
             .await?;
+        if settled {
+            emit(&[("Reason", failure.code)], &[Metric::count("FilesFailed")]);
+        }
         Ok(settled.then(|| NotificationOutcome::Failed {
             file: failed.file.to_string(),
             inference_id: inference_id.to_string(),
             reason_code: failure.code.to_string(),
         }))
+    }
+}
+
+/// Writes one EMF line now.
+fn emit(dimensions: &[(&str, &str)], metrics: &[Metric<'_>]) {
+    cochl_aws::metrics::emit(&cochl_aws::metrics::line(
+        dimensions,
+        metrics,
+        cochl_aws::clock::now_millis(),
+    ));
+}
+
+/// The metrics of a completed analysis: `FilesCompleted`, `UploadToResultLatency` (from the
+/// upload's event time, or the object's Last-Modified for a backfill, to now), `ResultBytes`,
+/// and one `Detections` per tag heard, by `Tag` (capped, see `metrics::tag_dimension`).
+fn completion_metrics(uploaded_ms: i64, result_bytes: usize, tags: &[String]) {
+    let latency = (cochl_aws::clock::now_millis() - uploaded_ms).max(0) as f64;
+    emit(
+        &[],
+        &[
+            Metric::count("FilesCompleted"),
+            Metric {
+                name: "UploadToResultLatency",
+                value: latency,
+                unit: Unit::Milliseconds,
+            },
+            Metric {
+                name: "ResultBytes",
+                value: result_bytes as f64,
+                unit: Unit::Bytes,
+            },
+        ],
+    );
+    for tag in tags {
+        emit(
+            &[("Tag", &cochl_aws::metrics::tag_dimension(tag))],
+            &[Metric::count("Detections")],
+        );
     }
 }
 

@@ -67,7 +67,7 @@ where
                 return refused("the job names no result object".into());
             };
             let analysis = match self.read_analysis(&location).await {
-                Ok(analysis) => analysis,
+                Ok((analysis, _)) => analysis,
                 Err(ResultRead::Unavailable(ObjectError::NotFound(_))) => {
                     return refused(format!("the result object {location} is gone"))
                 }

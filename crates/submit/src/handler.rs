@@ -197,36 +197,18 @@ where
         }
         SubmitEvent::Records(records) => records,
         SubmitEvent::Backfill(request) => {
-            let outcome = submitter
-                .backfill(&request, deadline)
-                .await
-                .map_err(|error| {
-                    InvocationError::Records(cochl_aws::batch::BatchError {
-                        total: 1,
-                        failures: vec![(0, error)],
-                        handled: Vec::new(),
-                    })
-                })?;
-            tracing::info!(outcome = ?outcome, "backfill request handled");
-            return Ok(vec![outcome]);
+            let outcome = submitter.backfill(&request, deadline).await;
+            return single_record("backfill request", outcome);
         }
         SubmitEvent::Resubmit(request) => {
-            let outcome = submitter
-                .resubmit(&request, deadline)
-                .await
-                .map_err(|error| {
-                    InvocationError::Records(cochl_aws::batch::BatchError {
-                        total: 1,
-                        failures: vec![(0, error)],
-                        handled: Vec::new(),
-                    })
-                })?;
-            tracing::info!(outcome = ?outcome, "resubmission handled");
-            return Ok(vec![outcome]);
+            let outcome = submitter.resubmit(&request, deadline).await;
+            return single_record("resubmission", outcome);
         }
     };
-    let outcomes = run_batch(records, submitter.settings.concurrency, |record| {
-        submitter.handle_record(record, deadline)
+    let outcomes = run_batch(records, submitter.settings.concurrency, |record| async {
+        let outcome = submitter.handle_record(record, deadline).await?;
+        outcome.emit_metric();
+        Ok(outcome)
     })
     .await?;
     Ok(outcomes)
@@ -1019,6 +1001,24 @@ where
             Err(error) => Err(StoreFailure::at("notified, but recording it failed")(error).into()),
         }
     }
+}
+
+/// The answer for a message holding one request of our own (a resubmission, a backfill
+/// request): its outcome, or its failure as the one failed record of the message.
+fn single_record(
+    what: &str,
+    outcome: Result<RecordOutcome, RecordError>,
+) -> Result<Vec<RecordOutcome>, SubmitError> {
+    let outcome = outcome.map_err(|error| {
+        InvocationError::Records(cochl_aws::batch::BatchError {
+            total: 1,
+            failures: vec![(0, error)],
+            handled: Vec::new(),
+        })
+    })?;
+    tracing::info!(outcome = ?outcome, "{what} handled");
+    outcome.emit_metric();
+    Ok(vec![outcome])
 }
 
 /// True when a location can travel in an HTTP header as it is: printable ASCII only.

@@ -83,11 +83,91 @@ pub enum RecordOutcome {
 }
 
 impl RecordOutcome {
+    /// The metric this outcome counts towards, with its reason code dimension if it has one:
+    /// `FilesSubmitted`, `FilesRejected` (by code), `FilesFailed` (`endpoint_refused`),
+    /// `FilesDeferred`; nothing for duplicates, stale and ignored events.
+    pub fn metric(&self) -> Option<(&'static str, Option<&str>)> {
+        match self {
+            RecordOutcome::Submitted { .. } => Some(("FilesSubmitted", None)),
+            RecordOutcome::Rejected { code, .. } => Some(("FilesRejected", Some(code.as_str()))),
+            RecordOutcome::Refused { .. } => {
+                Some(("FilesFailed", Some(crate::handler::ENDPOINT_REFUSED)))
+            }
+            RecordOutcome::Deferred { .. } | RecordOutcome::InProgress { .. } => {
+                Some(("FilesDeferred", None))
+            }
+            RecordOutcome::Deleted { .. } => Some(("FilesDeleted", None)),
+            RecordOutcome::Duplicate { .. }
+            | RecordOutcome::Stale { .. }
+            | RecordOutcome::Ignored { .. } => None,
+        }
+    }
+
+    /// Writes the outcome's metric line (EMF), if it counts towards one.
+    pub fn emit_metric(&self) {
+        if let Some((name, reason)) = self.metric() {
+            let dimensions: Vec<(&str, &str)> = reason.map(|r| ("Reason", r)).into_iter().collect();
+            cochl_aws::metrics::emit(&cochl_aws::metrics::line(
+                &dimensions,
+                &[cochl_aws::metrics::Metric::count(name)],
+                cochl_aws::clock::now_millis(),
+            ));
+        }
+    }
+
     /// True when the record must wait for room at the endpoint.
     pub fn is_deferred(&self) -> bool {
         matches!(
             self,
             RecordOutcome::Deferred { .. } | RecordOutcome::InProgress { .. }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_final_outcome_counts_towards_its_metric() {
+        let file = || "s3://b/k".to_string();
+        let cases = [
+            (
+                RecordOutcome::Submitted {
+                    file: file(),
+                    inference_id: "i".into(),
+                    attempts: 1,
+                },
+                Some(("FilesSubmitted", None)),
+            ),
+            (
+                RecordOutcome::Rejected {
+                    file: file(),
+                    code: "not_audio".into(),
+                    reason: "r".into(),
+                },
+                Some(("FilesRejected", Some("not_audio"))),
+            ),
+            (
+                RecordOutcome::Refused {
+                    file: file(),
+                    inference_id: "i".into(),
+                    reason: "r".into(),
+                },
+                Some(("FilesFailed", Some("endpoint_refused"))),
+            ),
+            (
+                RecordOutcome::InProgress {
+                    file: file(),
+                    claimed_until: 1,
+                },
+                Some(("FilesDeferred", None)),
+            ),
+            (RecordOutcome::Duplicate { file: file() }, None),
+            (RecordOutcome::Stale { file: file() }, None),
+        ];
+        for (outcome, expected) in cases {
+            assert_eq!(outcome.metric(), expected, "{outcome:?}");
+        }
     }
 }

@@ -41,6 +41,8 @@ fn start_instance_with(
     let logs = testkit::workspace_root().join("target/tmp");
     std::fs::create_dir_all(&logs)?;
     let log = File::create(logs.join(format!("crash-submit-{}-{n}.log", std::process::id())))?;
+    // Standard output is where Lambda's EMF metric lines go (CloudWatch Logs reads them).
+    let metrics = File::create(metrics_path(n))?;
     Command::new(env!("CARGO_BIN_EXE_cochl-submit"))
         .env_clear()
         .env("AWS_LAMBDA_RUNTIME_API", api.address())
@@ -64,10 +66,38 @@ fn start_instance_with(
         .env("RUST_LOG", "info")
         .envs(extra.iter().copied())
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(metrics)
         .stderr(log)
         .spawn()
         .context("starting the cochl-submit binary")
+}
+
+/// Where instance `n` writes its standard output.
+fn metrics_path(n: usize) -> std::path::PathBuf {
+    testkit::workspace_root().join(format!(
+        "target/tmp/crash-submit-{}-{n}.stdout",
+        std::process::id()
+    ))
+}
+
+/// The EMF lines an instance wrote, by metric name: how many lines declare each.
+fn emf_counts(n: usize) -> Result<std::collections::BTreeMap<String, usize>> {
+    let mut counts = std::collections::BTreeMap::new();
+    for line in std::fs::read_to_string(metrics_path(n))?.lines() {
+        let Ok(value) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let Some(declared) = value["_aws"]["CloudWatchMetrics"][0].as_object() else {
+            continue;
+        };
+        assert_eq!(declared["Namespace"], "CochlSense", "{line}");
+        for metric in declared["Metrics"].as_array().into_iter().flatten() {
+            let name = metric["Name"].as_str().context("a metric name")?;
+            assert!(value[name].is_number(), "{name} is a field of {line}");
+            *counts.entry(name.to_string()).or_default() += 1;
+        }
+    }
+    Ok(counts)
 }
 
 /// Delivers SageMaker's notifications to the on-result handler until every file is
@@ -247,6 +277,16 @@ async fn a_killed_instance_mid_batch_loses_nothing_and_the_retry_completes_every
             _ => assert!(times <= 2, "{key}: sent {times} times"),
         }
     }
+    // The retry's metric lines on its standard output: one FilesSubmitted per request it
+    // sent, counted by the emulator, and no other count of files.
+    let sent_by_retry = sent.len() - sent_before_retry.len();
+    let emitted = emf_counts(2)?;
+    assert_eq!(
+        emitted.get("FilesSubmitted").copied().unwrap_or(0),
+        sent_by_retry,
+        "{emitted:?}"
+    );
+    assert!(!emitted.contains_key("FilesRejected"), "{emitted:?}");
     let total = accepted(&stack).await?;
     assert!(
         (FILES as u64..=FILES as u64 + 2).contains(&total),

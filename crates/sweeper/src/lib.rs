@@ -69,6 +69,30 @@ pub struct SweepReport {
     pub slots_reclaimed: usize,
 }
 
+impl SweepReport {
+    /// The run's EMF line: jobs examined, settled (a lost notification made up for), left
+    /// to their submit message, failed this run, and slots reclaimed.
+    pub fn metrics_line(&self, timestamp_ms: i64) -> serde_json::Value {
+        use cochl_aws::metrics::{line, Metric, Unit};
+        let count = |name, value: usize| Metric {
+            name,
+            value: value as f64,
+            unit: Unit::Count,
+        };
+        line(
+            &[],
+            &[
+                count("SweepExamined", self.examined),
+                count("SweepSettled", self.settled.len()),
+                count("SweepNotSent", self.not_sent),
+                count("SweepErrors", self.errors.len()),
+                count("SweepSlotsReclaimed", self.slots_reclaimed),
+            ],
+            timestamp_ms,
+        )
+    }
+}
+
 /// A job the sweep could not settle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SweepFailure {
@@ -157,6 +181,7 @@ where
         slots_reclaimed = report.slots_reclaimed,
         "sweep done"
     );
+    cochl_aws::metrics::emit(&report.metrics_line(now_millis()));
     Ok(report)
 }
 
