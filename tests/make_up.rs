@@ -1,8 +1,8 @@
 //! `make up` and `make backfill` as a user runs them: the real `devstack` binary, started as
 //! `make up` starts it, answers `READY`, writes its env file, takes a Batch Operations job
 //! from `devstack backfill` in another process (the archive's objects analysed, a missing
-//! object reported in the completion report), and stops at the end of its standard input,
-//! removing the env file.
+//! object reported in the completion report), answers the query API over HTTP at
+//! `COCHL_QUERY_URL`, and stops at the end of its standard input, removing the env file.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -94,6 +94,7 @@ async fn make_up_serves_a_backfill_and_stops_at_the_end_of_its_input() -> Result
         "COCHL_TABLE_NAME",
         "COCHL_DETECTIONS_TOPIC_ARN",
         "COCHL_EMULATOR_URL",
+        "COCHL_QUERY_URL",
         "COCHL_SUBMIT_QUEUE_URL",
         "COCHL_RESULTS_QUEUE_URL",
         "COCHL_SUBMIT_DEAD_LETTER_QUEUE_URL",
@@ -182,6 +183,41 @@ async fn make_up_serves_a_backfill_and_stops_at_the_end_of_its_input() -> Result
         )
         .await?;
     }
+
+    // The query API answers over HTTP, as its Function URL does: the file's document and its
+    // timeline.
+    let query = stack["COCHL_QUERY_URL"]
+        .strip_prefix("http://")
+        .context("an http URL")?
+        .to_string();
+    let uri = cochl_core::keys::encode_query_value(&S3Uri::new(bucket, &keys[0])?.to_string());
+    let document =
+        testkit::http::http(&query, "GET", &format!("/files?uri={uri}"), &[], b"").await?;
+    assert_eq!(document.status, 200, "{:?}", document.json());
+    assert_eq!(document.json()["status"], "COMPLETED");
+    assert_eq!(
+        document.json()["file"],
+        format!("s3://{bucket}/{}", keys[0])
+    );
+    let timeline = testkit::http::http(
+        &query,
+        "GET",
+        &format!("/files/timeline.svg?uri={uri}"),
+        &[],
+        b"",
+    )
+    .await?;
+    assert_eq!(timeline.status, 200);
+    assert!(String::from_utf8_lossy(&timeline.body).starts_with("<svg "));
+    let missing = testkit::http::http(
+        &query,
+        "GET",
+        "/files?uri=s3%3A%2F%2Fnone%2Fx.wav",
+        &[],
+        b"",
+    )
+    .await?;
+    assert_eq!(missing.status, 404);
 
     // The end of its standard input stops it, and its env file goes with it.
     drop(up.0.stdin.take());

@@ -15,6 +15,7 @@ pub mod event_source;
 pub mod harness;
 pub mod payload;
 pub mod query;
+pub mod query_server;
 pub mod runtime_api;
 pub mod stack;
 pub mod table;

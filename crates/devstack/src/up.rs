@@ -1,7 +1,7 @@
 //! `make up`: the local stack, kept running for the aws CLI and for `make backfill`.
 //!
 //! It starts everything (moto, the emulator, the functions on their queues, the sweeper on
-//! its interval), writes the stack's addresses as `export NAME=value` lines to an env file
+//! its interval, the query function over HTTP as its Function URL serves it), writes the stack's addresses as `export NAME=value` lines to an env file
 //! (`target/devstack/env`, or `DEVSTACK_ENV_FILE`), prints one line `READY` on stdout, and
 //! runs until Ctrl-C, SIGTERM or the end of its standard input. The env file is removed on
 //! the way out: a stale one would point at a stack that is gone.
@@ -14,6 +14,7 @@ use anyhow::{bail, Context, Result};
 use cochl_aws::settings as vars;
 use tokio::io::AsyncReadExt;
 
+use crate::query_server::QueryServer;
 use crate::stack::{LocalStack, StackOptions, INPUT_PREFIX};
 
 /// Where the env file goes unless `DEVSTACK_ENV_FILE` says otherwise.
@@ -28,7 +29,11 @@ pub fn env_file() -> PathBuf {
 
 /// The variables a running stack publishes: everything the aws CLI, `make backfill` or a
 /// script needs to reach it.
-pub async fn stack_variables(stack: &LocalStack, moto: &str) -> Result<BTreeMap<String, String>> {
+pub async fn stack_variables(
+    stack: &LocalStack,
+    moto: &str,
+    query_url: &str,
+) -> Result<BTreeMap<String, String>> {
     let resources = &stack.resources;
     let mut variables = BTreeMap::from([
         ("AWS_ENDPOINT_URL".to_string(), moto.to_string()),
@@ -43,6 +48,7 @@ pub async fn stack_variables(stack: &LocalStack, moto: &str) -> Result<BTreeMap<
             resources.detections_topic.clone(),
         ),
         ("COCHL_EMULATOR_URL".to_string(), stack.emulator.url()),
+        (vars::QUERY_URL.to_string(), query_url.to_string()),
     ]);
     for (name, queue) in [
         (vars::SUBMIT_QUEUE_URL, &resources.submit_queue),
@@ -100,11 +106,12 @@ pub async fn run_up() -> Result<()> {
         .context("starting moto (run `make venv`)")?;
     let endpoint = moto.endpoint().to_string();
     let stack = LocalStack::start(StackOptions::default(), Some(&endpoint)).await?;
+    let query = QueryServer::start(stack.store.clone()).await?;
     let path = env_file();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let variables = stack_variables(&stack, &endpoint).await?;
+    let variables = stack_variables(&stack, &endpoint, &query.url()).await?;
     std::fs::write(&path, render_env(&variables))
         .with_context(|| format!("writing {}", path.display()))?;
     eprintln!(
@@ -117,6 +124,7 @@ pub async fn run_up() -> Result<()> {
     let reason = wait_for_stop().await;
     eprintln!("stopping the local stack ({reason})");
     let _ = std::fs::remove_file(&path);
+    query.shutdown().await;
     stack.shutdown().await;
     drop(moto);
     Ok(())
