@@ -421,3 +421,33 @@ async fn throttling_is_retried_and_an_outage_ends_in_the_dead_letter_queue_then_
     stack.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn make_demo_writes_a_report_with_each_file_s_table_and_timeline() -> Result<()> {
+    let report =
+        std::env::temp_dir().join(format!("cochl-demo-{}/report.html", std::process::id()));
+    let documents = devstack::demo::run_demo(devstack::demo::DemoArgs {
+        json: true,
+        margin: 0,
+        files: Vec::new(),
+        report: Some(report.clone()),
+    })
+    .await?;
+    let html = std::fs::read_to_string(&report)?;
+    assert_eq!(html.matches("<section>").count(), bundled_samples()?.len());
+    assert_eq!(documents.len(), bundled_samples()?.len());
+    for document in &documents {
+        let file = document["file"].as_str().context("a file")?;
+        assert!(html.contains(&format!("<h2>{file}</h2>")), "{file}");
+        // Each timeline is inline, with one lane per tag of the document.
+        let lanes = document["tags"].as_array().map_or(0, Vec::len);
+        let section = html
+            .split("<section>")
+            .find(|s| s.contains(&format!("<h2>{file}</h2>")))
+            .context("the file's section")?;
+        assert!(section.contains("<svg "), "{file}");
+        assert_eq!(section.matches("class=\"lane\"").count(), lanes, "{file}");
+    }
+    let _ = std::fs::remove_dir_all(report.parent().context("a directory")?);
+    Ok(())
+}

@@ -24,6 +24,8 @@ pub struct DemoArgs {
     pub margin: u32,
     /// Audio files; the bundled samples when empty.
     pub files: Vec<PathBuf>,
+    /// Where the HTML report goes (`target/demo/report.html` from `make demo`); none: no report.
+    pub report: Option<PathBuf>,
 }
 
 /// The bundled sample audio (`samples/`), sorted.
@@ -128,6 +130,7 @@ pub async fn run_demo(args: DemoArgs) -> Result<Vec<Value>> {
     }
 
     let mut documents = Vec::new();
+    let mut entries = Vec::new();
     for file in &uploaded {
         let job = stack.wait_terminal(file, FILE_DEADLINE).await?;
         let label = match job.status {
@@ -135,7 +138,21 @@ pub async fn run_demo(args: DemoArgs) -> Result<Vec<Value>> {
             status => format!("{status}: {}", job.reason.as_deref().unwrap_or("-")),
         };
         progress(started, &format!("{file}: {label}"));
-        documents.push(crate::query::file_document(&stack, file).await?);
+        let document = crate::query::file_document(&stack, file).await?;
+        let timeline = crate::query::timeline(&stack, file).await?;
+        entries.push(crate::report::ReportEntry {
+            document: document.clone(),
+            timeline,
+        });
+        documents.push(document);
+    }
+    if let Some(path) = &args.report {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::write(path, crate::report::render_report(&entries))
+            .with_context(|| format!("writing {}", path.display()))?;
+        progress(started, &format!("report: {}", path.display()));
     }
     progress(started, "done; stopping the stack");
     stack.shutdown().await;

@@ -16,6 +16,7 @@ pub mod harness;
 pub mod payload;
 pub mod query;
 pub mod query_server;
+pub mod report;
 pub mod runtime_api;
 pub mod stack;
 pub mod table;

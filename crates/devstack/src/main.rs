@@ -68,6 +68,7 @@ fn parse_demo(rest: &[String]) -> Result<DemoArgs> {
         json: false,
         margin: 0,
         files: Vec::new(),
+        report: Some(PathBuf::from("target/demo/report.html")),
     };
     let mut rest = rest.iter();
     while let Some(arg) = rest.next() {
