@@ -27,7 +27,11 @@ What is derived from the code, not written down here:
   call of the binary passes it something other than a literal `None` for its `version` parameter
   (a call through a crates/aws helper counts as naming one);
 - the table's keys, indexes (hash and range keys, projection) and TTL attribute, from
-  crates/aws/src/dynamo/provision.rs and schema.rs.
+  crates/aws/src/dynamo/provision.rs and schema.rs;
+- the metrics the functions emit as Embedded Metric Format log lines (namespace CochlSense): the
+  names written as `Metric::count("Name")`, `Metric { name: "Name", .. }`, `"Name": "Name"` in a
+  `json!` declaration, or the first item of a pair in a `fn metric..` (emitted_metrics). Every
+  CochlSense metric an alarm or the dashboard names must be one of them.
 
 A function may leave an optional variable unset on purpose (the code then computes its value):
 it says so, and why, in its Metadata, `cochl-check: {unset-environment: {NAME: why}}`. Variables
@@ -51,7 +55,8 @@ aws:SourceAccount for S3); a role SageMaker assumes trusts it for the stack's ac
 (aws:SourceAccount, aws:SourceArn), and every other service a role trusts is listed with why it
 needs neither; cloudwatch:PutMetricData is pinned to a namespace that is not
 AWS's; ECR image pulls name the account they read from; every alarm acts on a topic or a scaling
-policy.
+policy; a dashboard's body is JSON once substituted, and its metric graphs name their region,
+stay within the grid's 24 columns and give their metrics distinct, lowercase-first ids.
 """
 
 from __future__ import annotations
@@ -323,6 +328,128 @@ def read_code(path: Path) -> str:
     return normalise_calls(strip_tests(strip_rust(path.read_text(encoding="utf-8"))))
 
 
+def scan_rust(text: str) -> tuple[str, list[tuple[int, int, str]]]:
+    """The source with comments and the contents of string and char literals blanked, at the
+    same length (so offsets match the source), and the string literals outside comments as
+    (start, end, contents): start is the opening quote's offset, end past the closing one."""
+    out = list(text)
+    literals: list[tuple[int, int, str]] = []
+
+    def blank(a: int, b: int) -> None:
+        for k in range(a, min(b, len(out))):
+            if out[k] != "\n":
+                out[k] = " "
+
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        nxt = text[i + 1] if i + 1 < n else ""
+        prev = text[i - 1] if i > 0 else ""
+        if c == "/" and nxt == "/":
+            j = text.find("\n", i)
+            j = n if j < 0 else j
+            blank(i, j)
+            i = j
+            continue
+        if c == "/" and nxt == "*":
+            start, depth, i = i, 1, i + 2
+            while i < n and depth:
+                if text.startswith("/*", i):
+                    depth, i = depth + 1, i + 2
+                elif text.startswith("*/", i):
+                    depth, i = depth - 1, i + 2
+                else:
+                    i += 1
+            blank(start, i)
+            continue
+        raw = re.match(r'(?:br|r)(#*)"', text[i:]) if not (prev.isalnum() or prev == "_") else None
+        if raw:
+            hashes = raw.group(1)
+            open_at = i + raw.end() - 1
+            end = text.find('"' + hashes, open_at + 1)
+            end = n if end < 0 else end
+            literals.append((open_at, end + 1, text[open_at + 1 : end]))
+            blank(open_at + 1, end)
+            i = end + 1 + len(hashes)
+            continue
+        if c == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            literals.append((i, j + 1, text[i + 1 : j]))
+            blank(i + 1, j)
+            i = j + 1
+            continue
+        if c == "'":
+            char = re.match(r"'(?:\\(?:x[0-9a-fA-F]{2}|u\{[0-9a-fA-F]+\}|.)|[^\\'])'", text[i:])
+            if char:
+                blank(i + 1, i + char.end() - 1)
+                i += char.end()
+                continue
+        i += 1
+    return "".join(out), literals
+
+
+def test_spans(masked: str) -> list[tuple[int, int]]:
+    """The `#[cfg(test)]` items of a source blanked by scan_rust, as (start, end) offsets."""
+    spans = []
+    for m in re.finditer(r"#\[cfg\(test\)\]", masked):
+        brace, semi = masked.find("{", m.end()), masked.find(";", m.end())
+        end = semi if semi >= 0 and (brace < 0 or semi < brace) else matching_brace(masked, brace)
+        spans.append((m.start(), end + 1))
+    return spans
+
+
+#: A metric name: what CloudWatch shows, PascalCase by the project's convention.
+METRIC_NAME = re.compile(r"[A-Z][A-Za-z0-9]*")
+
+
+def emitted_metrics(text: str) -> set[str]:
+    """The metric names a Rust source declares for its EMF lines (crates/aws/src/metrics.rs),
+    outside tests, in the shapes the code writes them:
+    - `Metric::count("Name")`, and a helper of the same name, `count("Name", n)`;
+    - `Metric { name: "Name", .. }`;
+    - `"Name": "Name"` in a `json!` object (an EMF metric declaration, as in `in_flight_line`);
+    - `("Name", ..)`, a pair whose first item is the name, inside a `fn metric..` (an outcome's
+      metric and its dimension, as submit's `RecordOutcome::metric`).
+    A name passed in a variable is found where its literal is written in one of these shapes."""
+    masked, literals = scan_rust(text)
+    tests = test_spans(masked)
+    live = [lit for lit in literals if not any(a <= lit[0] < b for a, b in tests)]
+    metric_fns = []
+    for m in re.finditer(r"\bfn\s+metrics?\w*\s*[<(]", masked):
+        brace, semi = masked.find("{", m.end()), masked.find(";", m.end())
+        if brace >= 0 and (semi < 0 or brace < semi):
+            metric_fns.append((brace, matching_brace(masked, brace)))
+    names: set[str] = set()
+    for k, (start, end, value) in enumerate(live):
+        if not METRIC_NAME.fullmatch(value):
+            continue
+        before = masked[max(0, start - 300) : start]
+        after = masked[end : end + 40]
+        prev = live[k - 1] if k else None
+        if (
+            re.search(r"\bcount\s*\(\s*$", before)
+            or re.search(r"\bMetric\s*\{[^{}]*\bname\s*:\s*$", before)
+            or (prev is not None and prev[2] == "Name" and re.fullmatch(r"\s*:\s*", masked[prev[1] : start]))
+            or (
+                re.search(r"\(\s*$", before)
+                and re.match(r"\s*,", after)
+                and any(a < start < b for a, b in metric_fns)
+            )
+        ):
+            names.add(value)
+    return names
+
+
+def code_metrics(crates: Path) -> set[str]:
+    """The metric names every crate's source (src/, tests aside) declares: emitted_metrics."""
+    names: set[str] = set()
+    for path in sorted(crates.glob("*/src/**/*.rs")):
+        names |= emitted_metrics(path.read_text(encoding="utf-8"))
+    return names
+
+
 def blocks(text: str, header: str) -> Iterator[tuple[re.Match[str], str]]:
     """Yields (match, body) for every `header ... {` block; body excludes the braces."""
     for m in re.finditer(header, text):
@@ -470,6 +597,8 @@ class Code:
     adapters: dict[str, Adapter]
     table: TableShape | None
     problems: list[str]
+    # the names of the CochlSense metrics the functions' EMF lines declare (emitted_metrics)
+    metrics: set[str] = field(default_factory=set)
 
 
 def parse_constants(text: str) -> dict[str, str]:
@@ -1037,7 +1166,7 @@ def load_code(repo: Path) -> Code:
     if not binaries:
         problems.append(f"{crates}: found no Lambda binary (src/main.rs calling lambda_runtime::run or lambda_http::run)")
     table, table_problems = parse_table(aws_src)
-    return Code(binaries, adapters, table, problems + table_problems)
+    return Code(binaries, adapters, table, problems + table_problems, metrics=code_metrics(crates))
 
 
 def iam_actions(service: str, operation: str) -> tuple[str, ...]:
@@ -1644,6 +1773,146 @@ def check_alarm_actions(template: dict[str, Any]) -> list[str]:
     return problems
 
 
+#: The namespace of the functions' own metrics (crates/aws/src/metrics.rs, NAMESPACE).
+CODE_NAMESPACE = "CochlSense"
+#: A dashboard's grid is 24 columns wide.
+DASHBOARD_COLUMNS = 24
+#: The id of a metric or expression of a graph, which expressions refer to.
+METRIC_ID = re.compile(r"[a-z][A-Za-z0-9_]*")
+
+
+def dashboard_json(body: Any) -> tuple[Any, str | None]:
+    """A DashboardBody as the JSON it becomes: a string, or an Fn::Sub whose `${Name}` become 0
+    (valid in a string and as a number) and whose `${!Text}` become the literal `${Text}` (a
+    dynamic label). (None, why) when it cannot be read."""
+    if isinstance(body, str):
+        text = body
+    elif isinstance(body, dict) and list(body) == ["Fn::Sub"]:
+        sub = body["Fn::Sub"]
+        text = sub[0] if isinstance(sub, list) and sub else sub
+        if not isinstance(text, str):
+            return None, "an Fn::Sub whose pattern is not a string"
+        text = re.sub(r"\$\{(?!!)[^}]*\}", "0", text).replace("${!", "${")
+    else:
+        return None, "neither a string nor an Fn::Sub of one, so the check cannot read it"
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as e:
+        return None, f"not JSON once substituted ({e})"
+
+
+def search_metrics(expression: str) -> list[tuple[str, str]]:
+    """(namespace, metric name) of every `MetricName=` term of the SEARCH calls of a metric math
+    expression, the namespace being its schema's (`{Namespace,Dimension,..}`, maybe quoted)."""
+    found = []
+    for m in re.finditer(r"SEARCH\(\s*'([^']*)'", expression):
+        query = m.group(1)
+        schema = re.match(r'\s*\{\s*(?:"([^"]*)"|([^,}\s]+))', query)
+        namespace = (schema.group(1) if schema.group(1) is not None else schema.group(2)) if schema else ""
+        found += [(namespace, name) for name in re.findall(r'MetricName\s*=\s*"?([A-Za-z0-9_.\-]+)', query)]
+    return found
+
+
+def dashboard_widgets(lid: str, dashboard: Any) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """The metrics a dashboard's graphs name, as (where, namespace, name), and what is wrong with
+    its widgets: a metric graph without a region or metrics, a widget past the grid's 24
+    columns, an id that is not a lowercase-first word or not unique in its graph. A row's `"."`
+    repeats the value of the row above, as the console writes it."""
+    refs: list[tuple[str, str, str]] = []
+    problems: list[str] = []
+    widgets = dashboard.get("widgets") if isinstance(dashboard, dict) else None
+    if not isinstance(widgets, list):
+        return refs, [f"{lid}: DashboardBody has no widgets array"]
+    for n, widget in enumerate(widgets):
+        if not isinstance(widget, dict):
+            problems.append(f"{lid}: widget {n} is not an object")
+            continue
+        props = widget.get("properties") or {}
+        where = f"{lid} widget {n} ({props.get('title') or widget.get('type')})"
+        x, width = widget.get("x", 0), widget.get("width", 6)
+        if isinstance(x, int) and isinstance(width, int) and x + width > DASHBOARD_COLUMNS:
+            problems.append(f"{where}: reaches column {x + width}, past the grid's {DASHBOARD_COLUMNS}")
+        if widget.get("type") != "metric":
+            continue
+        if not props.get("region"):
+            problems.append(f"{where}: a metric graph needs its region (\"region\": \"${{AWS::Region}}\")")
+        rows = props.get("metrics")
+        if not isinstance(rows, list) or not rows:
+            problems.append(f"{where}: a metric graph needs a metrics array")
+            continue
+        ids: list[str] = []
+        above: list[Any] = []
+        for row in rows:
+            if not isinstance(row, list) or not row:
+                problems.append(f"{where}: a row of metrics is not a non-empty array: {row!r}")
+                continue
+            options = row[-1] if isinstance(row[-1], dict) else {}
+            if "id" in options:
+                ids.append(options["id"])
+            if isinstance(row[0], dict):
+                refs += [(where, ns, name) for ns, name in search_metrics(str(row[0].get("expression", "")))]
+                continue
+            values = [v for v in row if not isinstance(v, dict)]
+            values = [above[k] if v == "." and k < len(above) else v for k, v in enumerate(values)]
+            above = values
+            if len(values) < 2:
+                problems.append(f"{where}: a metric row names no namespace and metric: {row!r}")
+                continue
+            refs.append((where, str(values[0]), str(values[1])))
+        for i in ids:
+            if not isinstance(i, str) or not METRIC_ID.fullmatch(i):
+                problems.append(f"{where}: id {i!r} must start with a lowercase letter (letters, digits, _)")
+        for i in sorted({i for i in ids if isinstance(i, str) and ids.count(i) > 1}):
+            problems.append(f"{where}: id {i!r} is used twice")
+    return refs, problems
+
+
+def named_metrics(template: dict[str, Any]) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """Every (where, namespace, metric name) the alarms and dashboards of the template name, and
+    the dashboards' problems (dashboard_widgets)."""
+    refs: list[tuple[str, str, str]] = []
+    problems: list[str] = []
+    for lid, res in (template.get("Resources") or {}).items():
+        props = res.get("Properties") or {}
+        if res.get("Type") == "AWS::CloudWatch::Alarm":
+            if isinstance(props.get("Namespace"), str) and isinstance(props.get("MetricName"), str):
+                refs.append((lid, props["Namespace"], props["MetricName"]))
+            for query in as_list(props.get("Metrics")):
+                metric = ((query or {}).get("MetricStat") or {}).get("Metric") or {}
+                if isinstance(metric.get("Namespace"), str) and isinstance(metric.get("MetricName"), str):
+                    refs.append((lid, metric["Namespace"], metric["MetricName"]))
+                refs += [(lid, ns, name) for ns, name in search_metrics(str((query or {}).get("Expression", "")))]
+        elif res.get("Type") == "AWS::CloudWatch::Dashboard":
+            dashboard, why = dashboard_json(props.get("DashboardBody"))
+            if why:
+                problems.append(f"{lid}: DashboardBody is {why}")
+                continue
+            found, widget_problems = dashboard_widgets(lid, dashboard)
+            refs += found
+            problems += widget_problems
+    return refs, problems
+
+
+def check_dashboards(template: dict[str, Any]) -> list[str]:
+    """A dashboard's body is JSON once substituted, and its widgets are well formed
+    (dashboard_widgets): CloudFormation takes the body as an opaque string, and cfn-lint does
+    not read it, so a mistake would only show when the stack is deployed."""
+    return named_metrics(template)[1]
+
+
+def check_metric_names(template: dict[str, Any], code: Code) -> list[str]:
+    """Every metric of the functions' namespace (CochlSense) an alarm or a dashboard names is one
+    an EMF line of the code declares (emitted_metrics): a renamed or misspelt metric would leave
+    a graph empty and an alarm never firing, silently."""
+    refs, _ = named_metrics(template)
+    return [
+        f"{where}: names the {CODE_NAMESPACE} metric {name!r}, which no EMF line of the code declares "
+        f"(the code emits {', '.join(sorted(code.metrics)) or 'none'})"
+        for where, namespace, name in refs
+        if namespace == CODE_NAMESPACE and name not in code.metrics
+    ]
+
+
 def check_queues(template: dict[str, Any]) -> list[str]:
     """Every queue a function consumes, and the event consuming it."""
     problems = []
@@ -1886,6 +2155,8 @@ CHECKS = (
     ("metric namespaces", lambda t, c: check_metric_namespaces(t)),
     ("image pulls", lambda t, c: check_image_pulls(t)),
     ("alarm actions", lambda t, c: check_alarm_actions(t)),
+    ("dashboards", lambda t, c: check_dashboards(t)),
+    ("metric names", check_metric_names),
     ("storage and encryption", check_storage),
     ("queues", lambda t, c: check_queues(t)),
     ("HTTP auth", check_http_auth),
@@ -1901,6 +2172,7 @@ def check(template: dict[str, Any], code: Code) -> list[str]:
 
 
 def summary(code: Code) -> Iterable[str]:
+    yield f"  metrics ({CODE_NAMESPACE}): {', '.join(sorted(code.metrics)) or 'none'}"
     for name, b in sorted(code.binaries.items()):
         calls = ", ".join(f"{s}.{op}" for s, op in sorted(b.sdk_calls))
         uses = ", ".join(f"{t}::{m}" for t, m in sorted(b.uses))

@@ -941,6 +941,104 @@ def _changed(template: dict, mutate) -> dict:
     return copied
 
 
+class DashboardAndMetrics(TemplateCase):
+    """The dashboard's body is read as the JSON it becomes, and the CochlSense metrics the alarms
+    and the dashboard name are the ones the code emits."""
+
+    #: What the functions emit today (the brief of the dashboard, DEPLOY.md's table).
+    EMITTED = {
+        "InFlight", "InFlightAtLimit", "FilesSubmitted", "FilesRejected", "FilesFailed", "FilesDeferred",
+        "FilesDeleted", "FilesCompleted", "FilesResubmitted", "UploadToResultLatency", "ResultBytes",
+        "Detections", "SweepExamined", "SweepSettled", "SweepNotSent", "SweepErrors", "SweepSlotsReclaimed",
+    }
+
+    @staticmethod
+    def edit_body(old: str, new: str):
+        def mutate(t: dict) -> None:
+            sub = resources(t)["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+            assert old in sub[0], f"the dashboard changed; update this test ({old!r})"
+            sub[0] = sub[0].replace(old, new, 1)
+        return mutate
+
+    def test_the_code_emits_the_metrics_and_no_dimension_or_unit(self):
+        self.assertLessEqual(self.EMITTED, CODE.metrics)
+        self.assertFalse(CODE.metrics & {"Reason", "Tag", "EndpointName", "Count", "Bytes", "Milliseconds", "Other"})
+
+    def test_the_dashboard_graphs_the_outcomes(self):
+        refs, problems = ct.named_metrics(TEMPLATE)
+        self.assertEqual(problems, [])
+        graphed = {name for where, ns, name in refs if ns == "CochlSense" and where.startswith("Dashboard")}
+        self.assertEqual(graphed, self.EMITTED - {"SweepExamined", "SweepNotSent"})
+        searched = {name for where, ns, name in refs if ns == "CochlSense" and "by reason" in where}
+        self.assertEqual(searched, {"FilesRejected", "FilesFailed"})
+
+    def test_misspelt_metric_in_a_graph(self):
+        self.assertProblem(self.broken(self.edit_body('"FilesCompleted"', '"FileCompleted"')),
+                           "Dashboard widget", "Files per 5 minutes", "'FileCompleted'", "no EMF line")
+
+    def test_misspelt_metric_in_a_search(self):
+        self.assertProblem(self.broken(self.edit_body("FilesFailed", "FilesFaild")), "by reason", "'FilesFaild'")
+
+    def test_misspelt_metric_in_an_alarm(self):
+        def rename(t):
+            resources(t)["InFlightAtLimitAlarm"]["Properties"]["MetricName"] = "InFlightLimit"
+        self.assertProblem(self.broken(rename), "InFlightAtLimitAlarm", "'InFlightLimit'", "no EMF line")
+
+    def test_misspelt_metric_in_an_alarm_on_metric_math(self):
+        def math(t):
+            props = resources(t)["InFlightAtLimitAlarm"]["Properties"]
+            for key in ("Namespace", "MetricName", "Dimensions", "Statistic", "Period"):
+                props.pop(key)
+            props["Metrics"] = [{"Id": "m", "MetricStat": {"Metric": {"Namespace": "CochlSense", "MetricName": "InFlightAtLimits"},
+                                                              "Period": 60, "Stat": "Maximum"}}]
+        self.assertProblem(self.broken(math), "InFlightAtLimitAlarm", "'InFlightAtLimits'")
+
+    def test_other_namespaces_are_not_the_codes(self):
+        self.assertEqual(self.broken(self.edit_body('"ApproximateBacklogSize"', '"SomethingElse"')), [])
+
+    def test_body_that_is_not_json(self):
+        self.assertProblem(self.broken(self.edit_body('"title": "Dead letters",', '"title": "Dead letters",,')),
+                           "Dashboard: DashboardBody is not JSON once substituted")
+
+    def test_body_that_cannot_be_read(self):
+        def join(t):
+            resources(t)["Dashboard"]["Properties"]["DashboardBody"] = {"Fn::Join": ["", ["{", "}"]]}
+        self.assertProblem(self.broken(join), "Dashboard: DashboardBody is neither a string nor an Fn::Sub")
+
+    def test_graph_without_region(self):
+        self.assertProblem(self.broken(self.edit_body('"title": "Dead letters", "region": "${AWS::Region}",', '"title": "Dead letters",')),
+                           "Dead letters", "needs its region")
+
+    def test_widget_past_the_grid(self):
+        self.assertProblem(self.broken(self.edit_body('"x": 16, "y": 20, "width": 8', '"x": 16, "y": 20, "width": 9')),
+                           "Sweeper per 5 minutes", "column 25")
+
+    def test_ids_distinct_and_lowercase_first(self):
+        self.assertProblem(self.broken(self.edit_body('"id": "failed"', '"id": "rejected"')), "by reason", "'rejected' is used twice")
+        self.assertProblem(self.broken(self.edit_body('"id": "processed"', '"id": "Processed"')), "Endpoint instances", "'Processed'")
+
+    def test_sub_placeholders_and_escapes(self):
+        body, why = ct.dashboard_json({"Fn::Sub": ['{"a": "q-${Q.QueueName}", "b": "${!PROP(\'Dim.Tag\')}", "n": ${N}}', {}]})
+        self.assertIsNone(why)
+        self.assertEqual(body, {"a": "q-0", "b": "${PROP('Dim.Tag')}", "n": 0})
+
+    def test_rows_repeating_the_row_above(self):
+        refs, problems = ct.dashboard_widgets("D", {"widgets": [{"type": "metric", "x": 0, "width": 24, "properties": {
+            "region": "eu-west-1", "title": "t",
+            "metrics": [["CochlSense", "FilesSubmitted", {"id": "a"}], [".", "FilesCompleted"], ["AWS/SQS", "."]]}}]})
+        self.assertEqual(problems, [])
+        self.assertEqual([(ns, name) for _, ns, name in refs],
+                         [("CochlSense", "FilesSubmitted"), ("CochlSense", "FilesCompleted"), ("AWS/SQS", "FilesCompleted")])
+
+    def test_search_terms(self):
+        self.assertEqual(ct.search_metrics("SEARCH('{CochlSense,Reason} MetricName=\"FilesFailed\"', 'Sum', 300)"),
+                         [("CochlSense", "FilesFailed")])
+        self.assertEqual(
+            ct.search_metrics("SEARCH('{\"/aws/x\",A} A=\"b\" AND (MetricName=\"P\" OR MetricName=Q)', 'Sum', 60) + 1"),
+            [("/aws/x", "P"), ("/aws/x", "Q")])
+        self.assertEqual(ct.search_metrics("FILL(cpu, 0)"), [])
+
+
 class Backfill(TemplateCase):
     """What the template gives S3 Batch Operations and the backfill, beyond what the code derives."""
 
@@ -1323,6 +1421,17 @@ class CodeChanges(TemplateCase):
         code = ct.load_code(self.repo)
         self.assertEqual({n: b.versioned_calls for n, b in code.binaries.items() if b.versioned_calls}, {})
 
+    def test_renamed_metric_leaves_its_graph_empty(self):
+        self.edit("crates/sweeper/src/lib.rs", 'count("SweepSettled"', 'count("SweepsSettled"')
+        problems = ct.check(TEMPLATE, ct.load_code(self.repo))
+        self.assertProblem(problems, "Dashboard widget", "Sweeper", "'SweepSettled'", "no EMF line")
+
+    def test_renamed_emf_declaration_silences_its_alarm(self):
+        self.edit("crates/aws/src/metrics.rs", '{"Name": "InFlightAtLimit"', '{"Name": "AtLimit"')
+        problems = ct.check(TEMPLATE, ct.load_code(self.repo))
+        self.assertProblem(problems, "InFlightAtLimitAlarm", "'InFlightAtLimit'", "no EMF line")
+        self.assertProblem(problems, "Dashboard widget", "Admission control", "'InFlightAtLimit'")
+
     def test_ttl_dropped_from_provision_rs(self):
         self.edit("crates/aws/src/dynamo/provision.rs", "client\n        .update_time_to_live()", "client\n        .describe_time_to_live()")
         self.edit("crates/aws/src/dynamo/provision.rs", ".attribute_name(PURGE_AT)", ".attribute_name(PK)")
@@ -1604,6 +1713,33 @@ class RustReading(unittest.TestCase):
         self.assertIn("put_item", code)
         self.assertNotIn("delete_item", code)
         self.assertIn("fn c", code)
+
+    def test_metric_names_in_the_shapes_the_code_writes_them(self):
+        source = textwrap.dedent('''\
+            // Metric::count("InAComment")
+            fn a(code: &str) { emit(&[("Reason", code)], &[Metric::count("FilesFailed")]); }
+            fn b() -> Metric<'static> { Metric { name: "ResultBytes", value: 1.0, unit: Unit::Bytes } }
+            fn c() -> Value { json!({"Name": "InFlight", "Unit": "Count", "Dimensions": [["EndpointName"]]}) }
+            fn d(n: usize) { let count = |name, v| Metric { name, value: v, unit: Unit::Count }; line(&[], &[count("SweepSettled", n)]); }
+            impl Outcome {
+                pub fn metric(&self) -> Option<(&'static str, Option<&str>)> {
+                    match self { A => Some(("FilesSubmitted", None)), B(c) => Some(("FilesRejected", Some(c))) }
+                }
+            }
+            fn other() { let pair = ("NotAMetric", 1); let s = r#"Metric::count("Raw")"#; }
+            #[cfg(test)]
+            mod tests { fn t() { Metric::count("OnlyInTests"); } }
+        ''')
+        self.assertEqual(ct.emitted_metrics(source),
+                         {"FilesFailed", "ResultBytes", "InFlight", "SweepSettled", "FilesSubmitted", "FilesRejected"})
+
+    def test_scan_keeps_offsets_and_reads_literals(self):
+        source = 'let a = "x{"; // "c"\nlet b = r#"y"z"#; let c = \'"\';'
+        masked, literals = ct.scan_rust(source)
+        self.assertEqual(len(masked), len(source))
+        self.assertEqual([v for _, _, v in literals], ["x{", 'y"z'])
+        self.assertNotIn("{", masked)
+        self.assertEqual([source[s:e] for s, e, _ in literals], ['"x{"', '"y"z"'])
 
     def test_function_bodies_are_found_past_array_types(self):
         body = "pub fn a(&self, k: [u8; 4]) -> Result<[u8; 2], E> { self.client.get_item() }\nfn b(); fn c() { x }"
