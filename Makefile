@@ -21,7 +21,7 @@ VENV ?= .venv
 PYTHON ?= python3
 VENV_STAMP := $(VENV)/.installed-$(shell cat tools/moto/requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: demo test soak lint fmt venv up backfill
+.PHONY: demo test soak lint fmt venv aws-venv up backfill
 
 demo: venv
 	@$(CARGO) run --quiet --locked -p devstack -- demo --margin $(MARGIN) $(if $(JSON),--json) $(FILES)
@@ -33,6 +33,19 @@ backfill:
 	@test -n "$(MANIFEST)" || { echo "usage: make backfill MANIFEST=path.csv [MODE=analyse|reanalyse|remerge] [SENSITIVITY='{...}']" >&2; exit 2; }
 	@$(CARGO) run --quiet --locked -p devstack -- backfill --manifest "$(MANIFEST)" --mode "$(MODE)" $(if $(SENSITIVITY),--sensitivity '$(SENSITIVITY)')
 
+# The AWS CLI (v1, from PyPI) in .venv-aws/, for the README's `make up` session:
+# .venv-aws/bin/aws. Its own venv: it pins a botocore of its own.
+AWS_VENV ?= .venv-aws
+AWS_STAMP := $(AWS_VENV)/.installed-$(shell cat tools/awscli/requirements.txt | cksum | cut -d' ' -f1)
+
+aws-venv: $(AWS_STAMP)
+
+$(AWS_STAMP): tools/awscli/requirements.txt
+	@test -x $(AWS_VENV)/bin/python || $(PYTHON) -m venv $(AWS_VENV)
+	$(AWS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tools/awscli/requirements.txt
+	@rm -f $(AWS_VENV)/.installed-*
+	@touch $@
+
 # The project's own Python environment: the pinned moto server. Re-installed when
 # tools/moto/requirements.txt changes; nothing is installed outside $(VENV).
 venv: $(VENV_STAMP)
@@ -43,7 +56,7 @@ $(VENV_STAMP): tools/moto/requirements.txt
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-test: venv test-template
+test: venv aws-venv test-template
 	$(CARGO) test --workspace --locked
 
 # The soak twins (#[ignore = "soak: ..."]) of the load tests, at the size the README's
