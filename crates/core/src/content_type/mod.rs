@@ -29,4 +29,6 @@ mod testing;
 pub use cochl_type::{CochlContentType, ParseContentTypeError};
 pub use pcm_format::{ByteOrder, PcmFormat, SampleEncoding};
 pub use raw_pcm::{parse_raw_pcm, PcmParamsError, PcmSpec};
-pub use resolve::{resolve_content_type, ContentTypeRejection, ObjectFacts};
+pub use resolve::{
+    resolve_content_type, ContentTypeRejection, ObjectFacts, CONTENT_TYPE_METADATA_KEY,
+};

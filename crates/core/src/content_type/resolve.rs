@@ -12,7 +12,7 @@ use super::raw_pcm::{parse_raw_pcm, PcmParamsError, RAW_PCM_MEDIA_TYPE};
 
 /// The user metadata key whose value overrides every other clue
 /// (S3 header `x-amz-meta-cochl-content-type`). Looked up ignoring case.
-const CONTENT_TYPE_METADATA_KEY: &str = "cochl-content-type";
+pub const CONTENT_TYPE_METADATA_KEY: &str = "cochl-content-type";
 
 /// What S3 tells us about an uploaded object, borrowed from the adapter's
 /// HeadObject/event data so the decision stays free of the AWS SDK.
