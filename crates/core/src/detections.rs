@@ -961,6 +961,305 @@ mod tests {
         }
     }
 
+    /// The largest `f64` below a positive `p`: the closest a probability can come to a
+    /// threshold without reaching it.
+    fn just_below(p: f64) -> f64 {
+        f64::from_bits(p.to_bits() - 1)
+    }
+
+    /// The smallest `f64` above a non-negative `p`.
+    fn just_above(p: f64) -> f64 {
+        f64::from_bits(p.to_bits() + 1)
+    }
+
+    /// The file of the golden tests. Window `i` covers [i, i + 2) s (Cochl's 2 s windows
+    /// with a 1 s hop); `<0.5` is [`just_below`]`(0.5)`.
+    ///
+    /// | i | Siren      | Dog_bark   | others      |
+    /// |---|------------|------------|-------------|
+    /// | 0 | 0.6        | 0.9        |             |
+    /// | 1 | 0.8        | 0.5        |             |
+    /// | 2 | 0.7        |            | Others 0.3  |
+    /// | 3 | <0.5       |            |             |
+    /// | 4 | 0.5        | <0.5       |             |
+    /// | 5 |            |            | Knock 0.2   |
+    /// | 6 |            |            |             |
+    /// | 7 | 0.9        | 0.6        |             |
+    /// | 8 | 1.0        |            |             |
+    /// | 9 |            | 0.7        |             |
+    fn golden_windows() -> Vec<Window> {
+        let below = just_below(0.5);
+        vec![
+            window(0, &[("Siren", 0.6), ("Dog_bark", 0.9)]),
+            window(1, &[("Siren", 0.8), ("Dog_bark", 0.5)]),
+            window(2, &[("Siren", 0.7), ("Others", 0.3)]),
+            window(3, &[("Siren", below)]),
+            window(4, &[("Siren", 0.5), ("Dog_bark", below)]),
+            window(5, &[("Knock", 0.2)]),
+            window(6, &[]),
+            window(7, &[("Siren", 0.9), ("Dog_bark", 0.6)]),
+            window(8, &[("Siren", 1.0)]),
+            window(9, &[("Dog_bark", 0.7)]),
+        ]
+    }
+
+    /// Margin 1 by default, 0 for Dog_bark, and a minimum probability of 0.5.
+    fn golden_options() -> MergeOptions {
+        MergeOptions {
+            default_margin: 1,
+            tag_margins: [("Dog_bark".to_string(), 0)].into(),
+            min_probability: Some(0.5),
+        }
+    }
+
+    /// Every field of every segment and every per-tag total of [`golden_windows`], worked
+    /// out by hand. `min_probability` is inclusive (a tag counts with *at least* that
+    /// probability, `MergeOptions::min_probability`): 0.5 counts, the float just below does
+    /// not, so window 3 is a missing Siren window and window 4 a missing Dog_bark one.
+    /// Knock (0.2) never reaches the minimum and `Others` is never a detection.
+    fn golden_detections() -> Vec<TagDetection> {
+        vec![
+            // Dog_bark, margin 0: counted in windows 0, 1, 7 and 9.
+            TagDetection {
+                name: "Dog_bark".into(),
+                // max(0.9, 0.5, 0.6, 0.7)
+                max_probability: 0.9,
+                // [0, 3) + [7, 9) + [9, 11): 3 + 2 + 2 s. Windows 7 and 9 touch at 9 s but
+                // are two segments (window 8 is missing at margin 0).
+                detected_seconds: 7.0,
+                windows: 4,
+                segments: vec![
+                    // Windows 0 and 1: [0, 1 + 2); windows 2 to 6 missing (5 > 0) close it.
+                    Segment {
+                        start: 0.0,
+                        end: 3.0,
+                        max_probability: 0.9,
+                        // (0.9 + 0.5) / 2
+                        mean_probability: 0.7,
+                        windows: 2,
+                    },
+                    // Window 7 alone: [7, 9); window 8 missing (1 > 0) closes it.
+                    Segment {
+                        start: 7.0,
+                        end: 9.0,
+                        max_probability: 0.6,
+                        mean_probability: 0.6,
+                        windows: 1,
+                    },
+                    // Window 9 alone: [9, 11).
+                    Segment {
+                        start: 9.0,
+                        end: 11.0,
+                        max_probability: 0.7,
+                        mean_probability: 0.7,
+                        windows: 1,
+                    },
+                ],
+            },
+            // Siren, margin 1: counted in windows 0, 1, 2, 4, 7 and 8.
+            TagDetection {
+                name: "Siren".into(),
+                // max(0.6, 0.8, 0.7, 0.5, 0.9, 1.0)
+                max_probability: 1.0,
+                // [0, 6) + [7, 10): 6 + 3 s (the bridged window 3 is inside [2, 4) ∪ [4, 6)
+                // only because windows 2 and 4 cover it; the gap 6-7 is not counted).
+                detected_seconds: 9.0,
+                windows: 6,
+                segments: vec![
+                    // Windows 0, 1, 2, then window 3 missing (1 ≤ margin 1) bridged to
+                    // window 4: [0, 4 + 2). Windows 5 and 6 missing (2 > 1) close it.
+                    Segment {
+                        start: 0.0,
+                        end: 6.0,
+                        max_probability: 0.8,
+                        // (0.6 + 0.8 + 0.7 + 0.5) / 4 = 2.6 / 4; the bridged window does
+                        // not count.
+                        mean_probability: 0.65,
+                        windows: 4,
+                    },
+                    // Windows 7 and 8: [7, 8 + 2).
+                    Segment {
+                        start: 7.0,
+                        end: 10.0,
+                        max_probability: 1.0,
+                        // (0.9 + 1.0) / 2
+                        mean_probability: 0.95,
+                        windows: 2,
+                    },
+                ],
+            },
+        ]
+    }
+
+    #[test]
+    fn golden_file_every_field_of_every_segment() {
+        let options = golden_options();
+        assert_eq!(options.validate(), Ok(()));
+        assert_eq!(
+            merge_windows(&golden_windows(), &options),
+            golden_detections()
+        );
+    }
+
+    #[test]
+    fn golden_file_in_any_order_through_both_mergers() {
+        let options = golden_options();
+        // In order: merged on the fly by the OrderedMerger.
+        let mut ordered = OrderedMerger::new(&options);
+        golden_windows().iter().for_each(|w| ordered.push_window(w));
+        assert_eq!(ordered.windows(), 10);
+        assert_eq!(ordered.finish(), Ok(golden_detections()));
+        // Reversed, and every window twice: only a WindowMerger can merge it, and the
+        // answer is the same.
+        let mut shuffled = golden_windows();
+        shuffled.reverse();
+        shuffled.extend(golden_windows());
+        let mut ordered = OrderedMerger::new(&options);
+        shuffled.iter().for_each(|w| ordered.push_window(w));
+        assert_eq!(ordered.finish(), Err(NotInOrder::Unsorted { index: 1 }));
+        let mut merger = WindowMerger::new(&options);
+        shuffled.iter().for_each(|w| merger.push_window(w));
+        assert_eq!(merger.windows(), 20);
+        assert_eq!(merger.finish(), golden_detections());
+        assert_eq!(merge_windows(&shuffled, &options), golden_detections());
+    }
+
+    #[test]
+    fn golden_file_at_the_extreme_thresholds() {
+        // min_probability 1.0 is accepted, and only a certainty counts: Siren's window 8.
+        let certain = MergeOptions {
+            min_probability: Some(1.0),
+            ..golden_options()
+        };
+        assert_eq!(certain.validate(), Ok(()));
+        assert_eq!(
+            merge_windows(&golden_windows(), &certain),
+            vec![TagDetection {
+                name: "Siren".into(),
+                max_probability: 1.0,
+                detected_seconds: 2.0,
+                windows: 1,
+                segments: vec![Segment {
+                    start: 8.0,
+                    end: 10.0,
+                    max_probability: 1.0,
+                    mean_probability: 1.0,
+                    windows: 1,
+                }],
+            }]
+        );
+        // min_probability 0.0 is accepted and everything counts, a probability of 0 too.
+        let everything = MergeOptions {
+            min_probability: Some(0.0),
+            ..golden_options()
+        };
+        assert_eq!(everything.validate(), Ok(()));
+        let zeros = [window(0, &[("Siren", 0.0)]), window(1, &[("Siren", 0.0)])];
+        let zero_siren = vec![TagDetection {
+            name: "Siren".into(),
+            max_probability: 0.0,
+            detected_seconds: 3.0,
+            windows: 2,
+            segments: vec![Segment {
+                start: 0.0,
+                end: 3.0,
+                max_probability: 0.0,
+                mean_probability: 0.0,
+                windows: 2,
+            }],
+        }];
+        assert_eq!(merge_windows(&zeros, &everything), zero_siren);
+        // ... exactly as with no minimum at all; the smallest positive minimum drops them.
+        assert_eq!(merge_windows(&zeros, &margin(0)), zero_siren);
+        let above_zero = MergeOptions {
+            min_probability: Some(just_above(0.0)),
+            ..margin(0)
+        };
+        assert_eq!(merge_windows(&zeros, &above_zero), vec![]);
+        // On the golden file, minimum 0 counts every window the table shows: Knock's too,
+        // and window 3 now joins Siren's first segment (5 windows), window 4 Dog_bark's
+        // second ([4, 6), margin 0 after windows 2 and 3 are missing).
+        let all = merge_windows(&golden_windows(), &everything);
+        let names: Vec<&str> = all.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["Dog_bark", "Knock", "Siren"]);
+        assert_eq!(
+            spans(&all[0]),
+            vec![(0.0, 3.0), (4.0, 6.0), (7.0, 9.0), (9.0, 11.0)]
+        );
+        assert_eq!(spans(&all[1]), vec![(5.0, 7.0)]);
+        assert_eq!(spans(&all[2]), vec![(0.0, 6.0), (7.0, 10.0)]);
+        assert_eq!(all[2].segments[0].windows, 5);
+    }
+
+    #[test]
+    fn thresholds_outside_zero_to_one_are_refused_by_value() {
+        for bad in [
+            -0.1,
+            // The negative number closest to 0.
+            -f64::from_bits(1),
+            just_above(1.0),
+            1.5,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ] {
+            let options = MergeOptions {
+                min_probability: Some(bad),
+                ..margin(0)
+            };
+            assert_eq!(
+                options.validate(),
+                Err(MergeOptionsError::BadMinProbability(bad)),
+                "{bad}"
+            );
+        }
+        let nan = MergeOptions {
+            min_probability: Some(f64::NAN),
+            ..margin(0)
+        };
+        assert!(
+            matches!(nan.validate(), Err(MergeOptionsError::BadMinProbability(p)) if p.is_nan())
+        );
+        // No minimum at all is valid.
+        assert_eq!(MergeOptions::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_nan_probability_is_refused_before_any_merge() {
+        // `merge_windows` takes windows that passed `CochlResult::validate`; a NaN
+        // probability never gets there: validation names the window and the tag.
+        let mut data = golden_windows();
+        data[2].tags.push(TagScore {
+            name: "Siren".into(),
+            probability: f64::NAN,
+        });
+        let result = crate::result::CochlResult {
+            metadata: Default::default(),
+            data,
+        };
+        assert_eq!(
+            result.validate(),
+            Err(crate::result::ResultError::BadWindow {
+                index: 2,
+                problem: "tag \"Siren\" has probability NaN, outside [0, 1]".into(),
+            })
+        );
+    }
+
+    #[test]
+    fn a_mean_rounded_up_is_capped_at_the_segment_maximum() {
+        // One window at 0.1234567896: the mean rounded to 9 decimals would be 0.12345679,
+        // above the only probability there is; the documented cap keeps it at the maximum.
+        let p = 0.123_456_789_6;
+        let windows = [window(0, &[("Siren", p)]), window(1, &[("Siren", p)])];
+        let siren = &merge_windows(&windows, &margin(0))[0];
+        assert_eq!(siren.segments[0].max_probability, p);
+        assert_eq!(siren.segments[0].mean_probability, p);
+        // A mean that rounds down is rounded: (0.1 + 0.2) / 2 is 0.15000000000000002.
+        let windows = [window(0, &[("Siren", 0.1)]), window(1, &[("Siren", 0.2)])];
+        let siren = &merge_windows(&windows, &margin(0))[0];
+        assert_eq!(siren.segments[0].mean_probability, 0.15);
+    }
+
     /// Windows at whole-second starts `0..len`, each with some of a few tags.
     fn regular_windows() -> impl Strategy<Value = Vec<Window>> {
         let tags = proptest::sample::subsequence(vec!["Siren", "Speech", "Music", "Others"], 0..=4);
@@ -1047,9 +1346,25 @@ mod tests {
                 prop_assert!(d.detected_seconds <= 2.0 * hits.len() as f64 + 1e-9);
                 let max = d.segments.iter().map(|s| s.max_probability).fold(0.0, f64::max);
                 prop_assert_eq!(d.max_probability, max);
+                // Each segment against the windows it spans, worked out here: a regular
+                // window `i` covers [i, i + 2) and scores all its tags with one probability.
                 for s in &d.segments {
-                    prop_assert!(s.mean_probability <= s.max_probability + 1e-12);
-                    prop_assert!(s.mean_probability >= 0.0);
+                    let inside: Vec<(f64, f64, f64)> = hits
+                        .iter()
+                        .filter(|w| s.start <= w.start_time && w.end_time <= s.end)
+                        .map(|w| (w.start_time, w.end_time, w.tags[0].probability))
+                        .collect();
+                    prop_assert_eq!(s.windows as usize, inside.len());
+                    prop_assert_eq!(s.start, inside[0].0);
+                    prop_assert_eq!(s.end, inside[inside.len() - 1].1);
+                    let highest = inside.iter().map(|h| h.2).fold(0.0, f64::max);
+                    prop_assert_eq!(s.max_probability, highest);
+                    let mean = inside.iter().map(|h| h.2).sum::<f64>() / inside.len() as f64;
+                    // Rounded to 9 decimals, so within half a billionth of the true mean.
+                    prop_assert!(
+                        (s.mean_probability - mean).abs() <= 0.5e-9 + 1e-15,
+                        "mean {} of {:?}", s.mean_probability, inside
+                    );
                 }
             }
         }
@@ -1067,7 +1382,17 @@ mod tests {
             let windows: Vec<Window> = raw.into_iter().map(|(s, e, p)| Window {
                 start_time: s, end_time: e, tags: vec![TagScore { name: "Siren".into(), probability: p }],
             }).collect();
-            let _ = merge_windows(&windows, &margin(m));
+            // The values are unspecified for windows that would fail validation, but the
+            // shape is not: at most one detection, of the only tag there is, whose segments
+            // share out its windows, no more than were pushed.
+            let detections = merge_windows(&windows, &margin(m));
+            prop_assert!(detections.len() <= 1);
+            for d in &detections {
+                prop_assert_eq!(d.name.as_str(), "Siren");
+                prop_assert!(!d.segments.is_empty());
+                prop_assert!(d.windows as usize <= windows.len());
+                prop_assert_eq!(d.segments.iter().map(|s| s.windows).sum::<u32>(), d.windows);
+            }
         }
     }
 
