@@ -649,35 +649,142 @@ mod tests {
             )
     }
 
+    /// What the contract of [`ObjectVersion::upload_cmp`] says, written out without it:
+    /// the later upload is the one with the greater sequencer when both have one (here all
+    /// sequencers, padded by [`model_cmp`]), else the later event time; a tie between
+    /// different uploads goes to the greater identity, a version id above an ETag above
+    /// nothing, then by the text.
+    fn model_newer_key(v: &ObjectVersion) -> (String, i64, u8, String) {
+        let sequencer = v
+            .sequencer
+            .as_ref()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default();
+        let (rank, identity) = match (&v.version_id, &v.etag) {
+            (Some(id), _) => (2, id.clone()),
+            (None, Some(etag)) => (1, etag.clone()),
+            (None, None) => (0, String::new()),
+        };
+        (sequencer, v.event_time_ms, rank, identity)
+    }
+
+    /// The model's comparison of two uploads of one key: by sequencer when both have one,
+    /// else by time; then by identity.
+    fn model_cmp(a: &ObjectVersion, b: &ObjectVersion) -> Ordering {
+        let (sa, ta, ra, ia) = model_newer_key(a);
+        let (sb, tb, rb, ib) = model_newer_key(b);
+        let order = if a.sequencer.is_some() && b.sequencer.is_some() {
+            // S3's rule: right-pad the shorter with zeros, then compare as strings.
+            let width = sa.len().max(sb.len());
+            format!("{sa:0<width$}").cmp(&format!("{sb:0<width$}"))
+        } else {
+            ta.cmp(&tb)
+        };
+        order.then((ra, ia).cmp(&(rb, ib)))
+    }
+
+    /// Versions of one key, each with a sequencer (a test drops them all to play moto).
+    /// Small ranges, so ties in time and sequencer are frequent.
+    fn arb_uploads() -> impl Strategy<Value = Vec<ObjectVersion>> {
+        let one = (
+            proptest::option::of("v[0-9]"),
+            proptest::option::of("e[0-9]"),
+            "0[0-3]0[0-3]",
+            0i64..5,
+        )
+            .prop_map(
+                |(version_id, etag, sequencer, event_time_ms)| ObjectVersion {
+                    version_id,
+                    etag,
+                    sequencer: Some(Sequencer::parse(&sequencer).expect("hex")),
+                    event_time_ms,
+                },
+            );
+        proptest::collection::vec(one, 1..8)
+    }
+
+    #[test]
+    fn upload_order_examples_from_the_contract() {
+        // Sequencers decide when both have one, whatever the times.
+        let a = version("a", seq("0A"), 50);
+        let b = version("b", seq("0B"), 10);
+        assert_eq!(a.upload_cmp(&b), Ordering::Less);
+        // S3 pads with zeros: "0A" is "0A0", before "0A1".
+        assert_eq!(
+            version("a", seq("0A"), 0).upload_cmp(&version("a", seq("0A1"), 0)),
+            Ordering::Less
+        );
+        // One side without a sequencer: event time decides.
+        let c = version("c", None, 20);
+        assert_eq!(c.upload_cmp(&b), Ordering::Greater);
+        assert_eq!(c.upload_cmp(&a), Ordering::Less);
+        // Same time, no sequencers: identity decides, the same way for every reader.
+        let e1 = version("e1", None, 7);
+        let e2 = version("e2", None, 7);
+        assert_eq!(e1.upload_cmp(&e2), Ordering::Less);
+        let v0 = ObjectVersion {
+            version_id: Some("v0".into()),
+            ..version("e9", None, 7)
+        };
+        assert_eq!(
+            v0.upload_cmp(&e2),
+            Ordering::Greater,
+            "a version id ranks above an ETag"
+        );
+        let nothing = ObjectVersion {
+            etag: None,
+            ..version("", None, 7)
+        };
+        assert_eq!(nothing.upload_cmp(&e1), Ordering::Less);
+        assert_eq!(e1.upload_cmp(&e1.clone()), Ordering::Equal);
+        // Same content and order: the same upload; same content at another time: not.
+        assert!(e1.same_upload(&version("e1", None, 7)));
+        assert!(!e1.same_upload(&version("e1", None, 8)));
+        assert!(e1.same_content(&version("e1", None, 8)));
+        assert!(!e1.same_content(&e2));
+    }
+
     proptest! {
         #[test]
-        fn upload_order_is_antisymmetric(a in arb_version(), b in arb_version()) {
+        fn upload_order_is_the_contracts(a in arb_version(), b in arb_version()) {
+            prop_assert_eq!(a.upload_cmp(&b), model_cmp(&a, &b));
             prop_assert_eq!(a.upload_cmp(&b), b.upload_cmp(&a).reverse());
         }
 
         #[test]
         fn replaying_events_in_any_order_ends_on_the_newest(
-            versions in proptest::collection::vec(arb_version(), 1..8),
+            with_sequencers in any::<bool>(),
+            versions in arb_uploads(),
             order in proptest::collection::vec(any::<prop::sample::Index>(), 1..20),
         ) {
             // All events share sequencer presence, as events of one bucket do.
-            let versions: Vec<ObjectVersion> = versions.into_iter().map(|v| ObjectVersion { sequencer: None, ..v }).collect();
+            let versions: Vec<ObjectVersion> = versions
+                .into_iter()
+                .map(|v| ObjectVersion { sequencer: v.sequencer.filter(|_| with_sequencers), ..v })
+                .collect();
             let mut job: Option<JobSnapshot> = None;
             let mut replay: Vec<&ObjectVersion> = order.iter().map(|i| &versions[i.index(versions.len())]).collect();
             replay.extend(versions.iter());
             for v in replay {
-                match decide_upload(job.as_ref(), v, 0) {
-                    UploadDecision::Claim | UploadDecision::Supersede => {
-                        job = Some(JobSnapshot { status: JobStatus::Submitted, version: v.clone(), inference_id: None, accepted: true, claimed_until: None });
-                    }
-                    UploadDecision::Retry | UploadDecision::InProgress => prop_assert!(false, "accepted jobs are never retried"),
-                    UploadDecision::Duplicate => prop_assert!(job.as_ref().is_some_and(|j| j.version.same_upload(v))),
-                    UploadDecision::Stale => prop_assert_eq!(v.upload_cmp(&job.as_ref().expect("job").version), Ordering::Less),
+                let decision = decide_upload(job.as_ref(), v, 0);
+                // What the model expects, from the job held so far.
+                let expected = match &job {
+                    None => UploadDecision::Claim,
+                    Some(j) => match model_cmp(v, &j.version) {
+                        Ordering::Equal => UploadDecision::Duplicate,
+                        Ordering::Greater => UploadDecision::Supersede,
+                        Ordering::Less => UploadDecision::Stale,
+                    },
+                };
+                prop_assert_eq!(decision, expected);
+                if matches!(decision, UploadDecision::Claim | UploadDecision::Supersede) {
+                    job = Some(JobSnapshot { status: JobStatus::Submitted, version: v.clone(), inference_id: None, accepted: true, claimed_until: None });
                 }
             }
-            let newest = versions.iter().max_by(|a, b| a.upload_cmp(b)).expect("non-empty");
+            // The newest upload by the model, found without the order under test.
+            let newest = versions.iter().max_by(|a, b| model_cmp(a, b)).expect("non-empty");
             let kept = job.expect("some event claimed");
-            prop_assert!(kept.version.same_upload(newest) || kept.version.upload_cmp(newest) == Ordering::Equal);
+            prop_assert_eq!(model_cmp(&kept.version, newest), Ordering::Equal);
         }
     }
 }
