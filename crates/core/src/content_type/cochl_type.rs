@@ -198,6 +198,39 @@ mod tests {
     }
 
     #[test]
+    fn every_alias_is_sent_as_its_canonical_header() {
+        // Alias as a client writes it, and the one header value Cochl is sent for it,
+        // spelled out: nothing here comes from the parser or the alias lists.
+        let expected = [
+            ("audio/mp3", "audio/mp3"),
+            ("audio/mpeg", "audio/mp3"),
+            ("audio/mpeg3", "audio/mp3"),
+            ("audio/x-mp3", "audio/mp3"),
+            ("audio/x-mpeg", "audio/mp3"),
+            ("audio/wav", "audio/wav"),
+            ("audio/x-wav", "audio/wav"),
+            ("audio/wave", "audio/wav"),
+            ("audio/vnd.wave", "audio/wav"),
+            ("audio/ogg", "audio/ogg"),
+            ("audio/opus", "audio/ogg"),
+            ("audio/vorbis", "audio/ogg"),
+            ("application/ogg", "audio/ogg"),
+            ("application/octet-stream", "application/octet-stream"),
+            ("binary/octet-stream", "application/octet-stream"),
+            ("AUDIO/X-WAV; codecs=1", "audio/wav"),
+        ];
+        for (alias, header) in expected {
+            let parsed = alias.parse::<CochlContentType>();
+            assert_eq!(
+                parsed.as_ref().map(CochlContentType::header_value),
+                Ok(header.to_string()),
+                "{alias}"
+            );
+        }
+        assert_eq!(expected.len() - 1, ALIASES.len(), "one row per alias");
+    }
+
+    #[test]
     fn from_str_rejects_unsupported_and_empty() {
         let err = "audio/flac".parse::<CochlContentType>().unwrap_err();
         assert_eq!(
