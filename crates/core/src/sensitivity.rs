@@ -347,6 +347,125 @@ mod tests {
     }
 
     #[test]
+    fn every_value_at_and_beyond_the_range_boundaries() {
+        // [-2, 2]: the boundaries are accepted, one past them refused, for the default and
+        // for a tag, as integers and as whole floats.
+        for (value, accepted) in [
+            (-3, false),
+            (-2, true),
+            (-1, true),
+            (0, true),
+            (1, true),
+            (2, true),
+            (3, false),
+        ] {
+            assert_eq!(Sensitivity::new(value).is_some(), accepted, "{value}");
+            for text in [
+                format!(r#"{{"default_sensitivity": {value}}}"#),
+                format!(r#"{{"default_sensitivity": {value}.0}}"#),
+            ] {
+                let expected = if accepted {
+                    Ok(Some(s(value)))
+                } else {
+                    Err(SensitivityError::OutOfRange {
+                        target: "default".into(),
+                        value,
+                    })
+                };
+                assert_eq!(
+                    SensitivityConfig::parse(&text).map(|c| c.default),
+                    expected,
+                    "{text}"
+                );
+            }
+            let text = format!(r#"{{"tags_sensitivity": {{"Siren": {value}}}}}"#);
+            let expected = if accepted {
+                Ok(Some(s(value)))
+            } else {
+                Err(SensitivityError::OutOfRange {
+                    target: "tag \"Siren\"".into(),
+                    value,
+                })
+            };
+            assert_eq!(
+                SensitivityConfig::parse(&text).map(|c| c.tags.get("Siren").copied()),
+                expected,
+                "{text}"
+            );
+        }
+        assert_eq!(Sensitivity::MIN.get(), -2);
+        assert_eq!(Sensitivity::NEUTRAL.get(), 0);
+        assert_eq!(Sensitivity::MAX.get(), 2);
+        assert_eq!(s(-2).to_string(), "-2");
+        // Integers that do not fit an i8 are refused as out of range, not wrapped.
+        for value in [130, 254, 256, -254, i64::MAX, i64::MIN] {
+            assert_eq!(Sensitivity::new(value), None, "{value}");
+        }
+        // Whole floats beyond 1e15 are not integers JSON writers meant; fractions never are.
+        for text in ["1e15", "-1e15", "2.5", "-0.5"] {
+            assert!(
+                matches!(
+                    SensitivityConfig::parse(&format!(r#"{{"default_sensitivity": {text}}}"#)),
+                    Err(SensitivityError::NotInteger { value, .. }) if value == text || value.parse::<f64>().ok() == text.parse::<f64>().ok()
+                ),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            SensitivityConfig::parse(r#"{"default_sensitivity": 1e14}"#),
+            Err(SensitivityError::OutOfRange {
+                target: "default".into(),
+                value: 100_000_000_000_000
+            })
+        );
+    }
+
+    #[test]
+    fn tag_names_at_and_beyond_their_limits() {
+        let config_with = |name: &str| {
+            SensitivityConfig::parse(&format!(r#"{{"tags_sensitivity": {{"{name}": 1}}}}"#))
+        };
+        // 1 to 128 characters: both ends accepted, 0 and 129 refused.
+        for len in [1, 2, 127, 128] {
+            let name = "N".repeat(len);
+            assert_eq!(
+                config_with(&name).map(|c| c.tags.into_keys().collect::<Vec<_>>()),
+                Ok(vec![name.clone()]),
+                "{len}"
+            );
+        }
+        for len in [0, 129, 200] {
+            let name = "N".repeat(len);
+            assert_eq!(
+                config_with(&name),
+                Err(SensitivityError::BadTagName(name)),
+                "{len}"
+            );
+        }
+        // Printable ASCII is 0x20 (space) to 0x7e (~); 0x1f and 0x7f are control characters.
+        for (name, accepted) in [
+            (" ", true),
+            ("~", true),
+            ("a b~!", true),
+            ("\u{1f}", false),
+            ("\u{7f}", false),
+            ("é", false),
+        ] {
+            let text = serde_json::json!({ "tags_sensitivity": { name: 1 } }).to_string();
+            let parsed = SensitivityConfig::parse(&text);
+            if accepted {
+                assert_eq!(parsed.map(|c| c.tags[name]), Ok(s(1)), "{name:?}");
+            } else {
+                assert_eq!(
+                    parsed,
+                    Err(SensitivityError::BadTagName(name.into())),
+                    "{name:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn bad_tag_names_are_refused() {
         for text in [
             r#"{"tags_sensitivity": {"": 1}}"#,
@@ -455,15 +574,41 @@ mod tests {
         }
 
         #[test]
-        fn integers_outside_range_are_always_refused(v in prop_oneof![i64::MIN..-2, 3..i64::MAX]) {
+        fn integers_outside_range_are_always_refused(
+            v in prop_oneof![Just(-3), Just(3), Just(i64::MIN), Just(i64::MAX), i64::MIN..=-3, 3..=i64::MAX]
+        ) {
             let text = format!("{{\"default_sensitivity\": {v}}}");
-            let refused = matches!(SensitivityConfig::parse(&text), Err(SensitivityError::OutOfRange { value, .. }) if value == v);
-            prop_assert!(refused);
+            prop_assert_eq!(
+                SensitivityConfig::parse(&text),
+                Err(SensitivityError::OutOfRange { target: "default".into(), value: v })
+            );
+            let text = format!("{{\"tags_sensitivity\": {{\"Siren\": {v}}}}}");
+            prop_assert_eq!(
+                SensitivityConfig::parse(&text),
+                Err(SensitivityError::OutOfRange { target: "tag \"Siren\"".into(), value: v })
+            );
         }
 
         #[test]
-        fn parse_never_panics(text in any::<String>()) {
-            let _ = SensitivityConfig::parse(&text);
+        fn parse_of_any_text_accepts_only_what_it_can_send(text in any::<String>()) {
+            // Blank text is no configuration; text that is not a JSON object is refused as
+            // malformed; anything accepted renders within SageMaker's limit.
+            let object = serde_json::from_str::<Value>(&text).is_ok_and(|v| v.is_object());
+            match SensitivityConfig::parse(&text) {
+                Ok(config) => {
+                    prop_assert!(text.trim().is_empty() || object, "accepted {:?}", text);
+                    prop_assert_eq!(config.is_empty(), config.to_custom_attributes() == Ok(None));
+                    let fits = config
+                        .to_custom_attributes()
+                        .is_ok_and(|h| h.is_none_or(|h| h.len() <= MAX_CUSTOM_ATTRIBUTES_LEN));
+                    prop_assert!(fits);
+                    if text.trim().is_empty() {
+                        prop_assert!(config.is_empty());
+                    }
+                }
+                Err(SensitivityError::Malformed(_)) => prop_assert!(!object),
+                Err(other) => prop_assert!(object, "{:?} refused as {:?}", text, other),
+            }
         }
 
         #[test]
