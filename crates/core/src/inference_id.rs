@@ -295,8 +295,19 @@ mod tests {
         }
 
         #[test]
-        fn parse_never_panics(text in any::<String>()) {
-            let _ = InferenceId::parse(&text);
+        fn parse_accepts_exactly_what_sagemaker_does(
+            text in prop_oneof![any::<String>(), "[ -~]{0,70}", " ?[!-~]{1,64}"]
+        ) {
+            // SageMaker's rule, spelled out: 1 to 64 bytes of printable ASCII (0x20 to 0x7e)
+            // not starting with a space.
+            let expected = if text.is_empty() || text.len() > 64 {
+                Err(InferenceIdError::Length(text.chars().count()))
+            } else if text.bytes().any(|b| !(b' '..=b'~').contains(&b)) || text.starts_with(' ') {
+                Err(InferenceIdError::Characters(text.clone()))
+            } else {
+                Ok(text.clone())
+            };
+            prop_assert_eq!(InferenceId::parse(&text).map(|id| id.as_str().to_string()), expected);
         }
     }
 }

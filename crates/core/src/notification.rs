@@ -794,8 +794,19 @@ mod tests {
 
     proptest! {
         #[test]
-        fn never_panics_on_arbitrary_text(s in any::<String>()) {
-            let _ = parse_notification(&s);
+        fn arbitrary_text_is_refused_for_what_it_is(s in any::<String>()) {
+            let result = parse_notification(&s);
+            match serde_json::from_str::<Value>(&s) {
+                Err(_) => {
+                    let invalid_json = matches!(result, Err(NotificationError::InvalidJson(_)));
+                    prop_assert!(invalid_json);
+                }
+                Ok(v) if !v.is_object() => {
+                    let not_an_object = matches!(result, Err(NotificationError::NotAnObject { .. }));
+                    prop_assert!(not_an_object);
+                }
+                Ok(v) => check_invariants(&v, result),
+            }
         }
 
         #[test]

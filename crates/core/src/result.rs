@@ -809,8 +809,15 @@ mod tests {
 
     proptest! {
         #[test]
-        fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
-            let _ = CochlResult::parse(&bytes);
+        fn arbitrary_bytes_are_refused_for_what_they_are(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let result = CochlResult::parse(&bytes);
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                prop_assert_eq!(result, Err(ResultError::Empty));
+            } else if serde_json::from_slice::<CochlResult>(&bytes).is_err() {
+                prop_assert!(matches!(result, Err(ResultError::Malformed(_))));
+            } else if let Ok(parsed) = result {
+                prop_assert_eq!(parsed.validate(), Ok(()));
+            }
         }
 
         #[test]

@@ -220,8 +220,22 @@ mod tests {
         }
 
         #[test]
-        fn parse_never_panics(text in any::<String>()) {
-            let _ = parse_millis(&text);
+        fn arbitrary_text_is_refused_naming_it(text in any::<String>()) {
+            // Only text that starts (after blanks) with four digits and a dash can be a date.
+            let t = text.trim().as_bytes();
+            let date_like = t.len() >= 5 && t[..4].iter().all(u8::is_ascii_digit) && t[4] == b'-';
+            match parse_millis(&text) {
+                Ok(ms) => {
+                    prop_assert!(date_like);
+                    prop_assert_eq!(parse_millis(&format_millis(ms)), Ok(ms));
+                }
+                Err(e) => {
+                    prop_assert_eq!(&e.value, &text);
+                    if !date_like {
+                        prop_assert!(["bad year", "date must be YYYY-MM-DD"].contains(&e.problem));
+                    }
+                }
+            }
         }
     }
 }

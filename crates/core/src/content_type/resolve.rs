@@ -563,7 +563,25 @@ mod tests {
             let facts = ObjectFacts { content_type: content_type.as_deref(), key: &key, metadata: &meta_entries };
             if let Err(rejection) = resolve_content_type(&facts) {
                 prop_assert!(CODES.contains(&rejection.code()));
-                prop_assert!(!rejection.to_string().is_empty());
+                // The message quotes what the user must fix: the key, the header or the
+                // metadata value (as `{:?}` writes it).
+                let message = rejection.to_string();
+                let named = match &rejection {
+                    ContentTypeRejection::NotAudio { key: named, .. }
+                    | ContentTypeRejection::RawPcmWithoutParameters { key: named, .. } => {
+                        prop_assert_eq!(named, &key);
+                        named
+                    }
+                    ContentTypeRejection::InvalidPcmParameters { content_type: named, .. } => {
+                        prop_assert_eq!(Some(named.as_str()), content_type.as_deref());
+                        named
+                    }
+                    ContentTypeRejection::InvalidContentTypeOverride { value: named, .. } => {
+                        prop_assert!(meta_entries.values().any(|v| v == named));
+                        named
+                    }
+                };
+                prop_assert!(message.contains(&format!("{named:?}")), "{}", message);
             }
         }
 
