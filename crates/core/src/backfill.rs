@@ -355,6 +355,35 @@ mod tests {
     }
 
     #[test]
+    fn reanalyse_waits_only_while_the_sending_claim_runs() {
+        let reanalyse = |job: &JobSnapshot| {
+            decide_backfill(
+                Some(job),
+                &version("e", 1000),
+                &id("cochl-run"),
+                BackfillMode::Reanalyse,
+                NOW,
+            )
+        };
+        // Being sent, but its claimant's lease ran out: nobody is sending it, reanalyse.
+        let mut expired = job(JobStatus::Submitted, version("e", 1000), "cochl-upload");
+        expired.accepted = false;
+        expired.claimed_until = Some(NOW);
+        assert_eq!(reanalyse(&expired), UploadDecision::Supersede);
+        // Accepted by the endpoint (not being sent any more), whatever its lease says.
+        let mut accepted = job(JobStatus::Submitted, version("e", 1000), "cochl-upload");
+        accepted.accepted = true;
+        accepted.claimed_until = Some(NOW + 30);
+        assert_eq!(reanalyse(&accepted), UploadDecision::Supersede);
+    }
+
+    #[test]
+    fn modes_display_as_their_names() {
+        let names: Vec<String> = BackfillMode::ALL.iter().map(|m| m.to_string()).collect();
+        assert_eq!(names, ["analyse", "reanalyse", "remerge"]);
+    }
+
+    #[test]
     fn other_content_goes_by_age() {
         let existing = job(JobStatus::Completed, version("old", 1000), "cochl-upload");
         for mode in [BackfillMode::Analyse, BackfillMode::Reanalyse] {

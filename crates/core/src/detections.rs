@@ -741,6 +741,7 @@ mod tests {
     use super::*;
     use crate::result::TagScore;
     use proptest::prelude::*;
+    use std::hash::Hash;
 
     fn window(start: u32, tags: &[(&str, f64)]) -> Window {
         Window {
@@ -1246,6 +1247,78 @@ mod tests {
     }
 
     #[test]
+    fn gaps_are_counted_in_hops_of_the_data_not_in_seconds() {
+        // Windows every 0.5 s (hop 0.5): Siren at 0 s and at 1.5 s has the windows at 0.5 s
+        // and 1 s missing between: 1.5 / 0.5 - 1 = 2 hops, bridged from margin 2 on.
+        let half = |start: f64, tags: &[(&str, f64)]| Window {
+            start_time: start,
+            end_time: start + 2.0,
+            ..window(0, tags)
+        };
+        let windows = [
+            half(0.0, &[("Siren", 0.5)]),
+            half(0.5, &[]),
+            half(1.0, &[]),
+            half(1.5, &[("Siren", 0.5)]),
+        ];
+        let by_margin = |m| spans(&merge_windows(&windows, &margin(m))[0]);
+        assert_eq!(by_margin(1), vec![(0.0, 2.0), (1.5, 3.5)]);
+        assert_eq!(by_margin(2), vec![(0.0, 3.5)]);
+        // A start off the grid counts the nearest whole number of hops: hop 1 (0 to 1),
+        // Siren at 1 s and 3.4 s: 2.4 hops is 2, so one window missing, bridged at margin 1;
+        // at 3.6 s, 2.6 hops is 3, two missing.
+        for (late, bridged_at_1) in [(3.4, true), (3.6, false)] {
+            let windows = [
+                half(0.0, &[]),
+                half(1.0, &[("Siren", 0.5)]),
+                half(late, &[("Siren", 0.5)]),
+            ];
+            let segments = merge_windows(&windows, &margin(1))[0].segments.len();
+            assert_eq!(segments == 1, bridged_at_1, "{late}");
+            let none = merge_windows(&windows, &margin(0))[0].segments.len();
+            assert_eq!(none, 2, "{late}");
+        }
+    }
+
+    #[test]
+    fn the_name_hash_tells_tag_names_apart_and_spreads_them() {
+        // The interner's hash exists for speed: names that collide cost a comparison each,
+        // names in one bucket a scan. A thousand tag-like names must all hash apart and use
+        // most of the 128 buckets a table of that size starts with (the low bits).
+        let hash = |name: &str| {
+            let mut hasher = NameHasher::default();
+            name.hash(&mut hasher);
+            hasher.finish()
+        };
+        let mut names: Vec<String> = (0..1000).map(|i| format!("Tag_{i}")).collect();
+        names.extend(
+            [
+                "Siren",
+                "Speech",
+                "Dog_bark",
+                "Gunshot_single",
+                "Glass_break_and_shatter",
+            ]
+            .map(String::from),
+        );
+        let mut hashes: Vec<u64> = names.iter().map(|n| hash(n)).collect();
+        let mut buckets: Vec<u64> = hashes.iter().map(|h| h & 127).collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        assert_eq!(hashes.len(), names.len(), "every name its own hash");
+        buckets.sort_unstable();
+        buckets.dedup();
+        assert!(
+            buckets.len() >= 120,
+            "{} of 128 buckets used",
+            buckets.len()
+        );
+        // Names of 8 bytes (a whole word, no remainder) and 16 hash apart too.
+        assert_ne!(hash("Knocking"), hash("Knockinh"));
+        assert_ne!(hash("Knocking_loudly_"), hash("Knocking_loudly!"));
+    }
+
+    #[test]
     fn a_mean_rounded_up_is_capped_at_the_segment_maximum() {
         // One window at 0.1234567896: the mean rounded to 9 decimals would be 0.12345679,
         // above the only probability there is; the documented cap keeps it at the maximum.
@@ -1535,8 +1608,11 @@ mod tests {
             let mut sum = 0.0;
             let mut previous: Option<Hit> = None;
             for hit in hits {
-                let bridged =
-                    previous.is_some_and(|p| missing_between(&p, hit, hop) <= f64::from(margin));
+                // Its own count of missing windows, not the merger's `missing_between`:
+                // whole hops between the two starts, minus the one that is no gap at all.
+                let bridged = previous.is_some_and(|p| {
+                    ((hit.start - p.start) / hop).round() - 1.0 <= f64::from(margin)
+                });
                 match segments.last_mut() {
                     Some(segment) if bridged => {
                         segment.end = segment.end.max(hit.end);
