@@ -165,6 +165,36 @@ mod tests {
     }
 
     #[test]
+    fn only_a_numbered_suffix_is_a_resubmission() {
+        // `-r` and digits after a non-empty id: a resubmission, numbered afresh.
+        let parse = |text: &str| InferenceId::parse(text).expect("valid");
+        assert_eq!(parse("abc-r12").resubmission(3).as_str(), "abc-r3");
+        assert_eq!(parse("abc-r7-r12").resubmission(0).as_str(), "abc-r7");
+        // Anything else is part of the id: nothing before the mark, nothing or something
+        // other than digits after it.
+        for (text, next) in [
+            ("-r5", "-r5-r1"),
+            ("abc-r", "abc-r-r1"),
+            ("abc-rx", "abc-rx-r1"),
+            ("abc-r1x", "abc-r1x-r1"),
+            ("abc", "abc-r1"),
+        ] {
+            assert_eq!(parse(text).resubmission(1).as_str(), next, "{text}");
+            assert_eq!(parse(text).resubmission(0).as_str(), text, "{text}");
+        }
+    }
+
+    #[test]
+    fn an_id_reads_as_its_text() {
+        let id = InferenceId::parse("cochl-1-r2").expect("valid");
+        assert_eq!(&*id, "cochl-1-r2");
+        assert_eq!(Some(id.clone()).as_deref(), Some("cochl-1-r2"));
+        assert_eq!(id.len(), 10, "str methods through Deref");
+        assert_eq!(id.to_string(), "cochl-1-r2");
+        assert_eq!(serde_json::to_string(&id).expect("json"), r#""cochl-1-r2""#);
+    }
+
+    #[test]
     fn a_reanalysis_is_fresh_per_run_and_stable_within_one() {
         let id = InferenceId::parse("cochl-0123456789abcdef0123456789abcdef01234567").unwrap();
         let first = id.reanalysis("job-1");
