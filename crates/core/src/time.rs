@@ -206,7 +206,214 @@ mod tests {
         }
     }
 
+    /// The Gregorian leap rule as the calendar states it.
+    fn model_leap(year: i64) -> bool {
+        (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+    }
+
+    /// Days in a month, from the rhyme: thirty days have September, April, June and
+    /// November; February 28, or 29 in a leap year; all the rest 31.
+    fn model_month_days(year: i64, month: i64) -> i64 {
+        match month {
+            9 | 4 | 6 | 11 => 30,
+            2 if model_leap(year) => 29,
+            2 => 28,
+            _ => 31,
+        }
+    }
+
+    /// Days from 1970-01-01 to a date, counted year by year and month by month.
+    fn model_days(year: i64, month: i64, day: i64) -> i64 {
+        let mut days = 0;
+        for y in year.min(1970)..year.max(1970) {
+            let length = if model_leap(y) { 366 } else { 365 };
+            days += if year < 1970 { -length } else { length };
+        }
+        for m in 1..month {
+            days += model_month_days(year, m);
+        }
+        days + day - 1
+    }
+
+    #[test]
+    fn leap_years_and_month_lengths_at_their_edges() {
+        for (date, valid) in [
+            ("2000-02-29", true),  // divisible by 400
+            ("2400-02-29", true),  // divisible by 400
+            ("2024-02-29", true),  // divisible by 4, not by 100
+            ("0004-02-29", true),  // the first leap year of the era
+            ("1900-02-29", false), // divisible by 100, not by 400
+            ("2100-02-29", false), // divisible by 100, not by 400
+            ("2023-02-29", false), // not divisible by 4
+            ("2023-02-28", true),
+            ("2023-01-31", true),
+            ("2023-03-31", true),
+            ("2023-04-30", true),
+            ("2023-04-31", false),
+            ("2023-06-31", false),
+            ("2023-09-31", false),
+            ("2023-11-31", false),
+            ("2023-12-31", true),
+            ("2023-12-32", false),
+            ("2023-00-10", false),
+            ("2023-13-10", false),
+            ("2023-05-00", false),
+            ("0000-01-01", true),
+            ("9999-12-31", true),
+        ] {
+            let parsed = parse_millis(date);
+            if valid {
+                let year: i64 = date[..4].parse().expect("digits");
+                let month: i64 = date[5..7].parse().expect("digits");
+                let day: i64 = date[8..].parse().expect("digits");
+                assert_eq!(
+                    parsed,
+                    Ok(model_days(year, month, day) * 86_400_000),
+                    "{date}"
+                );
+            } else {
+                assert_eq!(
+                    parsed,
+                    Err(TimestampError {
+                        value: date.into(),
+                        problem: "no such date"
+                    }),
+                    "{date}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn times_and_offsets_at_their_edges() {
+        let day = 1_643_068_800_000; // 2022-01-25T00:00:00Z
+        let ok = |text: &str, ms: i64| assert_eq!(parse_millis(text), Ok(day + ms), "{text}");
+        ok("2022-01-25T23:59:59.999Z", 86_399_999);
+        ok("2022-01-25T23:59:60Z", 86_400_000); // a leap second, as RFC 3339 allows
+        ok("2022-01-25t00:00:01z", 1_000);
+        ok("2022-01-25 00:00:01Z", 1_000);
+        ok("  2022-01-25T00:00:00.1Z \n", 100);
+        ok("2022-01-25T00:00:00.12Z", 120);
+        ok("2022-01-25T00:00:00.123Z", 123);
+        ok("2022-01-25T00:00:00.1239Z", 123);
+        ok(
+            "2022-01-25T12:00:00+23:59",
+            12 * 3_600_000 - (23 * 60 + 59) * 60_000,
+        );
+        ok(
+            "2022-01-25T12:00:00-23:59",
+            12 * 3_600_000 + (23 * 60 + 59) * 60_000,
+        );
+        ok("2022-01-25T12:00:00+00:00", 12 * 3_600_000);
+        ok("2022-01-25T12:00:00-00:30", 12 * 3_600_000 + 30 * 60_000);
+        for (text, problem) in [
+            ("2022-01-25T24:00:00Z", "time out of range"),
+            ("2022-01-25T23:60:00Z", "time out of range"),
+            ("2022-01-25T23:59:61Z", "time out of range"),
+            ("2022-01-25T12:00:00+24:00", "bad offset"),
+            ("2022-01-25T12:00:00+00:60", "bad offset"),
+            ("2022-01-25T12:00:00+0a:00", "bad offset"),
+            ("2022-01-25T12:00:00+00:0a", "bad offset"),
+            (
+                "2022-01-25T12:00:00+01",
+                "expected 'Z' or an offset like +02:00",
+            ),
+            (
+                "2022-01-25T12:00:00.5",
+                "expected 'Z' or an offset like +02:00",
+            ),
+            ("2022-01-25T12:00:00.Z", "empty fraction of a second"),
+            ("2022-01-25T12-00:00Z", "time must be HH:MM:SS"),
+            ("2022-01-25T12:00-00Z", "time must be HH:MM:SS"),
+            ("2022-01-25T1a:00:00Z", "bad hour"),
+            ("2022-01-25T12:0a:00Z", "bad minute"),
+            ("2022-01-25T12:00:0aZ", "bad second"),
+            ("2022-01-25X12:00:00Z", "expected 'T' after the date"),
+            ("2022/01/25", "date must be YYYY-MM-DD"),
+            ("2022-01/25", "date must be YYYY-MM-DD"),
+            ("2022-0a-25", "bad month"),
+            ("2022-01-2a", "bad day"),
+            ("20a2-01-25", "bad year"),
+        ] {
+            assert_eq!(
+                parse_millis(text),
+                Err(TimestampError {
+                    value: text.into(),
+                    problem
+                }),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn formats_the_ends_of_the_range_and_clamps_beyond() {
+        assert_eq!(
+            format_millis(-62_167_219_200_000),
+            "0000-01-01T00:00:00.000Z"
+        );
+        assert_eq!(format_millis(i64::MIN), "0000-01-01T00:00:00.000Z");
+        assert_eq!(
+            format_millis(253_402_300_799_999),
+            "9999-12-31T23:59:59.999Z"
+        );
+        assert_eq!(format_millis(i64::MAX), "9999-12-31T23:59:59.999Z");
+        assert_eq!(format_millis(86_399_999), "1970-01-01T23:59:59.999Z");
+        assert_eq!(format_millis(-86_400_000), "1969-12-31T00:00:00.000Z");
+        assert_eq!(format_millis(951_868_799_999), "2000-02-29T23:59:59.999Z");
+        assert_eq!(format_millis(951_868_800_000), "2000-03-01T00:00:00.000Z");
+    }
+
     proptest! {
+        #[test]
+        fn parse_matches_a_calendar_model(
+            year in 0i64..=9999, month in 0i64..=13, day in 0i64..=32,
+            hour in 0i64..=24, minute in 0i64..=60, second in 0i64..=61,
+            fraction in proptest::option::of("[0-9]{1,5}"),
+            offset in proptest::option::of((any::<bool>(), 0i64..=24, 0i64..=60)),
+        ) {
+            let mut text = format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}");
+            if let Some(digits) = &fraction {
+                text.push('.');
+                text.push_str(digits);
+            }
+            match offset {
+                Some((east, h, m)) => text.push_str(&format!("{}{h:02}:{m:02}", if east { '+' } else { '-' })),
+                None => text.push('Z'),
+            }
+            let date_ok = (1..=12).contains(&month) && (1..=model_month_days(year, month)).contains(&day);
+            let time_ok = hour <= 23 && minute <= 59 && second <= 60;
+            let offset_ok = offset.is_none_or(|(_, h, m)| h <= 23 && m <= 59);
+            let parsed = parse_millis(&text);
+            if date_ok && time_ok && offset_ok {
+                let millis = fraction.map_or(0, |digits| {
+                    format!("{digits:0<3}")[..3].parse::<i64>().expect("digits")
+                });
+                let offset_ms = offset.map_or(0, |(east, h, m)| {
+                    let magnitude = (h * 60 + m) * 60_000;
+                    if east { magnitude } else { -magnitude }
+                });
+                let expected = model_days(year, month, day) * 86_400_000
+                    + ((hour * 60 + minute) * 60 + second) * 1000 + millis - offset_ms;
+                prop_assert_eq!(parsed, Ok(expected), "{}", text);
+            } else {
+                prop_assert!(parsed.is_err(), "{}", text);
+            }
+        }
+
+        #[test]
+        fn format_matches_a_calendar_model(
+            year in 0i64..=9999, month in 1i64..=12, day in 1i64..=31, ms in 0i64..86_400_000
+        ) {
+            prop_assume!(day <= model_month_days(year, month));
+            let instant = model_days(year, month, day) * 86_400_000 + ms;
+            let expected = format!(
+                "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+                ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000
+            );
+            prop_assert_eq!(format_millis(instant), expected);
+        }
+
         #[test]
         fn format_then_parse_round_trips(ms in -62_167_219_200_000i64..=253_402_300_799_999) {
             let text = format_millis(ms);
