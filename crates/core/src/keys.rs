@@ -622,6 +622,37 @@ mod tests {
     }
 
     #[test]
+    fn query_values_are_form_encoded() {
+        // The doc's example: a location as a query parameter of the query API.
+        assert_eq!(
+            encode_query_value("s3://b/a b.wav"),
+            "s3%3A%2F%2Fb%2Fa+b.wav"
+        );
+        assert_eq!(encode_query_value("Siren"), "Siren");
+        assert_eq!(encode_query_value(""), "");
+    }
+
+    #[test]
+    fn a_location_splits_into_its_bucket_and_key() {
+        let uri = S3Uri::parse("s3://bucket/incoming/a b.wav").unwrap();
+        assert_eq!(
+            uri.into_parts(),
+            ("bucket".to_string(), "incoming/a b.wav".to_string())
+        );
+    }
+
+    #[test]
+    fn distinct_sequencers_hash_apart() {
+        // Equal sequencers must hash alike (sequencer_equal_after_padding); different ones
+        // should not all share one hash, or a set of them degrades to a list.
+        let values = ["0", "1", "0A", "0B", "0A1", "0055AED6DCD90281E5", "FF"];
+        let mut hashes: Vec<u64> = values.iter().map(|v| hash_of(&seq(v))).collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        assert_eq!(hashes.len(), values.len());
+    }
+
+    #[test]
     fn encode_examples() {
         assert_eq!(encode_event_key("red flower.wav"), "red+flower.wav");
         assert_eq!(encode_event_key("a/b+c"), "a%2Fb%2Bc");

@@ -784,6 +784,32 @@ mod tests {
     }
 
     #[test]
+    fn others_is_the_only_marker_of_nothing_heard() {
+        let tag = |name: &str| TagScore {
+            name: name.into(),
+            probability: 0.5,
+        };
+        assert!(tag("Others").is_others());
+        assert!(!tag("Siren").is_others());
+        assert!(!tag("others").is_others(), "Cochl's name, case and all");
+    }
+
+    #[test]
+    fn a_length_of_zero_is_accepted_and_below_zero_refused() {
+        let zero = CochlResult::parse(br#"{"metadata": {"length_sec": 0}, "data": []}"#);
+        assert_eq!(zero.map(|r| r.length_sec()), Ok(Some(0.0)));
+        let tiny = -f64::from_bits(1);
+        let result = CochlResult {
+            metadata: ResultMetadata {
+                length_sec: Some(tiny),
+                ..Default::default()
+            },
+            data: vec![],
+        };
+        assert_eq!(result.validate(), Err(ResultError::BadLength(tiny)));
+    }
+
+    #[test]
     fn validate_refuses_non_finite_values_built_in_code() {
         let result = CochlResult {
             metadata: ResultMetadata::default(),
@@ -965,6 +991,9 @@ mod tests {
         r#"{"data": [{"tags": [{"name": 1, "probability": 0.5}], "start_time": 0, "end_time": 2}]}"#,
         r#"{"data": [{"tags": [{"name": "A", "name": "B", "probability": 0.5}], "start_time": 0, "end_time": 2}]}"#,
         r#"{"data": [{"tags": [["Siren"]], "start_time": 0, "end_time": 2}]}"#,
+        r#"{"data": [{"tags": [1], "start_time": 0, "end_time": 2}]}"#,
+        r#"{"data": [{"tags": ["Siren"], "start_time": 0, "end_time": 2}]}"#,
+        r#"{"data": [{"tags": [{"name": "Siren", "probability": 0.5}], "start_time": 0, "end_time": 2}], "x": 1, "data": []}"#,
         r#"{"data": [{"tags": [], "start_time": NaN, "end_time": 2}]}"#,
         r#"{"data": [{"tags": [], "start_time": 0, "end_time": 1e999}]}"#,
         r#"{"data": [{"tags": [], "start_time": -1, "end_time": 1}]}"#,
