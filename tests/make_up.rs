@@ -2,7 +2,9 @@
 //! `make up` starts it, answers `READY`, writes its env file, takes a Batch Operations job
 //! from `devstack backfill` in another process (the archive's objects analysed, a missing
 //! object reported in the completion report), answers the query API over HTTP at
-//! `COCHL_QUERY_URL`, and stops at the end of its standard input, removing the env file.
+//! `COCHL_QUERY_URL`, runs the README's `make up` session (the real aws CLI from
+//! `.venv-aws`: a filtered subscription, two uploads, one notification, the file's document)
+//! and stops at the end of its standard input, removing the env file.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -219,6 +221,9 @@ async fn make_up_serves_a_backfill_and_stops_at_the_end_of_its_input() -> Result
     .await?;
     assert_eq!(missing.status, 404);
 
+    // The README's session, run as it is written, with the real aws CLI.
+    readme_session(&env_file, bucket)?;
+
     // The end of its standard input stops it, and its env file goes with it.
     drop(up.0.stdin.take());
     let status = wait_exit(&mut up.0, Duration::from_secs(60))?;
@@ -226,5 +231,79 @@ async fn make_up_serves_a_backfill_and_stops_at_the_end_of_its_input() -> Result
     assert!(!env_file.exists(), "the env file is removed on the way out");
     let _ = std::io::stdout().flush();
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// The README's `make up` session: the shell block between its `make-up-session` markers,
+/// without its two spaces of list indentation.
+fn session_from_readme() -> Result<String> {
+    let readme = std::fs::read_to_string(workspace().join("README.md"))?;
+    let (_, rest) = readme
+        .split_once("<!-- make-up-session -->")
+        .context("the README's session marker")?;
+    let (block, _) = rest
+        .split_once("<!-- /make-up-session -->")
+        .context("the README's session end marker")?;
+    let lines: Vec<&str> = block
+        .lines()
+        .map(|line| line.strip_prefix("  ").unwrap_or(line))
+        .filter(|line| !line.starts_with("```") && !line.trim().is_empty())
+        .collect();
+    ensure!(lines.len() > 5, "a session of commands: {lines:?}");
+    Ok(lines.join("\n") + "\n")
+}
+
+/// Runs the session in bash (stopping at its first failing command) from the workspace, with
+/// the env file of this run in place of `target/devstack/env`, and checks what it printed:
+/// exactly one notification (the knocks'; the tone's is filtered out), then the document.
+fn readme_session(env_file: &std::path::Path, bucket: &str) -> Result<()> {
+    let script =
+        session_from_readme()?.replace("target/devstack/env", &env_file.display().to_string());
+    ensure!(
+        workspace().join(".venv-aws/bin/aws").exists(),
+        "the aws CLI is missing: run `make aws-venv` (make test does)"
+    );
+    let run = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .current_dir(workspace())
+        // Nothing from this machine's own AWS configuration.
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .context("running the README session in bash")?;
+    let printed = String::from_utf8_lossy(&run.stdout);
+    ensure!(
+        run.status.success(),
+        "the README session failed ({}):\n{printed}\n{}",
+        run.status,
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let knocks = format!("s3://{bucket}/incoming/knocks.ogg");
+    let documents: Vec<serde_json::Value> = printed
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|value| value.get("file").is_some())
+        .collect();
+    ensure!(
+        documents.len() == 2,
+        "one notification and one document printed, not {}:\n{printed}",
+        documents.len()
+    );
+    let (notification, document) = (&documents[0], &documents[1]);
+    assert_eq!(notification["file"], knocks.as_str(), "{notification}");
+    assert_eq!(notification["status"], "COMPLETED", "{notification}");
+    let tags: Vec<&str> = notification["tags"]
+        .as_array()
+        .context("the notification's tags")?
+        .iter()
+        .filter_map(|tag| tag["name"].as_str())
+        .collect();
+    assert_eq!(tags, ["Knock"], "{notification}");
+    assert_eq!(document["file"], knocks.as_str(), "{document}");
+    assert_eq!(
+        document["inference_id"], notification["inference_id"],
+        "the document is of the notified analysis"
+    );
     Ok(())
 }

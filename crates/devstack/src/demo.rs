@@ -10,7 +10,7 @@ use cochl_core::keys::S3Uri;
 use serde_json::Value;
 
 use crate::stack::{LocalStack, StackOptions, INPUT_PREFIX};
-use crate::table::render_document;
+use cochl_query::table::render_document;
 
 /// How long one file may take from upload to a terminal state.
 const FILE_DEADLINE: Duration = Duration::from_secs(60);

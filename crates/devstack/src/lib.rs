@@ -2,7 +2,7 @@
 //!
 //! [`stack::LocalStack`] starts moto, creates the bucket, table, topics and queues, wires
 //! them as `template.yaml` does, starts the SageMaker async emulator and delivers events to
-//! the functions' handlers; [`demo`] is `make demo`; [`table`] prints documents for people;
+//! the functions' handlers; [`demo`] is `make demo` (tables from `cochl_query::table`);
 //! [`up`] is `make up`; [`batch_job`] plays an S3 Batch Operations job against the backfill
 //! function, [`backfill`] is `make backfill` (such a job against a running `make up`);
 //! [`runtime_api`] runs the real function binaries as Lambda would; [`harness`] is what
@@ -19,5 +19,4 @@ pub mod query_server;
 pub mod report;
 pub mod runtime_api;
 pub mod stack;
-pub mod table;
 pub mod up;

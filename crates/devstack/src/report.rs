@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::table::render_document;
+use cochl_query::table::render_document;
 
 /// One analysed file: its query document and its timeline SVG.
 #[derive(Debug, Clone)]

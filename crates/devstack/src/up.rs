@@ -38,6 +38,8 @@ pub async fn stack_variables(
     let mut variables = BTreeMap::from([
         ("AWS_ENDPOINT_URL".to_string(), moto.to_string()),
         ("AWS_REGION".to_string(), "us-east-1".to_string()),
+        // The aws CLI v1 reads the Region from this one only.
+        ("AWS_DEFAULT_REGION".to_string(), "us-east-1".to_string()),
         ("AWS_ACCESS_KEY_ID".to_string(), "testing".to_string()),
         ("AWS_SECRET_ACCESS_KEY".to_string(), "testing".to_string()),
         (vars::BUCKET.to_string(), resources.bucket.clone()),
@@ -99,20 +101,51 @@ pub fn read_env(path: &Path) -> Result<BTreeMap<String, String>> {
         .collect()
 }
 
+/// A running local stack as `make up` serves it: moto, the pipeline, the query function over
+/// HTTP, and the variables that reach them. The `cochl` CLI's tests start one in-process.
+pub struct UpStack {
+    /// The pipeline (handlers, emulator, event sources, resources).
+    pub stack: LocalStack,
+    /// The env file's variables: [`stack_variables`] of this stack.
+    pub variables: BTreeMap<String, String>,
+    query: QueryServer,
+    moto: testkit::MotoServer,
+}
+
+impl UpStack {
+    /// Starts moto (from `.venv`), the pipeline with `options` and the query server.
+    pub async fn start(options: StackOptions) -> Result<Self> {
+        let moto = testkit::MotoServer::start()
+            .map_err(anyhow::Error::msg)
+            .context("starting moto (run `make venv`)")?;
+        let endpoint = moto.endpoint().to_string();
+        let stack = LocalStack::start(options, Some(&endpoint)).await?;
+        let query = QueryServer::start(stack.store.clone()).await?;
+        let variables = stack_variables(&stack, &endpoint, &query.url()).await?;
+        Ok(UpStack {
+            stack,
+            variables,
+            query,
+            moto,
+        })
+    }
+
+    /// Stops the query server, then the pipeline, then moto.
+    pub async fn shutdown(self) {
+        self.query.shutdown().await;
+        self.stack.shutdown().await;
+        drop(self.moto);
+    }
+}
+
 /// Runs the stack until Ctrl-C, SIGTERM or the end of standard input.
 pub async fn run_up() -> Result<()> {
-    let moto = testkit::MotoServer::start()
-        .map_err(anyhow::Error::msg)
-        .context("starting moto (run `make venv`)")?;
-    let endpoint = moto.endpoint().to_string();
-    let stack = LocalStack::start(StackOptions::default(), Some(&endpoint)).await?;
-    let query = QueryServer::start(stack.store.clone()).await?;
+    let up = UpStack::start(StackOptions::default()).await?;
     let path = env_file();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let variables = stack_variables(&stack, &endpoint, &query.url()).await?;
-    std::fs::write(&path, render_env(&variables))
+    std::fs::write(&path, render_env(&up.variables))
         .with_context(|| format!("writing {}", path.display()))?;
     eprintln!(
         "local stack up: `source {}` for its addresses; Ctrl-C to stop",
@@ -124,9 +157,7 @@ pub async fn run_up() -> Result<()> {
     let reason = wait_for_stop().await;
     eprintln!("stopping the local stack ({reason})");
     let _ = std::fs::remove_file(&path);
-    query.shutdown().await;
-    stack.shutdown().await;
-    drop(moto);
+    up.shutdown().await;
     Ok(())
 }
 

@@ -9,12 +9,14 @@
 //! `openapi.json` beside this crate's manifest is the contract; a test holds the handler to it.
 //! The modules follow the request: [`routes`] picks the route, [`params`] checks parameters,
 //! [`handler`] reads the table, [`documents`] shapes the answer, [`errors`] shapes failures.
+//! [`table`] renders a file document for people (`make demo`, the `cochl` CLI).
 
 pub mod documents;
 pub mod errors;
 pub mod handler;
 pub mod params;
 pub mod routes;
+pub mod table;
 pub mod timeline;
 
 pub use handler::handle;

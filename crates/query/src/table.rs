@@ -1,4 +1,6 @@
-//! Human-readable rendering of the query API's file document, as `make demo` prints it.
+//! Human-readable rendering of the query API's file document, as `make demo` and the `cochl`
+//! CLI print it. It reads the JSON document (not [`crate::documents`]' types) because the CLI
+//! has only what came over the wire.
 
 use std::fmt::Write;
 
