@@ -466,6 +466,24 @@ mod tests {
     }
 
     #[test]
+    fn serde_reads_a_configuration_with_the_same_rules_as_parse() {
+        // A document that embeds a configuration (a backfill request, the stack's settings)
+        // gets exactly what `parse` gives, refusals included.
+        let read = |json: &str| serde_json::from_str::<SensitivityConfig>(json);
+        let config = read(r#"{"default_sensitivity": 1, "tags_sensitivity": {"Siren": -2}}"#)
+            .expect("valid");
+        assert_eq!(config.default, Some(s(1)));
+        assert_eq!(config.tags.get("Siren"), Some(&s(-2)));
+        assert_eq!(read("{}").expect("empty"), SensitivityConfig::default());
+        let refused = read(r#"{"default_sensitivity": 3}"#).expect_err("out of range");
+        assert!(
+            refused.to_string().contains("sensitivity for default is 3"),
+            "{refused}"
+        );
+        assert!(read(r#"{"default": 1}"#).is_err());
+    }
+
+    #[test]
     fn bad_tag_names_are_refused() {
         for text in [
             r#"{"tags_sensitivity": {"": 1}}"#,
