@@ -416,6 +416,31 @@ mod tests {
     }
 
     #[test]
+    fn not_audio_messages_word_for_word() {
+        let m = no_meta();
+        let tail = "upload an audio file (mp3, wav, ogg, flac, m4a, ...) or set the cochl-content-type metadata";
+        for (header, key, clues) in [
+            (
+                Some("text/plain"),
+                "notes/readme.txt",
+                r#"extension ".txt" and Content-Type "text/plain""#,
+            ),
+            (
+                Some("  "),
+                "notes/readme",
+                "no extension and no Content-Type",
+            ),
+            (None, "x.JSON", r#"extension ".JSON" and no Content-Type"#),
+        ] {
+            let err = resolve(header, key, &m).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("not an audio file: key {key:?} has {clues}; {tail}")
+            );
+        }
+    }
+
+    #[test]
     fn key_extension_rules() {
         assert_eq!(key_extension("a/b.wav"), Some("wav"));
         assert_eq!(key_extension("a.b/c"), None);
