@@ -157,3 +157,27 @@ BENCH_FLAGS ?=
 bench: venv package
 	$(CARGO) build --release --locked $(addprefix --bin ,$(LAMBDA_BINARIES))
 	COCHL_BENCH_PROFILE=bench-tool $(CARGO) run --profile bench-tool --locked -p cochl-bench -- $(BENCH) $(BENCH_FLAGS)
+
+# --- Mutation testing (tools/mutants/) ------------------------------------------------------
+#   make mutants                      every mutant of crates/core (cochl-core): is each one
+#                                     caught by the crate's tests? Slow (see the README); not CI
+#   make mutants MUTANTS_ARGS="--file crates/core/src/job.rs"    only one file's mutants
+#   make mutants MUTANTS_ARGS="--re 'close_segment'"             only the mutants matching
+# cargo-mutants (pinned) is installed into .tools/ on first use. Each mutant is built and
+# tested in cargo-mutants' own copy of the tree (never --in-place: the work tree may be in
+# use), with its own target directory, so CARGO_TARGET_DIR is unset for it. Results and
+# logs go to target/mutants/mutants.out/ (caught.txt, missed.txt, ...); the command fails
+# when a mutant is missed.
+MUTANTS_VERSION ?= 27.1.0
+MUTANTS_ROOT ?= .tools
+MUTANTS_JOBS ?= 1
+MUTANTS_ARGS ?=
+MUTANTS_BIN := $(MUTANTS_ROOT)/bin/cargo-mutants
+
+.PHONY: mutants
+
+mutants:
+	@$(MUTANTS_BIN) mutants --version 2>/dev/null | grep -qx 'cargo-mutants $(MUTANTS_VERSION)' || \
+	  $(CARGO) install --locked --root $(MUTANTS_ROOT) cargo-mutants --version $(MUTANTS_VERSION)
+	env -u CARGO_TARGET_DIR nice -n 10 $(MUTANTS_BIN) mutants --config tools/mutants/mutants.toml \
+	  --package cochl-core --output target/mutants --jobs $(MUTANTS_JOBS) $(MUTANTS_ARGS)
