@@ -451,3 +451,207 @@ async fn make_demo_writes_a_report_with_each_file_s_table_and_timeline() -> Resu
     let _ = std::fs::remove_dir_all(report.parent().context("a directory")?);
     Ok(())
 }
+
+/// The injected-fault count of one operation (`sns.Publish`).
+fn injected(injector: &testkit::faults::FaultInjector, operation: &str) -> u64 {
+    injector
+        .counts()
+        .get(operation)
+        .map_or(0, |count| count.injected)
+}
+
+/// Publish before commit, through the queues: while every SNS Publish fails, on-result's
+/// attempts leave the job SUBMITTED and not notified (had it committed first, the job would
+/// say COMPLETED with no notification out, and its retry, a duplicate, would publish
+/// nothing); once Publish works, the redelivered notification publishes exactly once and
+/// only then commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_publish_leaves_the_job_uncommitted_and_the_retry_notifies_once() -> Result<()> {
+    use testkit::faults::{FaultInjector, FaultMode, FaultRule};
+    let injector = FaultInjector::new(
+        vec![FaultRule {
+            service: "sns".into(),
+            operation: Some("Publish".into()),
+            ratio: 1.0,
+            mode: FaultMode::InternalError,
+        }],
+        1,
+    );
+    let stack = LocalStack::on_shared_moto(StackOptions {
+        name_prefix: "publish-first".into(),
+        function_faults: Some(injector.clone()),
+        visibility_timeout: Duration::from_secs(2),
+        max_receive_count: 50,
+        ..StackOptions::default()
+    })
+    .await?;
+    let file = stack
+        .upload(
+            &format!("{INPUT_PREFIX}publish-first.wav"),
+            sample("tone-1khz.wav")?,
+            Some("audio/wav"),
+            &[],
+        )
+        .await?;
+    wait::until("on-result to have tried to publish", DEADLINE, || async {
+        Ok((injected(&injector, "sns.Publish") >= 1).then_some(()))
+    })
+    .await?;
+    // Every Publish fails while the rule holds, so whatever attempt is running now or ran
+    // before cannot have notified; the job must not be committed either.
+    let job = stack.store.get_job(&file).await?.context("the job")?;
+    assert_eq!(job.status, JobStatus::Submitted, "{job:?}");
+    assert!(!job.notified, "{job:?}");
+    // More attempts (the SDK's retries, then the notification back after its 2 s visibility
+    // timeout) fail the same way and still commit nothing.
+    let first = injected(&injector, "sns.Publish");
+    wait::until("a second attempt to publish", DEADLINE, || async {
+        Ok((injected(&injector, "sns.Publish") > first).then_some(()))
+    })
+    .await?;
+    let job = stack.store.get_job(&file).await?.context("the job")?;
+    assert_eq!(job.status, JobStatus::Submitted, "{job:?}");
+    let nothing = stack
+        .receive(&stack.resources.detections_queue, 1, Duration::ZERO)
+        .await?;
+    assert!(nothing.is_empty(), "nothing published yet: {nothing:?}");
+
+    injector.set_enabled(false);
+    let job = stack.wait_terminal(&file, DEADLINE).await?;
+    assert_eq!(job.status, JobStatus::Completed, "{job:?}");
+    assert!(job.notified, "{job:?}");
+    let per_file = stack
+        .notifications_per_file(Duration::from_secs(10))
+        .await?;
+    assert_eq!(
+        per_file,
+        std::collections::BTreeMap::from([(file.to_string(), 1)]),
+        "exactly one notification, from the attempt that committed"
+    );
+    stack.shutdown().await;
+    Ok(())
+}
+
+/// A request the endpoint refuses (a 1,024-byte key makes `InputLocation` too long) is
+/// recorded FAILED; while Publish fails it is not notified, and the submit queue's
+/// redelivery, a duplicate of a FAILED job not yet notified, publishes the notification:
+/// once, without calling the endpoint again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_request_is_notified_by_its_redelivery_after_a_failed_publish() -> Result<()> {
+    use testkit::faults::{FaultInjector, FaultMode, FaultRule};
+    let injector = FaultInjector::new(
+        vec![FaultRule {
+            service: "sns".into(),
+            operation: Some("Publish".into()),
+            ratio: 1.0,
+            mode: FaultMode::InternalError,
+        }],
+        2,
+    );
+    let stack = LocalStack::on_shared_moto(StackOptions {
+        name_prefix: "refused-e2e".into(),
+        function_faults: Some(injector.clone()),
+        visibility_timeout: Duration::from_secs(2),
+        max_receive_count: 50,
+        ..StackOptions::default()
+    })
+    .await?;
+    let key = format!(
+        "{INPUT_PREFIX}{}.wav",
+        "k".repeat(1024 - INPUT_PREFIX.len() - 4)
+    );
+    let file = stack
+        .upload(&key, sample("tone-1khz.wav")?, Some("audio/wav"), &[])
+        .await?;
+    let job = stack.wait_terminal(&file, DEADLINE).await?;
+    assert_eq!(job.status, JobStatus::Failed, "{job:?}");
+    assert_eq!(job.reason_code.as_deref(), Some("endpoint_refused"));
+    // The SNS client makes at most 3 attempts per Publish (the SDK's standard retries), so a
+    // fourth failed Publish comes from a redelivery, a duplicate of the FAILED job: the path
+    // that must publish the missing notification.
+    wait::until(
+        "a redelivery to have tried to publish",
+        DEADLINE,
+        || async { Ok((injected(&injector, "sns.Publish") >= 4).then_some(())) },
+    )
+    .await?;
+    let job = stack.store.get_job(&file).await?.context("the job")?;
+    assert!(!job.notified, "every Publish fails: {job:?}");
+    let calls = stack.emulator_stats().await?;
+
+    injector.set_enabled(false);
+    let job = stack
+        .wait_job(&file, "to be notified", DEADLINE, |job| job.notified)
+        .await?;
+    assert_eq!(job.status, JobStatus::Failed);
+    let bodies = stack
+        .drain(&stack.resources.detections_queue, Duration::from_secs(10))
+        .await?;
+    assert_eq!(bodies.len(), 1, "one notification: {bodies:?}");
+    let notification: Value = serde_json::from_str(&bodies[0])?;
+    assert_eq!(notification["file"], file.to_string());
+    assert_eq!(notification["status"], "FAILED");
+    assert_eq!(notification["reason_code"], "endpoint_refused");
+    assert_eq!(
+        stack.emulator_stats().await?,
+        calls,
+        "the redelivery published without calling the endpoint again"
+    );
+    stack.shutdown().await;
+    Ok(())
+}
+
+/// A new upload of a COMPLETED file deletes the old analysis' tag items itself (submit, not
+/// only on-result): here the new upload is REJECTED (a bad sensitivity), so on-result never
+/// runs for it, and the old items must still be gone from the table, and so from the
+/// by-tag index built from them, and the file gone from the old tag's listing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_upload_deletes_the_superseded_analysis_tag_items() -> Result<()> {
+    let stack = LocalStack::on_shared_moto(StackOptions {
+        name_prefix: "supersede".into(),
+        ..StackOptions::default()
+    })
+    .await?;
+    let key = format!("{INPUT_PREFIX}replaced.wav");
+    let tone = sample("tone-1khz.wav")?;
+    let file = stack
+        .upload(&key, tone.clone(), Some("audio/wav"), &[])
+        .await?;
+    let first = stack.wait_terminal(&file, DEADLINE).await?;
+    assert_eq!(first.status, JobStatus::Completed);
+    let first_id = first
+        .inference_id
+        .clone()
+        .context("an inference")?
+        .to_string();
+    assert_eq!(
+        stack.tag_items(&file).await?,
+        [("Tone".to_string(), first_id.clone())],
+        "the first analysis found a tone"
+    );
+
+    stack
+        .upload(
+            &key,
+            tone,
+            Some("audio/wav"),
+            &[("sensitivity", r#"{"default_sensitivity": 9}"#)],
+        )
+        .await?;
+    let second = stack
+        .wait_job(&file, "to be rejected", DEADLINE, |job| {
+            job.status == JobStatus::Rejected
+        })
+        .await?;
+    assert_eq!(second.reason_code.as_deref(), Some("invalid_sensitivity"));
+    assert_eq!(
+        stack.tag_items(&file).await?,
+        [],
+        "the superseded analysis' items are gone"
+    );
+    let (status, listing) = devstack::query::get(&stack, "/tags/Tone/files").await?;
+    assert_eq!(status, 200);
+    assert_eq!(listing["files"], json!([]), "{listing}");
+    stack.shutdown().await;
+    Ok(())
+}

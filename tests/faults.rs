@@ -139,8 +139,29 @@ async fn transient_faults(uploads: usize) -> Result<()> {
     for file in &files {
         let job = stack.wait_terminal(file, deadline).await?;
         assert_eq!(job.status, JobStatus::Completed, "{file}: {job:?}");
+        assert!(job.notified, "{file}: {job:?}");
     }
     let seconds = started.elapsed().as_secs_f64();
+    // A quarter of the Publish calls failed: each file must still have its notification, as
+    // the publish comes before the commit and a failed one leaves the job for the retry.
+    // (Published after the commit, a failed publish would leave a COMPLETED job that no
+    // retry notifies.) At least once: a message redelivered after its attempt published and
+    // failed to commit publishes again, so second copies are counted, not refused.
+    let per_file = stack
+        .notifications_per_file(Duration::from_secs(30))
+        .await?;
+    let missing: Vec<String> = files
+        .iter()
+        .map(ToString::to_string)
+        .filter(|file| !per_file.contains_key(file))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} files never notified: {missing:?}",
+        missing.len(),
+        files.len()
+    );
+    let extra_copies = per_file.values().sum::<usize>() - per_file.len();
     let throttled = emulator["throttled"].as_u64().unwrap_or(0);
     let unavailable = emulator["unavailable"].as_u64().unwrap_or(0);
     assert!(throttled > 0, "the emulator throttled: {emulator}");
@@ -150,7 +171,7 @@ async fn transient_faults(uploads: usize) -> Result<()> {
     eprintln!(
         "faults: {} files; emulator {throttled} throttled, {unavailable} unavailable, {} accepted; \
          {injected} AWS faults injected; {} dead letters ({} files) redriven; all {} COMPLETED \
-         in {seconds:.1} s ({:.1} files/s)",
+         in {seconds:.1} s ({:.1} files/s); every file notified, {extra_copies} second copies",
         files.len(),
         emulator["accepted"],
         dead.letters.len(),
