@@ -15,6 +15,11 @@ use serde_json::{json, Value};
 use testkit::sample;
 use testkit::wait::{self, DEADLINE};
 
+/// The `file` a document names.
+fn document_file(document: &Value) -> Result<String> {
+    Ok(document["file"].as_str().context("a file")?.to_string())
+}
+
 fn tag_names(document: &Value) -> BTreeSet<String> {
     document["tags"]
         .as_array()
@@ -24,6 +29,53 @@ fn tag_names(document: &Value) -> BTreeSet<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// What a file document says of one tag, apart from the emulator's probabilities.
+#[derive(Debug, PartialEq)]
+struct TagShape {
+    name: String,
+    windows: u64,
+    detected_seconds: f64,
+    segments: Vec<(f64, f64)>,
+}
+
+/// The tags of a bundled sample worked out from the windows samples/README.md documents for
+/// it: window `i` covers `[i, i + 2)` s (Cochl's 2 s windows, 1 s hop); consecutive windows of
+/// a tag make one segment from the first's start to the last's end; detected seconds are the
+/// length of the windows' union. Tags in name order, as documents list them.
+fn expected_shape(sample: &str) -> Vec<TagShape> {
+    let windows: &[(&str, &[u64])] = match sample {
+        // 3 windows, Tone in each: [0,2) [1,3) [2,4) -> 0-4 s, 4 s.
+        "tone-1khz.wav" => &[("Tone", &[0, 1, 2])],
+        // Tone, Tone, Noise, Noise: Noise [2,4) [3,5) -> 2-5 s; Tone [0,2) [1,3) -> 0-3 s.
+        "street.mp3" => &[("Noise", &[2, 3]), ("Tone", &[0, 1])],
+        // 3 windows, Knock in each -> 0-4 s.
+        "knocks.ogg" => &[("Knock", &[0, 1, 2])],
+        // 2 windows, Tone in each -> 0-3 s.
+        "tone-440hz-s16le-16k-mono.pcm" => &[("Tone", &[0, 1])],
+        "silence.wav" => &[],
+        other => panic!("no expectation for the sample {other}"),
+    };
+    windows
+        .iter()
+        .map(|(name, indices)| {
+            let mut segments: Vec<(f64, f64)> = Vec::new();
+            for &i in *indices {
+                let (start, end) = (i as f64, i as f64 + 2.0);
+                match segments.last_mut() {
+                    Some(last) if last.1 >= start => last.1 = end,
+                    _ => segments.push((start, end)),
+                }
+            }
+            TagShape {
+                name: name.to_string(),
+                windows: indices.len() as u64,
+                detected_seconds: segments.iter().map(|(s, e)| e - s).sum(),
+                segments,
+            }
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,27 +114,33 @@ async fn every_sample_format_is_analysed_recorded_queryable_and_notified() -> Re
         // The job's summary and the per-tag records agree.
         let summary: BTreeSet<String> = job.tags.iter().map(|t| t.name.clone()).collect();
         assert_eq!(tag_names(&document), summary, "{name}");
+        // Every tag's segments, windows and seconds exactly as the windows the emulator
+        // documents for the sample (samples/README.md) give them.
+        let mut found = Vec::new();
         for tag in document["tags"].as_array().context("tags")? {
-            let segments = tag["segments"].as_array().context("segments")?;
-            assert!(!segments.is_empty(), "{name}: {tag}");
-            for segment in segments {
-                assert!(segment["end"].as_f64() > segment["start"].as_f64());
+            let number = |value: &Value, what: &str| {
+                value
+                    .as_f64()
+                    .with_context(|| format!("{name}: {what} is a number in {tag}"))
+            };
+            let mut segments = Vec::new();
+            for segment in tag["segments"].as_array().context("segments")? {
+                segments.push((
+                    number(&segment["start"], "start")?,
+                    number(&segment["end"], "end")?,
+                ));
             }
+            found.push(TagShape {
+                name: tag["name"].as_str().context("a tag name")?.to_string(),
+                windows: tag["windows"].as_u64().context("windows")?,
+                detected_seconds: number(&tag["detected_seconds"], "detected_seconds")?,
+                segments,
+            });
         }
+        assert_eq!(found, expected_shape(name), "{name}: {document}");
         documents.push((name.clone(), document));
     }
-    let by_name = |wanted: &str| {
-        documents
-            .iter()
-            .find(|(name, _)| name == wanted)
-            .map(|(_, d)| d.clone())
-            .expect("sample analysed")
-    };
-    assert!(tag_names(&by_name("tone-1khz.wav")).contains("Tone"));
-    assert!(tag_names(&by_name("silence.wav")).is_empty());
-    assert!(tag_names(&by_name("tone-440hz-s16le-16k-mono.pcm")).contains("Tone"));
-    assert!(!tag_names(&by_name("street.mp3")).is_empty());
-    assert!(!tag_names(&by_name("knocks.ogg")).is_empty());
+    assert_eq!(documents.len(), 5, "the five bundled samples");
 
     // One detection notification per file, with the filterable attributes.
     let notifications = stack
@@ -351,7 +409,11 @@ async fn duplicate_s3_and_sns_deliveries_change_nothing() -> Result<()> {
     );
     let job_after = stack.store.get_job(&file).await?.context("job")?;
     assert_eq!(job_after.revision, job.revision);
-    let _ = S3Uri::parse(&file.to_string())?;
+    assert_eq!(
+        S3Uri::parse(&document_file(&after)?)?,
+        file,
+        "the document names the file"
+    );
     stack.shutdown().await;
     Ok(())
 }
