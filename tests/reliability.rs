@@ -27,8 +27,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use aws_sdk_dynamodb::types::AttributeValue;
 use cochl_aws::dynamo::schema;
-use cochl_core::inference_id::InferenceId;
-use cochl_core::job::{JobStatus, ObjectVersion};
+use cochl_core::job::JobStatus;
 use cochl_core::keys::S3Uri;
 use cochl_submit::event::{parse_event, ParsedRecord, SubmitEvent};
 use devstack::demo::content_type_for;
@@ -68,16 +67,98 @@ fn upload_record(body: &str) -> Result<Option<cochl_submit::event::UploadRecord>
     }
 }
 
-/// The inference id the submit function derives for the upload an S3 event names.
+/// The inference id of the upload an S3 event names, by the rule the README states, written
+/// out here rather than taken from `InferenceId::for_object`: `cochl-` and the first 40 hex
+/// digits of SHA-256 over the bucket, the key, the version id (`v`) or else the ETag without
+/// its quotes (`e`), and the sequencer with its trailing zeros trimmed (`s:...`), each field
+/// preceded by its length in bytes as 8 bytes big-endian; without a sequencer, the event time
+/// in milliseconds (`t:...`).
 fn inference_id_of(body: &str) -> Result<String> {
-    let upload = upload_record(body)?.context("an upload event")?;
-    let version = ObjectVersion {
-        version_id: upload.version_id.clone(),
-        etag: upload.etag.clone(),
-        sequencer: upload.sequencer.clone(),
-        event_time_ms: upload.event_time_ms,
+    use sha2::{Digest, Sha256};
+    let event: Value = serde_json::from_str(body)?;
+    let s3 = &event["Records"][0]["s3"];
+    let text = |value: &Value, what: &str| -> Result<String> {
+        Ok(value
+            .as_str()
+            .with_context(|| format!("{what} in {body}"))?
+            .to_string())
     };
-    Ok(InferenceId::for_object(&upload.bucket, &upload.key, &version).to_string())
+    let bucket = text(&s3["bucket"]["name"], "the bucket")?;
+    // S3 event keys are form-encoded: `+` is a space, `%XX` a byte.
+    let encoded = text(&s3["object"]["key"], "the key")?;
+    let mut bytes = Vec::new();
+    let mut rest = encoded.as_bytes();
+    while let Some((&first, tail)) = rest.split_first() {
+        match first {
+            b'+' => bytes.push(b' '),
+            b'%' if tail.len() >= 2 => {
+                let hex = std::str::from_utf8(&tail[..2])?;
+                bytes.push(u8::from_str_radix(hex, 16)?);
+                rest = &tail[2..];
+                continue;
+            }
+            other => bytes.push(other),
+        }
+        rest = tail;
+    }
+    let key = String::from_utf8(bytes)?;
+    let (kind, content) = match s3["object"]["versionId"].as_str() {
+        Some(version) if !version.is_empty() => ("v", version.to_string()),
+        _ => (
+            "e",
+            text(&s3["object"]["eTag"], "the ETag")?
+                .trim_matches('"')
+                .to_string(),
+        ),
+    };
+    // moto's events carry no sequencer: the event time orders them, in ms since the epoch.
+    let order = match s3["object"]["sequencer"].as_str() {
+        Some(sequencer) => format!("s:{}", sequencer.trim_end_matches('0')),
+        None => format!(
+            "t:{}",
+            epoch_ms(&text(&event["Records"][0]["eventTime"], "the event time")?)?
+        ),
+    };
+    let mut hasher = Sha256::new();
+    for field in [
+        bucket.as_str(),
+        key.as_str(),
+        kind,
+        content.as_str(),
+        order.as_str(),
+    ] {
+        hasher.update((field.len() as u64).to_be_bytes());
+        hasher.update(field.as_bytes());
+    }
+    let digest = hasher.finalize();
+    let hex: String = digest[..20].iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("cochl-{hex}"))
+}
+
+/// `2026-12-08T01:55:30.340Z` in milliseconds since 1970, counting days with the proleptic
+/// Gregorian calendar (days from civil, era by era of 400 years).
+fn epoch_ms(time: &str) -> Result<i64> {
+    let number = |range: std::ops::Range<usize>| -> Result<i64> {
+        Ok(time.get(range).context("a field")?.parse::<i64>()?)
+    };
+    ensure!(
+        time.len() == 24 && time.ends_with('Z'),
+        "an S3 event time: {time}"
+    );
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (hour, minute, second, milli) = (
+        number(11..13)?,
+        number(14..16)?,
+        number(17..19)?,
+        number(20..23)?,
+    );
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    Ok(((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + milli)
 }
 
 /// The SageMaker message inside a captured SNS envelope.
