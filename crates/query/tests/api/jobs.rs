@@ -2,7 +2,6 @@
 
 use std::collections::HashSet;
 
-use cochl_aws::dynamo::schema;
 use cochl_core::job::JobStatus;
 use lambda_http::http::StatusCode;
 use serde_json::{json, Value};
@@ -16,11 +15,7 @@ fn expected(status: JobStatus) -> Vec<Value> {
         .filter(|j| j.status == status)
         .collect();
     jobs.sort_by_key(|job| {
-        std::cmp::Reverse(format!(
-            "{}#{}",
-            job.updated_at,
-            schema::file_hash(&job.file)
-        ))
+        std::cmp::Reverse(format!("{}#{}", job.updated_at, seed::tie_hash(&job.file)))
     });
     jobs.iter()
         .map(|job| {

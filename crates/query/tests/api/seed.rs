@@ -395,3 +395,14 @@ pub fn assert_bad_request(reply: &Reply, parameter: &str, context: &str) {
     );
     assert_eq!(reply.content_type.as_deref(), Some("application/json"));
 }
+
+/// The tie-breaker of the listings' order, modelled here from the rule rather than taken from
+/// the schema: the first 12 bytes of the SHA-256 of `s3://bucket/key`, in lowercase hex.
+pub fn tie_hash(file: &S3Uri) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(file.to_string().as_bytes());
+    digest[..12]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}

@@ -61,7 +61,7 @@ fn siren_rows() -> Vec<Row> {
         std::cmp::Reverse(format!(
             "{}#{}",
             row.completed_at,
-            schema::file_hash(&seed::uri(row.file))
+            seed::tie_hash(&seed::uri(row.file))
         ))
     });
     rows
