@@ -522,13 +522,11 @@ fn injected(injector: &testkit::faults::FaultInjector, operation: &str) -> u64 {
         .map_or(0, |count| count.injected)
 }
 
-/// Publish before commit, through the queues: while every SNS Publish fails, on-result's
-/// attempts leave the job SUBMITTED and not notified (had it committed first, the job would
-/// say COMPLETED with no notification out, and its retry, a duplicate, would publish
-/// nothing); once Publish works, the redelivered notification publishes exactly once and
-/// only then commits.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_publish_leaves_the_job_uncommitted_and_the_retry_notifies_once() -> Result<()> {
+/// A stack whose functions' SNS Publish calls all fail (until the injector is disabled), with
+/// messages back 2 s after a failed attempt and never dead-lettered within a test.
+async fn stack_where_publish_fails(
+    name: &str,
+) -> Result<(LocalStack, testkit::faults::FaultInjector)> {
     use testkit::faults::{FaultInjector, FaultMode, FaultRule};
     let injector = FaultInjector::new(
         vec![FaultRule {
@@ -540,13 +538,24 @@ async fn a_failed_publish_leaves_the_job_uncommitted_and_the_retry_notifies_once
         1,
     );
     let stack = LocalStack::on_shared_moto(StackOptions {
-        name_prefix: "publish-first".into(),
+        name_prefix: name.into(),
         function_faults: Some(injector.clone()),
         visibility_timeout: Duration::from_secs(2),
         max_receive_count: 50,
         ..StackOptions::default()
     })
     .await?;
+    Ok((stack, injector))
+}
+
+/// Publish before commit, through the queues: while every SNS Publish fails, on-result's
+/// attempts leave the job SUBMITTED and not notified (had it committed first, the job would
+/// say COMPLETED with no notification out, and its retry, a duplicate, would publish
+/// nothing); once Publish works, the redelivered notification publishes exactly once and
+/// only then commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_publish_leaves_the_job_uncommitted_and_the_retry_notifies_once() -> Result<()> {
+    let (stack, injector) = stack_where_publish_fails("publish-first").await?;
     let file = stack
         .upload(
             &format!("{INPUT_PREFIX}publish-first.wav"),
@@ -600,24 +609,7 @@ async fn a_failed_publish_leaves_the_job_uncommitted_and_the_retry_notifies_once
 /// once, without calling the endpoint again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_request_is_notified_by_its_redelivery_after_a_failed_publish() -> Result<()> {
-    use testkit::faults::{FaultInjector, FaultMode, FaultRule};
-    let injector = FaultInjector::new(
-        vec![FaultRule {
-            service: "sns".into(),
-            operation: Some("Publish".into()),
-            ratio: 1.0,
-            mode: FaultMode::InternalError,
-        }],
-        2,
-    );
-    let stack = LocalStack::on_shared_moto(StackOptions {
-        name_prefix: "refused-e2e".into(),
-        function_faults: Some(injector.clone()),
-        visibility_timeout: Duration::from_secs(2),
-        max_receive_count: 50,
-        ..StackOptions::default()
-    })
-    .await?;
+    let (stack, injector) = stack_where_publish_fails("refused-e2e").await?;
     let key = format!(
         "{INPUT_PREFIX}{}.wav",
         "k".repeat(1024 - INPUT_PREFIX.len() - 4)

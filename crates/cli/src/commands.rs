@@ -99,6 +99,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// An AWS SDK error as one line with its causes: the SDK's own message is only "service
+/// error" and would hide what the service said.
+pub fn sdk_error<E: std::error::Error>(error: E) -> anyhow::Error {
+    anyhow::anyhow!("{}", aws_sdk_sqs::error::DisplayErrorContext(&error))
+}
+
 /// Writes bytes to stdout as they came, with a final newline when they lack one.
 pub fn print_raw(body: &[u8]) -> Result<()> {
     let mut stdout = std::io::stdout().lock();

@@ -14,7 +14,7 @@ use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, SendMessageBat
 use aws_sdk_sqs::Client;
 
 use crate::args::QueueChoice;
-use crate::commands::Session;
+use crate::commands::{sdk_error, Session};
 use crate::resources::Resource;
 
 /// The pairs (dead-letter queue, source queue) a choice covers.
@@ -69,7 +69,7 @@ pub async fn move_all(sqs: &Client, dead_letters: &str, source: &str) -> Result<
             .message_attribute_names("All")
             .send()
             .await
-            .map_err(|error| anyhow::anyhow!(aws_sdk_sqs::error::DisplayErrorContext(error)))
+            .map_err(sdk_error)
             .with_context(|| format!("receiving from {dead_letters}"))?;
         let messages = received.messages();
         if messages.is_empty() {
@@ -105,7 +105,7 @@ async fn move_batch(
         .set_entries(Some(entries))
         .send()
         .await
-        .map_err(|error| anyhow::anyhow!(aws_sdk_sqs::error::DisplayErrorContext(error)))
+        .map_err(sdk_error)
         .with_context(|| format!("sending to {source}"))?;
     for failure in sent.failed() {
         eprintln!(
@@ -136,7 +136,7 @@ async fn move_batch(
             .set_entries(Some(deletes))
             .send()
             .await
-            .map_err(|error| anyhow::anyhow!(aws_sdk_sqs::error::DisplayErrorContext(error)))
+            .map_err(sdk_error)
             .with_context(|| format!("deleting moved messages from {dead_letters}"))?;
         if let Some(failure) = deleted.failed().first() {
             bail!(

@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Context, Result};
 
+use crate::commands::sdk_error;
+
 /// One resource a command may need: its stack output and its environment variable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Resource {
@@ -162,7 +164,7 @@ pub async fn stack_outputs(
         .stack_name(stack)
         .send()
         .await
-        .map_err(|error| anyhow::anyhow!(aws_sdk_cloudformation::error::DisplayErrorContext(error)))
+        .map_err(sdk_error)
         .with_context(|| format!("describing stack {stack}"))?;
     let Some(found) = described.stacks().first() else {
         bail!("stack {stack} not found");

@@ -12,7 +12,7 @@ use cochl_core::keys::S3Uri;
 use cochl_core::sensitivity::{SensitivityConfig, SENSITIVITY_METADATA_KEY};
 
 use crate::args::UploadArgs;
-use crate::commands::Session;
+use crate::commands::{sdk_error, Session};
 use crate::resources::Resource;
 use crate::wait::{self, Baseline};
 
@@ -108,7 +108,7 @@ pub async fn run(session: &Session, args: UploadArgs) -> Result<ExitCode> {
         request
             .send()
             .await
-            .map_err(|error| anyhow::anyhow!(aws_sdk_s3::error::DisplayErrorContext(error)))
+            .map_err(sdk_error)
             .with_context(|| format!("uploading {} to {}", file.path.display(), file.uri))?;
         eprintln!("uploaded {} to {}", file.path.display(), file.uri);
     }
