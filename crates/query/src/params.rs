@@ -320,9 +320,29 @@ mod tests {
     }
 
     proptest! {
+        /// Without escapes, a query string splits as a plain model says: on `&`, empty pieces
+        /// dropped, each at its first `=` (none: an empty value), `+` read as a space.
         #[test]
-        fn decoding_never_panics(text in any::<String>()) {
-            let _ = parse_query(&text);
+        fn text_without_escapes_splits_as_a_plain_model_does(text in "[a-z0-9=&+ .~-]{0,80}") {
+            let expected: Vec<(String, String)> = text
+                .split('&')
+                .filter(|piece| !piece.is_empty())
+                .map(|piece| {
+                    let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
+                    (name.replace('+', " "), value.replace('+', " "))
+                })
+                .collect();
+            prop_assert_eq!(parse_query(&text), Ok(expected));
+        }
+
+        /// Any text is either split into at most one pair per `&`-separated piece, or refused
+        /// as a bad request (never another kind of error): a malformed escape is the client's.
+        #[test]
+        fn arbitrary_text_is_split_or_refused_as_a_bad_request(text in any::<String>()) {
+            match parse_query(&text) {
+                Ok(pairs) => prop_assert!(pairs.len() <= text.split('&').count()),
+                Err(error) => prop_assert!(matches!(error, ApiError::BadRequest(_)), "{error:?}"),
+            }
         }
     }
 }

@@ -236,14 +236,31 @@ mod tests {
             }
         }
 
+        /// Arbitrary text is refused, for the first reason that applies: its length, then
+        /// not being URL-safe base64 (judged by the base64 crate, not by `decode`), then
+        /// whatever the decoded bytes lack (a random text carries no valid checksum).
         #[test]
-        fn arbitrary_text_never_panics(text in any::<String>()) {
-            let _ = decode("status:FAILED", &text);
+        fn arbitrary_text_is_refused_for_its_first_fault(text in any::<String>()) {
+            let result = decode("status:FAILED", &text);
+            if text.is_empty() || text.len() > MAX_CURSOR_LEN {
+                prop_assert_eq!(result, Err(CursorError::Length));
+            } else if URL_SAFE_NO_PAD.decode(&text).is_err() {
+                prop_assert_eq!(result, Err(CursorError::NotBase64));
+            } else {
+                prop_assert!(result.is_err(), "{result:?}");
+            }
         }
 
+        /// Random bytes in valid base64 are refused: as malformed unless they happen to be
+        /// JSON, and then still refused (no version, checksum or scope could match).
         #[test]
-        fn arbitrary_base64_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
-            let _ = decode("status:FAILED", &URL_SAFE_NO_PAD.encode(bytes));
+        fn arbitrary_base64_is_refused(bytes in proptest::collection::vec(any::<u8>(), 1..256)) {
+            let result = decode("status:FAILED", &URL_SAFE_NO_PAD.encode(&bytes));
+            if serde_json::from_slice::<serde_json::Value>(&bytes).is_err() {
+                prop_assert_eq!(result, Err(CursorError::Malformed));
+            } else {
+                prop_assert!(result.is_err(), "{result:?}");
+            }
         }
     }
 }
