@@ -784,6 +784,41 @@ mod tests {
     }
 
     #[test]
+    fn field_and_name_seeds_read_every_form_a_deserializer_may_offer() {
+        // JSON always names fields with strings and lends tag names as `&str`, but the
+        // seeds answer as serde's derive does for any deserializer (here serde's own value
+        // deserializers, which offer integers as field ids and owned strings): field `i` by
+        // its position, an unknown position as an ignored field, anything else refused.
+        use serde::de::value::Error as ValueError;
+        use serde::de::IntoDeserializer;
+        let by_index = |i: u64| {
+            FieldSeed::<TagFields>::new()
+                .deserialize(IntoDeserializer::<ValueError>::into_deserializer(i))
+        };
+        assert_eq!(by_index(0), Ok(0), "name");
+        assert_eq!(by_index(1), Ok(1), "probability");
+        assert_eq!(by_index(2), Ok(2), "unknown");
+        assert_eq!(by_index(u64::MAX), Ok(2), "unknown");
+        let by_name = |name: &str| {
+            FieldSeed::<TagFields>::new()
+                .deserialize(IntoDeserializer::<ValueError>::into_deserializer(name))
+        };
+        assert_eq!(by_name("probability"), Ok(1));
+        assert_eq!(by_name("confidence"), Ok(2));
+        let refused = FieldSeed::<TagFields>::new()
+            .deserialize(IntoDeserializer::<ValueError>::into_deserializer(true))
+            .expect_err("not an identifier");
+        assert!(
+            refused.to_string().contains("expected field identifier"),
+            "{refused}"
+        );
+        let name = NameSeed.deserialize(IntoDeserializer::<ValueError>::into_deserializer(
+            "Siren".to_string(),
+        ));
+        assert_eq!(name, Ok(Cow::<str>::Owned("Siren".to_string())));
+    }
+
+    #[test]
     fn others_is_the_only_marker_of_nothing_heard() {
         let tag = |name: &str| TagScore {
             name: name.into(),
