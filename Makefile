@@ -174,10 +174,22 @@ MUTANTS_JOBS ?= 1
 MUTANTS_ARGS ?=
 MUTANTS_BIN := $(MUTANTS_ROOT)/bin/cargo-mutants
 
-.PHONY: mutants
+# The handler crates, judged by their fast tests: the lib tests and tests/flow.rs, which run
+# the handlers against in-memory doubles (their moto-backed tests need the venvs, which the
+# copy leaves out). Slower per mutant than core: each relinks a test binary with the AWS SDK.
+MUTANTS_HANDLERS ?= cochl-submit cochl-on-result cochl-sweeper
 
-mutants:
+.PHONY: mutants mutants-handlers mutants-tool
+
+mutants-tool:
 	@$(MUTANTS_BIN) mutants --version 2>/dev/null | grep -qx 'cargo-mutants $(MUTANTS_VERSION)' || \
 	  $(CARGO) install --locked --root $(MUTANTS_ROOT) cargo-mutants --version $(MUTANTS_VERSION)
+
+mutants: mutants-tool
 	env -u CARGO_TARGET_DIR nice -n 10 $(MUTANTS_BIN) mutants --config tools/mutants/mutants.toml \
 	  --package cochl-core --output target/mutants --jobs $(MUTANTS_JOBS) $(MUTANTS_ARGS)
+
+mutants-handlers: mutants-tool
+	env -u CARGO_TARGET_DIR nice -n 10 $(MUTANTS_BIN) mutants --config tools/mutants/mutants.toml \
+	  $(addprefix --package ,$(MUTANTS_HANDLERS)) --output target/mutants-handlers \
+	  --jobs $(MUTANTS_JOBS) --cargo-test-arg=--lib --cargo-test-arg=--test=flow $(MUTANTS_ARGS)
