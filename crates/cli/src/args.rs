@@ -103,8 +103,8 @@ pub struct TagArgs {
     #[arg(long)]
     pub min_probability: Option<f64>,
     /// Stop after this many files.
-    #[arg(long)]
-    pub max: Option<usize>,
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max: Option<u64>,
     /// Print the query API's documents unchanged, one page per line.
     #[arg(long)]
     pub json: bool,
@@ -117,8 +117,8 @@ pub struct JobsArgs {
     #[arg(long)]
     pub status: String,
     /// Stop after this many jobs.
-    #[arg(long)]
-    pub max: Option<usize>,
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max: Option<u64>,
     /// Print the query API's documents unchanged, one page per line.
     #[arg(long)]
     pub json: bool,

@@ -93,7 +93,9 @@ pub async fn tag(session: &Session, args: TagArgs) -> Result<ExitCode> {
         path: format!("/tags/{}/files", encode_query_value(&args.name)),
         params,
         items: "files",
-        max: args.max,
+        max: args
+            .max
+            .map(|max| usize::try_from(max).unwrap_or(usize::MAX)),
         json: args.json,
         render: &render_tag_files,
     };
@@ -106,7 +108,9 @@ pub async fn jobs(session: &Session, args: JobsArgs) -> Result<ExitCode> {
         path: "/jobs".to_string(),
         params: vec![("status", args.status.to_ascii_uppercase())],
         items: "jobs",
-        max: args.max,
+        max: args
+            .max
+            .map(|max| usize::try_from(max).unwrap_or(usize::MAX)),
         json: args.json,
         render: &render_jobs,
     };

@@ -222,6 +222,15 @@ async fn the_cli_uploads_waits_queries_draws_and_redrives_against_make_up() -> R
         })
         .sum::<Result<usize, _>>()?;
     assert_eq!(completed, 2, "knocks and tone: {pages}");
+    let one = cochl_ok(&env, &["jobs", "--status", "COMPLETED", "--max", "1"])?;
+    assert_eq!(one.lines().count(), 2, "a header and one job: {one}");
+    let zero = cochl(&env, &["jobs", "--status", "COMPLETED", "--max", "0"])?;
+    assert_eq!(
+        zero.status.code(),
+        Some(2),
+        "a usage error: {}",
+        stderr(&zero)
+    );
 
     // `timeline -o`: the SVG of the knocks, one lane, for Knock.
     let svg_path = dir.join("knocks.svg");
