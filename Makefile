@@ -186,10 +186,12 @@ mutants-tool:
 	  $(CARGO) install --locked --root $(MUTANTS_ROOT) cargo-mutants --version $(MUTANTS_VERSION)
 
 mutants: mutants-tool
+	@mkdir -p target
 	env -u CARGO_TARGET_DIR nice -n 10 $(MUTANTS_BIN) mutants --config tools/mutants/mutants.toml \
 	  --package cochl-core --output target/mutants --jobs $(MUTANTS_JOBS) $(MUTANTS_ARGS)
 
 mutants-handlers: mutants-tool
+	@mkdir -p target
 	env -u CARGO_TARGET_DIR nice -n 10 $(MUTANTS_BIN) mutants --config tools/mutants/mutants.toml \
 	  $(addprefix --package ,$(MUTANTS_HANDLERS)) --output target/mutants-handlers \
 	  --jobs $(MUTANTS_JOBS) --cargo-test-arg=--lib --cargo-test-arg=--test=flow $(MUTANTS_ARGS)
