@@ -297,6 +297,31 @@ mod tests {
     }
 
     #[test]
+    fn the_metrics_line_counts_each_part_of_the_report() {
+        let report = SweepReport {
+            examined: 7,
+            settled: Vec::new(),
+            not_sent: 2,
+            errors: vec![SweepFailure {
+                file: "s3://b/k.wav".into(),
+                error: "S3 unreachable".into(),
+            }],
+            slots_reclaimed: 3,
+        };
+        let line = report.metrics_line(1_767_226_200_000);
+        for (name, value) in [
+            ("SweepExamined", 7.0),
+            ("SweepSettled", 0.0),
+            ("SweepNotSent", 2.0),
+            ("SweepErrors", 1.0),
+            ("SweepSlotsReclaimed", 3.0),
+        ] {
+            assert_eq!(line[name].as_f64(), Some(value), "{name}: {line}");
+        }
+        assert_eq!(line["_aws"]["Timestamp"], 1_767_226_200_000_i64, "{line}");
+    }
+
+    #[test]
     fn a_failure_object_becomes_a_one_line_reason() {
         assert_eq!(
             failure_reason(b"  ModelError:\n  bad\taudio  "),

@@ -186,3 +186,84 @@ async fn slots_past_their_lease_are_given_back_on_every_sweep() {
     assert_eq!(report.slots_reclaimed, 1);
     assert_eq!(handler.store.slots(), vec![live]);
 }
+
+#[tokio::test]
+async fn a_scheduled_sweep_settles_jobs_older_than_its_delay() {
+    // `sweep` takes its cutoff from the clock: with no delay, a job changed in the past
+    // (CHANGED, 2026-11-25) is older than the cutoff and is settled.
+    let handler = handler(0);
+    let done = waiting("done", true);
+    handler.store.insert_job(done.clone());
+    handler.objects.put(
+        done.output_location.as_ref().expect("output"),
+        RESULT.as_bytes(),
+        Some("application/json"),
+    );
+    let report = cochl_sweeper::sweep(&handler, std::time::Duration::ZERO, None)
+        .await
+        .expect("swept");
+    assert_eq!(
+        (report.examined, report.settled.len()),
+        (1, 1),
+        "{report:?}"
+    );
+    assert_eq!(
+        handler.store.job(&done.file).expect("job").status,
+        JobStatus::Completed
+    );
+}
+
+#[tokio::test]
+async fn a_sweep_stops_at_its_deadline_and_works_before_it() {
+    let done = waiting("done", true);
+    let prepared = || {
+        let handler = handler(0);
+        handler.store.insert_job(done.clone());
+        handler.objects.put(
+            done.output_location.as_ref().expect("output"),
+            RESULT.as_bytes(),
+            Some("application/json"),
+        );
+        handler
+    };
+    // A deadline already passed: the job is examined but left for the next run.
+    let late = prepared();
+    let past = std::time::Instant::now();
+    let report = sweep_before(&late, LATER, 100, Some(past))
+        .await
+        .expect("swept");
+    assert_eq!(
+        (report.examined, report.settled.len()),
+        (1, 0),
+        "{report:?}"
+    );
+    assert_eq!(late.store.job(&done.file), Some(done.clone()), "untouched");
+    // A deadline a minute away leaves time for the job.
+    let early = prepared();
+    let future = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let report = sweep_before(&early, LATER, 100, Some(future))
+        .await
+        .expect("swept");
+    assert_eq!(report.settled.len(), 1, "{report:?}");
+}
+
+#[tokio::test]
+async fn an_accepted_job_without_an_inference_is_counted_not_sent() {
+    // Accepted but with no inference id (a record from before ids were stored): nothing to
+    // look for in S3, so it is left to its submit message and counted as such.
+    let handler = handler(0);
+    let odd = JobRecord {
+        inference_id: None,
+        ..waiting("odd", true)
+    };
+    handler.store.insert_job(odd.clone());
+    let report = sweep_before(&handler, LATER, 100, None)
+        .await
+        .expect("swept");
+    assert_eq!(
+        (report.examined, report.not_sent, report.settled.len()),
+        (1, 1, 0),
+        "{report:?}"
+    );
+    assert_eq!(handler.store.job(&odd.file), Some(odd));
+}
