@@ -5,10 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 use aws_credential_types::provider::ProvideCredentials as _;
-use cochl_core::keys::encode_query_value;
 
 use crate::args::{Cli, Command};
-use crate::query_client::{ensure_ok, QueryClient};
+use crate::query_client::{file_route, QueryClient};
 use crate::resources::{stack_outputs, Resource, Resources};
 use crate::sign::{Signer, FUNCTION_URL_SERVICE};
 use crate::{listing, redrive, upload};
@@ -69,9 +68,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Upload(args) => upload::run(&session, args).await,
         Command::File { uri, json } => {
             let query = session.query().await?;
-            let path = format!("/files?uri={}", encode_query_value(&uri));
-            let answer = query.get(&path).await?;
-            ensure_ok(&path, &answer)?;
+            let answer = query.get_ok(&file_route("/files", &uri)).await?;
             if json {
                 print_raw(&answer.body)?;
             } else {
@@ -83,9 +80,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Jobs(args) => listing::jobs(&session, args).await,
         Command::Timeline { uri, output } => {
             let query = session.query().await?;
-            let path = format!("/files/timeline.svg?uri={}", encode_query_value(&uri));
-            let answer = query.get(&path).await?;
-            ensure_ok(&path, &answer)?;
+            let answer = query
+                .get_ok(&file_route("/files/timeline.svg", &uri))
+                .await?;
             if output.as_os_str() == "-" {
                 print_raw(&answer.body)?;
             } else {

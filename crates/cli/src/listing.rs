@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::args::{JobsArgs, TagArgs};
 use crate::commands::{print_raw, Session};
-use crate::query_client::{ensure_ok, QueryClient};
+use crate::query_client::QueryClient;
 
 /// The API's largest page.
 const PAGE_LIMIT: usize = 100;
@@ -44,8 +44,7 @@ impl Listing<'_> {
                 params.push(("cursor", cursor.clone()));
             }
             let path = format!("{}?{}", self.path, query_string(&params));
-            let answer = query.get(&path).await?;
-            ensure_ok(&path, &answer)?;
+            let answer = query.get_ok(&path).await?;
             let page = answer.json()?;
             let items = page[self.items]
                 .as_array()

@@ -81,6 +81,18 @@ impl QueryClient {
             .with_context(|| format!("GET {url}: no answer within {REQUEST_TIMEOUT:?}"))?
             .with_context(|| format!("GET {url}"))
     }
+
+    /// `GET path_and_query`, expecting 200 ([`ensure_ok`]).
+    pub async fn get_ok(&self, path_and_query: &str) -> Result<Answer> {
+        let answer = self.get(path_and_query).await?;
+        ensure_ok(path_and_query, &answer)?;
+        Ok(answer)
+    }
+}
+
+/// The query path of a route that takes one file, e.g. `/files?uri=s3%3A%2F%2F...`.
+pub fn file_route(route: &str, uri: &str) -> String {
+    format!("{route}?uri={}", cochl_core::keys::encode_query_value(uri))
 }
 
 /// An error for any status but 200: the API's own `{"error", "message"}` when it sent one

@@ -9,11 +9,11 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
-use cochl_core::keys::{encode_query_value, S3Uri};
+use cochl_core::keys::S3Uri;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 
-use crate::query_client::{ensure_ok, QueryClient};
+use crate::query_client::{ensure_ok, file_route, QueryClient};
 
 /// The statuses after which a job changes only with a new upload or a delete.
 pub const SETTLED: [&str; 4] = ["COMPLETED", "FAILED", "REJECTED", "DELETED"];
@@ -55,7 +55,7 @@ impl Baseline {
 
 /// The file's document, or `None` for a 404.
 async fn fetch(query: &QueryClient, file: &S3Uri) -> Result<Option<Value>> {
-    let path = format!("/files?uri={}", encode_query_value(&file.to_string()));
+    let path = file_route("/files", &file.to_string());
     let answer = query.get(&path).await?;
     if answer.status == 404 {
         return Ok(None);
